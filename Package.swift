@@ -1,0 +1,42 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "uring-echo",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "echo", targets: ["echo"]),
+        .library(name: "Backend", targets: ["Backend"]),
+        .library(name: "URingBackend", targets: ["URingBackend"]),
+        .library(name: "EpollBackend", targets: ["EpollBackend"]),
+        .library(name: "BlockingBackend", targets: ["BlockingBackend"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        /// liburing, through the system's pkg-config (`apt-get install liburing-dev`).
+        .systemLibrary(
+            name: "CLibUring",
+            pkgConfig: "liburing",
+            providers: [.apt(["liburing-dev"])]
+        ),
+        /// The protocol every backend implements, plus what they share: configuration,
+        /// the listening socket, statistics, errors and the stop signal.
+        .target(name: "Backend"),
+        .target(name: "URingBackend", dependencies: ["Backend", "CLibUring"]),
+        .target(name: "EpollBackend", dependencies: ["Backend"]),
+        .target(name: "BlockingBackend", dependencies: ["Backend"]),
+        .executableTarget(
+            name: "echo",
+            dependencies: [
+                "Backend", "URingBackend", "EpollBackend", "BlockingBackend",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(
+            name: "EchoServerTests",
+            dependencies: ["Backend", "URingBackend", "EpollBackend", "BlockingBackend"]
+        ),
+    ]
+)
