@@ -23,10 +23,12 @@ let package = Package(
         ),
         /// The protocol every backend implements, plus what they share: configuration,
         /// the listening socket, statistics, errors and the stop signal.
-        .target(name: "Backend"),
-        .target(name: "URingBackend", dependencies: ["Backend", "CLibUring"]),
-        .target(name: "EpollBackend", dependencies: ["Backend"]),
-        .target(name: "BlockingBackend", dependencies: ["Backend"]),
+        /// Linux interfaces Glibc does not export to Swift (epoll, eventfd, accept4, thread names).
+        .target(name: "CLinux"),
+        .target(name: "Backend", dependencies: ["CLinux"]),
+        .target(name: "URingBackend", dependencies: ["Backend", "CLibUring", "CLinux"]),
+        .target(name: "EpollBackend", dependencies: ["Backend", "CLinux"]),
+        .target(name: "BlockingBackend", dependencies: ["Backend", "CLinux"]),
         .executableTarget(
             name: "echo",
             dependencies: [

@@ -1,0 +1,36 @@
+/// An event backend: one way of serving TCP echo on a listening socket.
+///
+/// A backend is a small value that holds its own options. ``EchoServer`` binds the listening
+/// socket, then calls ``run(listener:stop:statistics:)`` on a dedicated thread. The backend runs
+/// its loop with plain blocking waits (`io_uring_submit_and_wait`, `epoll_wait`, `accept`) until
+/// `stop` is requested, then closes every connection it owns and returns.
+public protocol EventBackend: Sendable {
+    /// The name given to `echo --backend`.
+    static var name: String { get }
+
+    /// A one-line summary of the backend and the options it runs with, for start-up logs.
+    var summary: String { get }
+
+    /// Checks the options and that the running kernel can serve them, before anything is bound.
+    ///
+    /// The CLI calls it first, so a bad option or a missing kernel feature is reported as one line
+    /// before the server claims its port. The default accepts everything.
+    func validate() throws(EchoError)
+
+    /// Serves echo on `listener` on the calling thread until `stop` is requested.
+    ///
+    /// - Parameters:
+    ///   - listener: a bound, listening socket. The backend may change its blocking mode, and
+    ///     must not close it (the caller owns it).
+    ///   - stop: the signal the loop watches; once requested, the loop stops accepting, closes its
+    ///     connections and returns promptly.
+    ///   - statistics: where the loop publishes its counters, at least once per loop turn, so
+    ///     another thread can read them while it runs.
+    /// - Throws: ``EchoError`` when the loop cannot start (a missing kernel feature, no memory) or
+    ///   meets an error it cannot serve through.
+    func run(listener: ListeningSocket, stop: StopSignal, statistics: LiveStatistics) throws(EchoError)
+}
+
+extension EventBackend {
+    public func validate() throws(EchoError) {}
+}

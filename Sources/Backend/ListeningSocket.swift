@@ -1,0 +1,102 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A bound TCP socket in the listening state, IPv4 or IPv6.
+///
+/// The value does not own the descriptor's lifetime on its own: whoever called ``bind(host:port:backlog:reusePort:)``
+/// calls ``close()`` once the backend has returned.
+public struct ListeningSocket: Sendable {
+    /// The listening descriptor.
+    public let fileDescriptor: Int32
+    /// The host it was bound to, as given.
+    public let host: String
+    /// The port it is bound to (the kernel's choice when 0 was asked for).
+    public let port: Int
+    /// `AF_INET` or `AF_INET6`.
+    public let family: Int32
+
+    /// Resolves `host` (a numeric address or a name), binds a TCP socket to `host:port` with
+    /// `SO_REUSEADDR` (and `SO_REUSEPORT` when asked) and starts listening with `backlog`.
+    ///
+    /// The socket is blocking and close-on-exec; backends switch it to non-blocking as they need.
+    public static func bind(host: String, port: Int, backlog: Int32, reusePort: Bool = false) throws(EchoError) -> ListeningSocket {
+        guard (0...65535).contains(port) else {
+            throw .invalidConfiguration("invalid port \(port): must be 0...65535")
+        }
+        guard backlog > 0 else {
+            throw .invalidConfiguration("invalid backlog \(backlog): must be at least 1")
+        }
+        var hints = addrinfo()
+        hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV
+        hints.ai_family = AF_UNSPEC
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var list: UnsafeMutablePointer<addrinfo>?
+        let status = getaddrinfo(host, String(port), &hints, &list)
+        guard status == 0, let first = list else {
+            let reason = status == EAI_SYSTEM ? EchoError.message(for: errno) : String(cString: gai_strerror(status))
+            throw .invalidAddress(host: host, reason: reason)
+        }
+        defer { freeaddrinfo(list) }
+
+        let family = first.pointee.ai_family
+        let fd = socket(family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw .system("socket", errno: errno) }
+        do {
+            try setOption(fd, SOL_SOCKET, SO_REUSEADDR, 1, name: "SO_REUSEADDR")
+            if reusePort { try setOption(fd, SOL_SOCKET, SO_REUSEPORT, 1, name: "SO_REUSEPORT") }
+            if Glibc.bind(fd, first.pointee.ai_addr, first.pointee.ai_addrlen) != 0 {
+                let code = errno
+                if code == EADDRINUSE { throw EchoError.addressInUse(host: host, port: port) }
+                if code == EADDRNOTAVAIL {
+                    throw EchoError.invalidAddress(host: host, reason: "address not available on this machine")
+                }
+                if code == EACCES {
+                    throw EchoError.invalidConfiguration("cannot listen on \(host):\(port): permission denied")
+                }
+                throw EchoError.system("bind", errno: code)
+            }
+            if listen(fd, backlog) != 0 { throw EchoError.system("listen", errno: errno) }
+            return ListeningSocket(fileDescriptor: fd, host: host, port: try boundPort(fd), family: family)
+        } catch {
+            Glibc.close(fd)
+            throw error as! EchoError
+        }
+    }
+
+    /// Sets or clears `O_NONBLOCK`.
+    public func setNonBlocking(_ nonBlocking: Bool) throws(EchoError) {
+        let flags = fcntl(fileDescriptor, F_GETFL)
+        guard flags >= 0 else { throw .system("fcntl(F_GETFL)", errno: errno) }
+        let wanted = nonBlocking ? flags | O_NONBLOCK : flags & ~O_NONBLOCK
+        guard fcntl(fileDescriptor, F_SETFL, wanted) == 0 else { throw .system("fcntl(F_SETFL)", errno: errno) }
+    }
+
+    /// Closes the descriptor.
+    public func close() {
+        _ = Glibc.close(fileDescriptor)
+    }
+
+    private static func setOption(_ fd: Int32, _ level: Int32, _ option: Int32, _ value: Int32, name: String) throws(EchoError) {
+        var value = value
+        guard setsockopt(fd, level, option, &value, socklen_t(MemoryLayout<Int32>.size)) == 0 else {
+            throw .system("setsockopt(\(name))", errno: errno)
+        }
+    }
+
+    private static func boundPort(_ fd: Int32) throws(EchoError) -> Int {
+        var storage = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let ok = withUnsafeMutablePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) == 0 }
+        }
+        guard ok else { throw .system("getsockname", errno: errno) }
+        let family = Int32(storage.ss_family)
+        return withUnsafePointer(to: &storage) { pointer -> Int in
+            if family == AF_INET6 {
+                return pointer.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { Int(UInt16(bigEndian: $0.pointee.sin6_port)) }
+            }
+            return pointer.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { Int(UInt16(bigEndian: $0.pointee.sin_port)) }
+        }
+    }
+}

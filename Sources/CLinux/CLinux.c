@@ -1,0 +1,17 @@
+#define _GNU_SOURCE
+#include "CLinux.h"
+#include <errno.h>
+#include <pthread.h>
+#include <sys/socket.h>
+
+int clinux_set_thread_name(const char *name) {
+    return pthread_setname_np(pthread_self(), name);
+}
+
+int clinux_errno(void) {
+    return errno;
+}
+
+int clinux_accept4(int fd, struct sockaddr *address, socklen_t *length, int flags) {
+    return accept4(fd, address, length, flags);
+}

@@ -1,0 +1,22 @@
+// Linux interfaces that Swift's Glibc module does not export: epoll, eventfd, accept4,
+// pthread_setname_np (GNU extensions behind _GNU_SOURCE) and the TCP socket options.
+#pragma once
+// No _GNU_SOURCE here: it would change how Glibc's own module sees fd_set. The GNU-only
+// calls are wrapped in CLinux.c instead.
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <signal.h>
+
+/// Names the calling thread (at most 15 bytes are kept).
+int clinux_set_thread_name(const char *name);
+
+/// accept4(2): accepts a connection and sets `flags` (SOCK_NONBLOCK, SOCK_CLOEXEC) on it.
+int clinux_accept4(int fd, struct sockaddr *address, socklen_t *length, int flags);
+
+/// The current thread's `errno`, readable across module boundaries.
+int clinux_errno(void);
