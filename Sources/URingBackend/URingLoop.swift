@@ -1,0 +1,323 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Backend
+import CLibUring
+import CLinux
+
+/// The io_uring event loop: one ring, one buffer pool, one thread.
+///
+/// Lives on the loop thread only; created and run by ``URingBackend/run(listener:stop:statistics:)``.
+final class URingLoop {
+    private let ring: UnsafeMutablePointer<io_uring>
+    private let pool: BufferPool
+    private var connections = ConnectionTable()
+    private let listenerFD: Int32
+    private let stopFD: Int32
+    private let published: LiveStatistics
+    private var statistics = ServerStatistics()
+
+    /// Completions taken from the ring in one batch.
+    private let completions: UnsafeMutablePointer<UnsafeMutablePointer<io_uring_cqe>?>
+    private static let completionBatch: UInt32 = 256
+    /// How long to wait before accepting again after running out of descriptors.
+    private let acceptBackoff: UnsafeMutablePointer<__kernel_timespec>
+
+    /// Connections waiting for a buffer, oldest first (linked through the table), or -1.
+    private var starvedHead: Int32 = -1
+    private var starvedTail: Int32 = -1
+    /// Buffers in the kernel's pool as far as the completions seen so far tell: returns confirmed
+    /// by a provide completion, minus those a receive completion took. An `ENOBUFS` seen while
+    /// this is positive is stale (the pool was refilled after the kernel failed that receive).
+    private var buffersInPool = 0
+
+    private var stopping = false
+    private var failure: EchoError?
+
+    /// The provided-buffer group all receives select from.
+    private static let bufferGroup: UInt16 = 1
+
+    init(options: URingBackend.Options, listener: ListeningSocket, stop: StopSignal,
+         statistics: LiveStatistics) throws(EchoError) {
+        ring = .allocate(capacity: 1)
+        var params = io_uring_params()
+        params.flags = UInt32(IORING_SETUP_CQSIZE) | UInt32(IORING_SETUP_CLAMP)
+        params.cq_entries = UInt32(options.completionQueueEntries)
+        let status = io_uring_queue_init_params(UInt32(options.ringEntries), ring, &params)
+        guard status == 0 else {
+            ring.deallocate()
+            throw KernelSupport.unavailable(errno: -status)
+        }
+        pool = BufferPool(bufferSize: options.bufferSize, count: options.bufferCount)
+        listenerFD = listener.fileDescriptor
+        stopFD = stop.fileDescriptor
+        published = statistics
+        completions = .allocate(capacity: Int(Self.completionBatch))
+        acceptBackoff = .allocate(capacity: 1)
+        acceptBackoff.initialize(to: __kernel_timespec(tv_sec: 0, tv_nsec: 50_000_000))
+    }
+
+    /// Releases the ring; closes nothing the loop did not open.
+    func close() {
+        io_uring_queue_exit(ring)
+        ring.deallocate()
+        completions.deallocate()
+        acceptBackoff.deallocate()
+    }
+
+    /// Runs until the stop signal fires, then closes every connection.
+    func run() throws(EchoError) {
+        armStopWatch()
+        armAccept()
+        provideBuffers(first: 0, count: UInt16(pool.count))
+        while !stopping {
+            let status = io_uring_submit_and_wait(ring, 1)
+            statistics.syscalls.ioUringEnter &+= 1
+            if status < 0 && status != -EINTR && status != -EAGAIN && status != -EBUSY {
+                failure = .system("io_uring_submit_and_wait", errno: -status)
+                break
+            }
+            drainCompletions()
+            if starvedHead >= 0 && buffersInPool > 0 { wakeStarved() }
+            published.publish(statistics)
+        }
+        closeAllConnections()
+        published.publish(statistics)
+        if let failure { throw failure }
+    }
+
+    // MARK: Completions
+
+    /// Handles every completion that is ready, in batches, advancing the CQ after each batch.
+    @inline(__always)
+    private func drainCompletions() {
+        while true {
+            let count = io_uring_peek_batch_cqe(ring, completions, Self.completionBatch)
+            if count == 0 { return }
+            for index in 0..<Int(count) {
+                let cqe = completions[index].unsafelyUnwrapped
+                handle(UserData(rawValue: cqe.pointee.user_data), result: cqe.pointee.res, flags: cqe.pointee.flags)
+            }
+            io_uring_cq_advance(ring, count)
+            if count < Self.completionBatch { return }
+        }
+    }
+
+    @inline(__always)
+    private func handle(_ data: UserData, result: Int32, flags: UInt32) {
+        switch data.operation {
+        case .recv: received(on: data.fd, result: result, flags: flags)
+        case .send: sent(on: data.fd, result: result)
+        case .provideBuffers: buffersReturned(count: data.buffer, result: result)
+        case .accept: accepted(result: result)
+        case .acceptRetry: if !stopping { armAccept() }
+        case .stop: stopping = true
+        case nil: break
+        }
+    }
+
+    @inline(__always)
+    private func received(on fd: Int32, result: Int32, flags: UInt32) {
+        if result > 0 {
+            let connection = connections[fd]
+            // The kernel picked the buffer; echo it back from where it landed.
+            buffersInPool &-= 1
+            connection.pointee.sendBuffer = UInt16(truncatingIfNeeded: flags >> UInt32(IORING_CQE_BUFFER_SHIFT))
+            connection.pointee.sendOffset = 0
+            connection.pointee.sendLength = result
+            statistics.requests &+= 1
+            statistics.bytesReceived &+= UInt64(result)
+            armSend(fd)
+            return
+        }
+        // No data: a buffer, if the kernel attached one, goes straight back.
+        if flags & UInt32(IORING_CQE_F_BUFFER) != 0 {
+            buffersInPool &-= 1
+            provideBuffers(first: UInt16(truncatingIfNeeded: flags >> UInt32(IORING_CQE_BUFFER_SHIFT)), count: 1)
+        }
+        switch -result {
+        case ENOBUFS: starve(fd)  // back-pressure: wait for a buffer to come back to the pool
+        case EINTR, EAGAIN: armReceive(fd)
+        default: closeConnection(fd)  // 0 is the peer's EOF; anything else is a broken connection
+        }
+    }
+
+    @inline(__always)
+    private func sent(on fd: Int32, result: Int32) {
+        let connection = connections[fd]
+        if result > 0 {
+            statistics.bytesSent &+= UInt64(result)
+            connection.pointee.sendOffset &+= result
+            if connection.pointee.sendOffset < connection.pointee.sendLength {
+                armSend(fd)  // a short send: the rest goes next, never two sends at once
+            } else {
+                provideBuffers(first: connection.pointee.sendBuffer, count: 1)
+                armReceive(fd)
+            }
+            return
+        }
+        if result == -EINTR || result == -EAGAIN {
+            armSend(fd)
+            return
+        }
+        provideBuffers(first: connection.pointee.sendBuffer, count: 1)
+        closeConnection(fd)
+    }
+
+    private func buffersReturned(count: UInt16, result: Int32) {
+        guard result >= 0 else {
+            failure = .system("IORING_OP_PROVIDE_BUFFERS", errno: -result)
+            stopping = true
+            return
+        }
+        buffersInPool &+= Int(count)
+    }
+
+    /// Gives every starved connection its receive back, oldest first, once buffers are in the pool.
+    ///
+    /// All of them, not one per buffer: the kernel selects a buffer before it looks for data, so
+    /// `ENOBUFS` also comes back to connections that have nothing to read. Those park in the
+    /// kernel's poll without holding a buffer; the ones with data race for the buffers, and the
+    /// losers come back here. Runs once per loop turn, after the completions, so it sees every
+    /// buffer returned in the turn whatever order the completions came in.
+    private func wakeStarved() {
+        var fd = starvedHead
+        starvedHead = -1
+        starvedTail = -1
+        while fd >= 0 {
+            let connection = connections[fd]
+            let next = connection.pointee.nextStarved
+            connection.pointee.nextStarved = -1
+            connection.pointee.isStarved = false
+            armReceive(fd)
+            fd = next
+        }
+    }
+
+    private func accepted(result: Int32) {
+        if result >= 0 {
+            let fd = result
+            if stopping {
+                _ = Glibc.close(fd)
+                return
+            }
+            var one: Int32 = 1
+            _ = setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+            statistics.syscalls.other &+= 1
+            connections.reserve(fd)
+            connections[fd].pointee = URingConnection(isOpen: true)
+            statistics.connectionsAccepted &+= 1
+            armReceive(fd)
+            armAccept()
+            return
+        }
+        switch -result {
+        case EMFILE, ENFILE, ENOBUFS, ENOMEM:
+            // Out of descriptors or memory: keep serving what is open, try again shortly.
+            statistics.acceptFailures &+= 1
+            armAcceptRetry()
+        case EBADF, EINVAL, ENOTSOCK, EOPNOTSUPP:
+            if !stopping {
+                failure = .system("accept", errno: -result)
+                stopping = true
+            }
+        default:
+            // ECONNABORTED, EINTR, a peer that left before we got to it, …
+            if !stopping { armAccept() }
+        }
+    }
+
+    // MARK: Connections
+
+    private func starve(_ fd: Int32) {
+        let connection = connections[fd]
+        connection.pointee.isStarved = true
+        connection.pointee.nextStarved = -1
+        if starvedTail >= 0 {
+            connections[starvedTail].pointee.nextStarved = fd
+        } else {
+            starvedHead = fd
+        }
+        starvedTail = fd
+    }
+
+    private func closeConnection(_ fd: Int32) {
+        connections[fd].pointee.isOpen = false
+        _ = Glibc.close(fd)
+        statistics.syscalls.close &+= 1
+        statistics.connectionsClosed &+= 1
+    }
+
+    private func closeAllConnections() {
+        // Cancel everything in flight first, so no request still refers to a descriptor.
+        for fd in 0..<Int32(connections.capacity) where connections[fd].pointee.isOpen {
+            closeConnection(fd)
+        }
+    }
+
+    // MARK: Submissions
+
+    /// The next free submission entry; submits what is queued when the SQ is full.
+    @inline(__always)
+    private func nextSubmission() -> UnsafeMutablePointer<io_uring_sqe> {
+        if let sqe = io_uring_get_sqe(ring) { return sqe }
+        return nextSubmissionAfterFlush()
+    }
+
+    @inline(never)
+    private func nextSubmissionAfterFlush() -> UnsafeMutablePointer<io_uring_sqe> {
+        while true {
+            let status = io_uring_submit(ring)
+            statistics.syscalls.ioUringEnter &+= 1
+            if let sqe = io_uring_get_sqe(ring) { return sqe }
+            if status < 0 && status != -EINTR && status != -EAGAIN && status != -EBUSY {
+                // The ring is unusable; nothing sensible can continue.
+                fatalError("io_uring_submit failed: \(EchoError.message(for: -status))")
+            }
+        }
+    }
+
+    @inline(__always)
+    private func armReceive(_ fd: Int32) {
+        let sqe = nextSubmission()
+        io_uring_prep_recv(sqe, fd, nil, pool.bufferSize, 0)
+        sqe.pointee.flags |= UInt8(1 << IOSQE_BUFFER_SELECT_BIT)
+        sqe.pointee.buf_group = Self.bufferGroup
+        sqe.pointee.user_data = UserData(.recv, fd: fd).rawValue
+    }
+
+    @inline(__always)
+    private func armSend(_ fd: Int32) {
+        let connection = connections[fd].pointee
+        let sqe = nextSubmission()
+        let start = pool.address(of: connection.sendBuffer) + Int(connection.sendOffset)
+        io_uring_prep_send(sqe, fd, start, Int(connection.sendLength - connection.sendOffset), Int32(MSG_NOSIGNAL))
+        sqe.pointee.user_data = UserData(.send, fd: fd, buffer: connection.sendBuffer).rawValue
+    }
+
+    @inline(__always)
+    private func provideBuffers(first: UInt16, count: UInt16) {
+        let sqe = nextSubmission()
+        io_uring_prep_provide_buffers(sqe, pool.address(of: first), Int32(pool.bufferSize), Int32(count),
+                                      Int32(Self.bufferGroup), Int32(first))
+        sqe.pointee.user_data = UserData(.provideBuffers, buffer: count).rawValue
+    }
+
+    private func armAccept() {
+        let sqe = nextSubmission()
+        io_uring_prep_accept(sqe, listenerFD, nil, nil, Int32(SOCK_CLOEXEC.rawValue))
+        sqe.pointee.user_data = UserData(.accept).rawValue
+    }
+
+    private func armAcceptRetry() {
+        let sqe = nextSubmission()
+        io_uring_prep_timeout(sqe, acceptBackoff, 0, 0)
+        sqe.pointee.user_data = UserData(.acceptRetry).rawValue
+    }
+
+    private func armStopWatch() {
+        let sqe = nextSubmission()
+        io_uring_prep_poll_add(sqe, stopFD, UInt32(POLLIN))
+        sqe.pointee.user_data = UserData(.stop).rawValue
+    }
+}
