@@ -1,1 +1,85 @@
 import Backend
+
+/// An echo backend on Linux `epoll(7)`: one thread, non-blocking sockets, level-triggered readiness.
+///
+/// The loop waits with `epoll_wait`, accepts with `accept4(SOCK_NONBLOCK | SOCK_CLOEXEC)` until the
+/// backlog is empty, and serves each readable connection from one read buffer shared by every
+/// connection: it reads, sends the chunk straight back with `send(MSG_NOSIGNAL)`, and reads again only
+/// when the read filled the buffer, since a shorter read means the socket is drained for now.
+///
+/// When a peer stops reading and a send comes up short, the unsent bytes move to a buffer of their
+/// own for that connection and the connection waits for `EPOLLOUT` instead of `EPOLLIN`: it reads
+/// nothing more until those bytes are gone, so each connection holds at most one read's worth of
+/// data however much its peer writes.
+///
+/// ```swift
+/// var options = EpollBackend.Options()
+/// options.bufferSize = 16384
+/// let server = try EchoServer.start(EpollBackend(options: options), host: "127.0.0.1", port: 0)
+/// ```
+public struct EpollBackend: EventBackend {
+    /// The name given to `echo --backend`.
+    public static let name = "epoll"
+
+    /// What the epoll loop is sized with.
+    public struct Options: Sendable, Equatable {
+        /// Bytes asked for by each `read(2)`, which is also the most a connection can hold
+        /// unsent while its peer does not read: 1 byte … 16 MiB.
+        public var bufferSize: Int = 4096
+        /// Events taken per `epoll_wait(2)`: 1 … 65536.
+        public var maxEvents: Int = 1024
+
+        /// The default options: 4096-byte reads, 1024 events per wait.
+        public init() {}
+
+        /// The accepted range of ``bufferSize``.
+        static let bufferSizeRange = 1...(16 << 20)
+        /// The accepted range of ``maxEvents``.
+        static let maxEventsRange = 1...65536
+    }
+
+    /// The options the loop runs with.
+    public var options: Options
+
+    /// A backend with `options`.
+    public init(options: Options = .init()) {
+        self.options = options
+    }
+
+    /// One line naming the backend and its options, e.g.
+    /// `epoll, level-triggered, 4096-byte reads, 1024 events per wait`.
+    public var summary: String {
+        let events = options.maxEvents == 1 ? "1 event" : "\(options.maxEvents) events"
+        return "epoll, level-triggered, \(options.bufferSize)-byte reads, \(events) per wait"
+    }
+
+    /// Checks that every option is in range.
+    ///
+    /// - Throws: ``EchoError/invalidConfiguration(_:)`` naming the first option out of range.
+    public func validate() throws(EchoError) {
+        let bufferSizes = Options.bufferSizeRange
+        guard bufferSizes.contains(options.bufferSize) else {
+            throw .invalidConfiguration("invalid epoll buffer size \(options.bufferSize): "
+                + "must be \(bufferSizes.lowerBound)...\(bufferSizes.upperBound) bytes (16 MiB)")
+        }
+        let batchSizes = Options.maxEventsRange
+        guard batchSizes.contains(options.maxEvents) else {
+            throw .invalidConfiguration("invalid epoll batch size \(options.maxEvents): "
+                + "must be \(batchSizes.lowerBound)...\(batchSizes.upperBound) events per wait")
+        }
+    }
+
+    /// Serves echo on `listener` on the calling thread until `stop` is requested.
+    ///
+    /// Switches `listener` to non-blocking mode; never closes it. On return every connection the
+    /// loop accepted is closed and `statistics` holds the final counters.
+    ///
+    /// - Throws: ``EchoError/invalidConfiguration(_:)`` for options out of range, or
+    ///   ``EchoError/system(_:errno:)`` when `epoll` cannot be set up or fails in a way the loop
+    ///   cannot serve through.
+    public func run(listener: ListeningSocket, stop: StopSignal, statistics: LiveStatistics) throws(EchoError) {
+        try validate()
+        var loop = try EpollLoop(listener: listener, stop: stop, options: options, statistics: statistics)
+        try loop.run()
+    }
+}

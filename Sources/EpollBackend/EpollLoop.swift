@@ -1,0 +1,207 @@
+import Backend
+import CLinux
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The epoll event loop: one per ``EpollBackend/run(listener:stop:statistics:)`` call, created and
+/// used on the loop thread only.
+///
+/// A noncopyable value rather than a class: the loop's state is reached through `self` without
+/// reference counting or dynamic exclusivity checks, and its memory is released when `run` returns.
+///
+/// Each turn waits for one batch of events, serves it, and publishes the counters:
+/// - the stop signal's eventfd ends the loop: every connection is closed, then the epoll descriptor;
+/// - the listener is drained with `accept4` (see `EpollLoop+Accepting.swift`);
+/// - connection events are served with `read` and `send` (see `EpollLoop+Connections.swift`).
+///
+/// Every system call the loop makes is counted in ``statistics``.
+struct EpollLoop: ~Copyable {
+    /// Full reads one connection may do for one event before the loop serves the others. A
+    /// level-triggered descriptor with data left is reported again by the next wait.
+    static let readsPerEvent = 16
+    /// How long accepting stays paused after running out of descriptors or memory, unless a
+    /// connection closes first, in milliseconds.
+    static let acceptRetryDelay: Int32 = 100
+    /// Slots the connection table starts with.
+    static let initialTableCapacity = 4096
+    /// Flags for every `send`: no `SIGPIPE` when the peer has gone.
+    static let sendFlags = Int32(MSG_NOSIGNAL)
+
+    /// Whether the listener is in the epoll set.
+    enum ListenerState {
+        /// Registered: the loop accepts whenever connections wait.
+        case watched
+        /// Taken out of the set after an accept failed for lack of resources; put back once a
+        /// connection closes, or at the given `CLOCK_MONOTONIC` time in nanoseconds.
+        case paused(until: UInt64)
+    }
+
+    /// The epoll instance.
+    let epollDescriptor: Int32
+    /// The listening socket (owned by the caller).
+    let listener: Int32
+    /// The stop signal's eventfd (owned by the caller).
+    let stopDescriptor: Int32
+    /// Bytes asked for by each read.
+    let bufferSize: Int
+    /// Events taken per wait.
+    let batchSize: Int32
+    /// Flags added to every connection's interest: none, for level-triggered readiness.
+    let triggerFlags: UInt32 = 0
+    /// The one buffer every connection reads into.
+    let readBuffer: UnsafeMutableRawPointer
+    /// Where `epoll_wait` leaves its batch.
+    let events: UnsafeMutablePointer<epoll_event>
+    /// Where the counters are published.
+    let live: LiveStatistics
+
+    /// Every connection's state, by descriptor.
+    var connections: ConnectionTable
+    /// Buffers for connections holding unsent bytes.
+    var pendingBuffers: PendingBufferPool
+    /// The counters, published once per turn.
+    var statistics = ServerStatistics()
+    /// Whether the listener is being watched.
+    var listenerState = ListenerState.watched
+    /// Whether a connection closed during this turn (a reason to resume accepting).
+    var closedThisTurn = false
+    /// Whether the stop signal fired.
+    var stopRequested = false
+    /// Whether ``epollDescriptor`` is still open.
+    var epollOpen = true
+
+    /// Makes `listener` non-blocking, creates the epoll instance and allocates the loop's buffers.
+    ///
+    /// - Throws: ``EchoError/system(_:errno:)`` when `fcntl` or `epoll_create1` fails.
+    init(listener: ListeningSocket, stop: StopSignal, options: EpollBackend.Options,
+         statistics live: LiveStatistics) throws(EchoError) {
+        try listener.setNonBlocking(true)
+        let epollDescriptor = epoll_create1(Int32(EPOLL_CLOEXEC))
+        guard epollDescriptor >= 0 else { throw .system("epoll_create1", errno: errno) }
+        self.epollDescriptor = epollDescriptor
+        self.listener = listener.fileDescriptor
+        stopDescriptor = stop.fileDescriptor
+        bufferSize = options.bufferSize
+        batchSize = Int32(options.maxEvents)
+        readBuffer = .allocate(byteCount: options.bufferSize, alignment: 64)
+        events = .allocate(capacity: options.maxEvents)
+        self.live = live
+        connections = ConnectionTable(capacity: Self.initialTableCapacity)
+        pendingBuffers = PendingBufferPool(bufferSize: options.bufferSize)
+        statistics.syscalls.other = 3  // fcntl(F_GETFL), fcntl(F_SETFL), epoll_create1
+    }
+
+    deinit {
+        if epollOpen { _ = Glibc.close(epollDescriptor) }
+        readBuffer.deallocate()
+        events.deallocate()
+    }
+
+    /// Runs until the stop signal fires or a fatal error, then closes every connection and the
+    /// epoll instance and publishes the final counters.
+    mutating func run() throws(EchoError) {
+        defer { finish() }
+        try register(stopDescriptor, "the stop signal")
+        try register(listener, "the listener")
+        live.publish(statistics)
+
+        while !stopRequested {
+            let count = try waitForEvents()
+            var index = 0
+            while index < count && !stopRequested {
+                let event = events[index]
+                let token = EventToken(rawValue: event.data.u64)
+                if token.isConnection {
+                    serve(token, events: event.events)
+                } else if token.descriptor == listener {
+                    try acceptConnections()
+                } else if token.descriptor == stopDescriptor {
+                    stopRequested = true
+                }
+                index += 1
+            }
+            if !stopRequested { try endTurn() }
+            live.publish(statistics)
+        }
+    }
+
+    /// Waits for the next batch and returns its size: 0 after a timeout or a signal.
+    private mutating func waitForEvents() throws(EchoError) -> Int {
+        let timeout: Int32
+        switch listenerState {
+        case .watched: timeout = -1
+        case .paused(let until): timeout = Self.milliseconds(from: Self.monotonicNow(), to: until)
+        }
+        let count = epoll_wait(epollDescriptor, events, batchSize, timeout)
+        statistics.syscalls.epollWait += 1
+        if count >= 0 { return Int(count) }
+        let code = errno
+        if code == EINTR { return 0 }
+        throw .system("epoll_wait", errno: code)
+    }
+
+    /// Work left for the end of a turn: putting the listener back once accepting may succeed.
+    private mutating func endTurn() throws(EchoError) {
+        if case .paused(let until) = listenerState, closedThisTurn || Self.monotonicNow() >= until {
+            try resumeAccepting()
+        }
+        closedThisTurn = false
+    }
+
+    /// Closes every connection and the epoll instance, then publishes the final counters.
+    private mutating func finish() {
+        closeAllConnections()
+        if epollOpen {
+            _ = Glibc.close(epollDescriptor)
+            statistics.syscalls.close += 1
+            epollOpen = false
+        }
+        live.publish(statistics)
+    }
+
+    /// Adds `descriptor`, which is not a connection, to the set for reading.
+    private mutating func register(_ descriptor: Int32, _ what: String) throws(EchoError) {
+        let code = control(EPOLL_CTL_ADD, descriptor, interest: .read, token: .fixed(descriptor))
+        guard code == 0 else { throw .system("epoll_ctl(EPOLL_CTL_ADD, \(what))", errno: code) }
+    }
+
+    /// The event bits to register with for `interest`.
+    @inline(__always)
+    func events(for interest: Interest) -> UInt32 {
+        interest.epollEvents | triggerFlags
+    }
+
+    /// `epoll_ctl` on this loop's instance, counted. Returns 0, or the `errno` it failed with.
+    @inline(__always)
+    mutating func control(_ operation: Int32, _ descriptor: Int32, interest: Interest, token: EventToken) -> Int32 {
+        var event = epoll_event(events: events(for: interest), data: epoll_data_t(u64: token.rawValue))
+        statistics.syscalls.epollCtl += 1
+        return epoll_ctl(epollDescriptor, operation, descriptor, &event) == 0 ? 0 : errno
+    }
+
+    /// Removes `descriptor` from the set, counted. Returns 0, or the `errno` it failed with.
+    mutating func remove(_ descriptor: Int32) -> Int32 {
+        statistics.syscalls.epollCtl += 1
+        return epoll_ctl(epollDescriptor, EPOLL_CTL_DEL, descriptor, nil) == 0 ? 0 : errno
+    }
+
+    /// `CLOCK_MONOTONIC` in nanoseconds (read through the vDSO: not a system call).
+    static func monotonicNow() -> UInt64 {
+        var time = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &time)
+        return UInt64(time.tv_sec) &* 1_000_000_000 &+ UInt64(time.tv_nsec)
+    }
+
+    /// The monotonic time `milliseconds` from now.
+    static func monotonicDeadline(after milliseconds: Int32) -> UInt64 {
+        monotonicNow() &+ UInt64(milliseconds) &* 1_000_000
+    }
+
+    /// Whole milliseconds from `now` to `deadline`, rounded up, for an `epoll_wait` timeout.
+    static func milliseconds(from now: UInt64, to deadline: UInt64) -> Int32 {
+        guard deadline > now else { return 0 }
+        return Int32(clamping: (deadline - now + 999_999) / 1_000_000)
+    }
+}
