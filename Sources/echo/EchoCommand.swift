@@ -1,0 +1,178 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import ArgumentParser
+import Backend
+import BlockingBackend
+import EpollBackend
+import URingBackend
+
+/// `echo`: a TCP echo server with a choice of event backend.
+struct EchoCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "echo",
+        abstract: "A TCP echo server on io_uring, epoll or plain blocking sockets.",
+        discussion: """
+            Every byte a client sends is written back to it until the client closes its \
+            side. The server runs until SIGINT or SIGTERM, then closes every connection \
+            and prints what it did: connections, requests, bytes, and the system calls \
+            it made, in total and per request. Bad options exit with status 64, any \
+            other error with status 1.
+
+            Backends (--backend):
+              uring     io_uring through liburing. Receives land in buffers the
+                        kernel picks from one shared pool (--buffer-count
+                        buffers of --buffer-size bytes), so idle connections
+                        hold no memory, and a whole batch of receives and sends
+                        costs one io_uring_enter call. Needs io_uring enabled
+                        in the kernel; where it is not, use --backend epoll.
+              epoll     One thread, non-blocking sockets, level-triggered
+                        epoll: one epoll_wait per batch of ready sockets, then
+                        a read and a send per request.
+              blocking  The textbook server: blocking accept, read and send.
+                        --blocking-mode naive serves one client at a time (the
+                        others wait in the listen backlog); --blocking-mode
+                        threaded starts one thread per connection.
+
+            --buffer-size applies to every backend, --buffer-count and \
+            --ring-entries only to uring, --blocking-mode only to blocking.
+
+            The executable shares its name with the shell's built-in echo: run it by \
+            path (.build/release/echo) or through 'swift run echo'.
+            """
+    )
+
+    @Option(help: "The event backend.")
+    var backend: BackendChoice = .uring
+
+    @Option(help: "The address to listen on: an IPv4 or IPv6 address or a host name.")
+    var host: String = "0.0.0.0"
+
+    @Option(parsing: .unconditional, help: "The TCP port to listen on (1-65535).")
+    var port: Int = 6666
+
+    @Option(parsing: .unconditional, help: "The listen backlog: connections the kernel queues before they are accepted.")
+    var backlog: Int = 4096
+
+    @Option(parsing: .unconditional, help: ArgumentHelp("Bytes read at once: the size of each pooled buffer (uring), the read buffer (epoll), or each connection's buffer (blocking).", valueName: "bytes"))
+    var bufferSize: Int = 4096
+
+    @Option(parsing: .unconditional, help: ArgumentHelp("Buffers in uring's shared provided-buffer pool.", valueName: "count"))
+    var bufferCount: Int = 4096
+
+    @Option(parsing: .unconditional, help: ArgumentHelp("Submission queue entries of uring's ring.", valueName: "entries"))
+    var ringEntries: Int = 1024
+
+    @Option(help: "How the blocking backend serves clients: one at a time, or one thread per connection.")
+    var blockingMode: BlockingModeChoice = .naive
+
+    @Option(parsing: .unconditional, help: ArgumentHelp("Print connections open, requests/s and MiB/s in and out every this many seconds (0: never).", valueName: "seconds"))
+    var statsInterval: Double = 0
+
+    @Flag(help: "Print nothing when starting and stopping.")
+    var quiet = false
+
+    func validate() throws {
+        guard (1...65535).contains(port) else {
+            throw ValidationError("invalid port \(port): must be 1...65535")
+        }
+        guard (1...Int(Int32.max)).contains(backlog) else {
+            throw ValidationError("invalid backlog \(backlog): must be at least 1")
+        }
+        guard bufferSize > 0 else {
+            throw ValidationError("invalid buffer size \(bufferSize): must be at least 1 byte")
+        }
+        guard bufferCount > 0 else {
+            throw ValidationError("invalid buffer count \(bufferCount): must be at least 1")
+        }
+        guard ringEntries > 0 else {
+            throw ValidationError("invalid ring entries \(ringEntries): must be at least 1")
+        }
+        guard statsInterval.isFinite, statsInterval == 0 || (0.01...86_400).contains(statsInterval) else {
+            throw ValidationError("invalid stats interval \(statsInterval): must be 0 (off) or 0.01...86400 seconds")
+        }
+    }
+
+    /// The backend the options describe.
+    func makeBackend() -> any EventBackend {
+        switch backend {
+        case .uring:
+            var options = URingBackend.Options()
+            options.bufferSize = bufferSize
+            options.bufferCount = bufferCount
+            options.ringEntries = ringEntries
+            return URingBackend(options: options)
+        case .epoll:
+            var options = EpollBackend.Options()
+            options.bufferSize = bufferSize
+            return EpollBackend(options: options)
+        case .blocking:
+            var options = BlockingBackend.Options()
+            options.mode = blockingMode.mode
+            options.bufferSize = bufferSize
+            return BlockingBackend(options: options)
+        }
+    }
+
+    func run() throws {
+        let startedAt = MonotonicTime.now()
+        FileDescriptorLimit.raiseToHardLimit()
+        // Sends use MSG_NOSIGNAL; this covers any other write to a closed socket or pipe
+        // (stderr piped into a pager that quit, say).
+        signal(SIGPIPE, SIG_IGN)
+        // Before any thread exists, so every thread inherits the mask and SIGINT/SIGTERM reach
+        // only the signal thread's sigwait.
+        let stopSignals = SignalSet.blockInCallingThread([SIGINT, SIGTERM])
+
+        let backend = makeBackend()
+        do {
+            try backend.validate()
+        } catch EchoError.invalidConfiguration(let message) {
+            // An option out of the backend's range is a usage error, like the checks above.
+            throw ValidationError(message)
+        }
+
+        let server = try EchoServer.start(backend, host: host, port: port, backlog: Int32(backlog))
+        let console = Console()
+        try SignalWatcher.start(stopSignals, console: console, quiet: quiet) { server.stop() }
+        if !quiet {
+            console.write("echo: \(type(of: backend).name) backend listening on "
+                + "\(Self.endpoint(host: host, port: server.port)) (\(backend.summary))")
+        }
+        if statsInterval > 0 {
+            try IntervalReporter.start(server: server, seconds: statsInterval, console: console)
+        }
+
+        let statistics = try server.wait()
+        console.close()
+        if !quiet {
+            let elapsed = MonotonicTime.now().seconds(since: startedAt)
+            for line in Report.final(statistics, seconds: elapsed) { console.writeAfterClose(line) }
+        }
+    }
+
+    /// `host:port`, with IPv6 addresses in brackets.
+    static func endpoint(host: String, port: Int) -> String {
+        host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+    }
+}
+
+/// `--backend`.
+enum BackendChoice: String, CaseIterable, ExpressibleByArgument {
+    case uring
+    case epoll
+    case blocking
+}
+
+/// `--blocking-mode`.
+enum BlockingModeChoice: String, CaseIterable, ExpressibleByArgument {
+    case naive
+    case threaded
+
+    var mode: BlockingBackend.Mode {
+        switch self {
+        case .naive: return .naive
+        case .threaded: return .threaded
+        }
+    }
+}

@@ -1,0 +1,224 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Backend
+import Synchronization
+
+/// Lines on standard error, each written with one `write(2)` so lines from different threads
+/// never interleave.
+final class Console: Sendable {
+    private let closed = Mutex(false)
+
+    /// Writes `line` unless ``close()`` was called.
+    func write(_ line: String) {
+        closed.withLock { closed in
+            if !closed { Console.writeLine(line) }
+        }
+    }
+
+    /// Stops ``write(_:)``, so no periodic line comes after the final report.
+    func close() {
+        closed.withLock { $0 = true }
+    }
+
+    /// Writes `line` whether or not the console is closed.
+    func writeAfterClose(_ line: String) {
+        Console.writeLine(line)
+    }
+
+    /// Writes `line` and a newline to standard error.
+    static func writeLine(_ line: String) {
+        var text = line
+        text.append("\n")
+        text.withUTF8 { bytes in
+            guard let base = bytes.baseAddress else { return }
+            var offset = 0
+            while offset < bytes.count {
+                let written = Glibc.write(2, base + offset, bytes.count - offset)
+                if written > 0 {
+                    offset += written
+                } else if written < 0 && errno == EINTR {
+                    continue
+                } else {
+                    return
+                }
+            }
+        }
+    }
+}
+
+/// `CLOCK_MONOTONIC`, in nanoseconds.
+struct MonotonicTime: Sendable, Comparable {
+    var nanoseconds: UInt64
+
+    static func now() -> MonotonicTime {
+        var time = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &time)
+        return MonotonicTime(nanoseconds: UInt64(time.tv_sec) &* 1_000_000_000 &+ UInt64(time.tv_nsec))
+    }
+
+    func seconds(since earlier: MonotonicTime) -> Double {
+        Double(Int64(bitPattern: nanoseconds &- earlier.nanoseconds)) / 1e9
+    }
+
+    func adding(seconds: Double) -> MonotonicTime {
+        MonotonicTime(nanoseconds: nanoseconds &+ UInt64(seconds * 1e9))
+    }
+
+    static func < (lhs: MonotonicTime, rhs: MonotonicTime) -> Bool { lhs.nanoseconds < rhs.nanoseconds }
+}
+
+/// A set of signals blocked in every thread and taken with `sigwait` by one.
+struct SignalSet: @unchecked Sendable {
+    let set: sigset_t
+
+    /// Blocks `signals` in the calling thread; threads it starts afterwards inherit the mask.
+    static func blockInCallingThread(_ signals: [Int32]) -> SignalSet {
+        var set = sigset_t()
+        sigemptyset(&set)
+        for signal in signals { sigaddset(&set, signal) }
+        pthread_sigmask(SIG_BLOCK, &set, nil)
+        return SignalSet(set: set)
+    }
+}
+
+/// The thread that turns SIGINT and SIGTERM into a stop.
+enum SignalWatcher {
+    /// Starts a thread that waits for `signals`: the first runs `stop`; a second one, when the
+    /// stop hangs, ends the process at once.
+    static func start(_ signals: SignalSet, console: Console, quiet: Bool,
+                      stop: @escaping @Sendable () -> Void) throws(EchoError) {
+        _ = try LoopThread(name: "echo-signals") {
+            var set = signals.set
+            var received = 0
+            while true {
+                var number: Int32 = 0
+                guard sigwait(&set, &number) == 0 else { continue }
+                received += 1
+                if received == 1 {
+                    if !quiet { console.write("echo: \(name(of: number)) received, stopping") }
+                    stop()
+                } else {
+                    Console.writeLine("echo: second \(name(of: number)), exiting without waiting")
+                    _exit(128 + number)
+                }
+            }
+        }
+    }
+
+    static func name(of signal: Int32) -> String {
+        switch signal {
+        case SIGINT: return "SIGINT"
+        case SIGTERM: return "SIGTERM"
+        default: return "signal \(signal)"
+        }
+    }
+}
+
+/// The thread behind `--stats-interval`: one line per interval.
+enum IntervalReporter {
+    static func start(server: EchoServer, seconds: Double, console: Console) throws(EchoError) {
+        _ = try LoopThread(name: "echo-stats") {
+            var previous = server.statistics.snapshot()
+            var previousTime = MonotonicTime.now()
+            var deadline = previousTime.adding(seconds: seconds)
+            while !server.stopSignal.isRequested {
+                let now = MonotonicTime.now()
+                if now < deadline {
+                    // Sleeps until the deadline, or until the stop's eventfd becomes readable.
+                    let milliseconds = Int32(clamping: Int((deadline.seconds(since: now) * 1000).rounded(.up)))
+                    var descriptor = pollfd(fd: server.stopSignal.fileDescriptor, events: Int16(POLLIN), revents: 0)
+                    _ = poll(&descriptor, 1, max(milliseconds, 1))
+                    continue
+                }
+                let current = server.statistics.snapshot()
+                let elapsed = now.seconds(since: previousTime)
+                console.write(Report.interval(current: current, previous: previous, seconds: elapsed))
+                previous = current
+                previousTime = now
+                deadline = deadline.adding(seconds: seconds)
+                if deadline < now { deadline = now.adding(seconds: seconds) }  // fell behind: skip
+            }
+        }
+    }
+}
+
+/// Text for the periodic and final statistics.
+enum Report {
+    /// One line: connections open, requests/s and MiB/s in and out since `previous`.
+    static func interval(current: ServerStatistics, previous: ServerStatistics, seconds: Double) -> String {
+        let elapsed = max(seconds, 1e-9)
+        let requests = Double(current.requests &- previous.requests) / elapsed
+        let mibIn = Double(current.bytesReceived &- previous.bytesReceived) / elapsed / 1_048_576
+        let mibOut = Double(current.bytesSent &- previous.bytesSent) / elapsed / 1_048_576
+        // The counters are loaded one by one while connections come and go: clamp, so a close
+        // seen without its accept cannot wrap the difference around.
+        let open = current.connectionsAccepted >= current.connectionsClosed ? current.connectionsOpen : 0
+        return "echo: \(open) connections open, \(fixed(requests, 0)) requests/s, "
+            + "\(fixed(mibIn, 2)) MiB/s in, \(fixed(mibOut, 2)) MiB/s out"
+    }
+
+    /// The report printed on stop.
+    static func final(_ s: ServerStatistics, seconds: Double) -> [String] {
+        var lines = ["echo: stopped after \(fixed(seconds, 2)) s"]
+        lines.append("echo:   connections  \(s.connectionsAccepted) accepted, \(s.connectionsClosed) closed, "
+            + "\(s.acceptFailures) accept failures")
+        let rate = seconds > 0 ? " (\(fixed(Double(s.requests) / seconds, 0))/s)" : ""
+        lines.append("echo:   requests     \(s.requests)\(rate)")
+        lines.append("echo:   bytes        \(s.bytesReceived) in (\(mebibytes(s.bytesReceived))), "
+            + "\(s.bytesSent) out (\(mebibytes(s.bytesSent)))")
+        lines.append("echo:   syscalls     \(s.syscalls.total) in total\(perRequest(s.syscalls.total, s.requests, suffix: ", "))")
+        let kinds = s.syscalls.named.filter { $0.count > 0 }
+        let nameWidth = (kinds.map { $0.name.count }.max() ?? 0) + 2
+        let width = kinds.map { String($0.count).count }.max() ?? 0
+        for kind in kinds {
+            lines.append("echo:     " + padRight(kind.name, nameWidth) + padLeft(String(kind.count), width)
+                + perRequest(kind.count, s.requests, suffix: "  "))
+        }
+        return lines
+    }
+
+    private static func perRequest(_ count: UInt64, _ requests: UInt64, suffix separator: String) -> String {
+        guard requests > 0 else { return "" }
+        return "\(separator)\(fixed(Double(count) / Double(requests), 3)) per request"
+    }
+
+    private static func mebibytes(_ bytes: UInt64) -> String {
+        "\(fixed(Double(bytes) / 1_048_576, 2)) MiB"
+    }
+
+    /// `value` with `digits` decimals, without Foundation.
+    static func fixed(_ value: Double, _ digits: Int) -> String {
+        guard value.isFinite else { return "-" }
+        var scale = 1.0
+        for _ in 0..<digits { scale *= 10 }
+        let scaled = (abs(value) * scale).rounded()
+        guard scaled < 9e18 else { return String(value) }
+        let units = UInt64(scaled)
+        let divisor = UInt64(scale)
+        var text = (value < 0 && units != 0 ? "-" : "") + String(units / divisor)
+        if digits > 0 {
+            let fraction = String(units % divisor)
+            text += "." + String(repeating: "0", count: digits - fraction.count) + fraction
+        }
+        return text
+    }
+
+    private static func padRight(_ text: String, _ width: Int) -> String {
+        text.count >= width ? text + " " : text + String(repeating: " ", count: width - text.count)
+    }
+
+    private static func padLeft(_ text: String, _ width: Int) -> String {
+        text.count >= width ? text : String(repeating: " ", count: width - text.count) + text
+    }
+}
+
+extension Substring {
+    /// Without leading and trailing spaces.
+    func trimmingCharacters() -> String {
+        var slice = self[...]
+        while slice.first?.isWhitespace == true { slice = slice.dropFirst() }
+        while slice.last?.isWhitespace == true { slice = slice.dropLast() }
+        return String(slice)
+    }
+}
