@@ -17,17 +17,25 @@ struct URingConnection {
     var nextStarved: Int32 = -1
 }
 
-/// Connection state indexed by file descriptor, in one contiguous allocation that doubles when a
-/// descriptor beyond its end arrives. Descriptors are small dense integers, so this is both the
-/// fastest lookup and bounded by the process's descriptor limit, not by a constant.
-struct ConnectionTable: ~Copyable {
-    private(set) var storage: UnsafeMutablePointer<URingConnection>
+/// A per-connection record a loop keeps in a ``ConnectionTable``.
+protocol ConnectionRecord {
+    /// The state of a slot no connection uses.
+    init()
+}
+
+extension URingConnection: ConnectionRecord {}
+
+/// Connection state indexed by file descriptor (or direct-descriptor index), in one contiguous
+/// allocation that doubles when a larger descriptor arrives. Descriptors are small dense integers,
+/// so this is both the fastest lookup and bounded by the process's descriptor limit, not by a constant.
+struct ConnectionTable<Record: ConnectionRecord>: ~Copyable {
+    private(set) var storage: UnsafeMutablePointer<Record>
     private(set) var capacity: Int
 
     init(initialCapacity: Int = 1024) {
         capacity = max(initialCapacity, 16)
         storage = .allocate(capacity: capacity)
-        storage.initialize(repeating: URingConnection(), count: capacity)
+        storage.initialize(repeating: Record(), count: capacity)
     }
 
     deinit {
@@ -37,7 +45,7 @@ struct ConnectionTable: ~Copyable {
 
     /// The slot for `fd`, which must be below ``capacity``.
     @inline(__always)
-    subscript(fd: Int32) -> UnsafeMutablePointer<URingConnection> {
+    subscript(fd: Int32) -> UnsafeMutablePointer<Record> {
         storage + Int(fd)
     }
 
@@ -47,9 +55,9 @@ struct ConnectionTable: ~Copyable {
         guard needed > capacity else { return }
         var newCapacity = capacity
         while newCapacity < needed { newCapacity *= 2 }
-        let grown = UnsafeMutablePointer<URingConnection>.allocate(capacity: newCapacity)
+        let grown = UnsafeMutablePointer<Record>.allocate(capacity: newCapacity)
         grown.moveInitialize(from: storage, count: capacity)
-        (grown + capacity).initialize(repeating: URingConnection(), count: newCapacity - capacity)
+        (grown + capacity).initialize(repeating: Record(), count: newCapacity - capacity)
         storage.deallocate()
         storage = grown
         capacity = newCapacity

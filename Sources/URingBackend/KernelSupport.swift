@@ -16,30 +16,64 @@ enum KernelSupport {
         (IORING_OP_TIMEOUT, "IORING_OP_TIMEOUT"),
     ]
 
-    /// Sets up a small ring and checks features and opcodes.
+    /// Sets up a small ring with the options' set-up flags and checks the features and opcodes
+    /// they need.
     ///
     /// - Throws: ``EchoError/uringUnavailable(reason:)`` when no ring can be set up,
     ///   ``EchoError/missingKernelFeature(_:)`` naming the first feature that is missing.
-    static func check() throws(EchoError) {
-        var ring = io_uring()
-        var params = io_uring_params()
-        let status = io_uring_queue_init_params(8, &ring, &params)
-        guard status == 0 else { throw unavailable(errno: -status) }
-        defer { io_uring_queue_exit(&ring) }
+    static func check(_ options: URingBackend.Options) throws(EchoError) {
+        var parameters = options.setupParameters
+        parameters.cq_entries = 16
+        let ring = try Ring(entries: 8, parameters: parameters)
 
-        guard params.features & UInt32(IORING_FEAT_FAST_POLL) != 0 else {
+        guard ring.features & UInt32(IORING_FEAT_FAST_POLL) != 0 else {
             throw .missingKernelFeature("IORING_FEAT_FAST_POLL (Linux 5.7)")
         }
-        guard params.features & UInt32(IORING_FEAT_NODROP) != 0 else {
+        guard ring.features & UInt32(IORING_FEAT_NODROP) != 0 else {
             throw .missingKernelFeature("IORING_FEAT_NODROP (Linux 5.5)")
         }
-        guard let probe = io_uring_get_probe_ring(&ring) else {
+        guard let probe = io_uring_get_probe_ring(ring.raw) else {
             throw .missingKernelFeature("IORING_REGISTER_PROBE (Linux 5.6)")
         }
         defer { io_uring_free_probe(probe) }
-        for (opcode, name) in requiredOpcodes where io_uring_opcode_supported(probe, Int32(opcode.rawValue)) == 0 {
+        var opcodes = requiredOpcodes
+        if options.zeroCopyThreshold > 0 { opcodes.append((IORING_OP_SEND_ZC, "IORING_OP_SEND_ZC (Linux 6.0)")) }
+        for (opcode, name) in opcodes where io_uring_opcode_supported(probe, Int32(opcode.rawValue)) == 0 {
             throw .missingKernelFeature(name)
         }
+        if options.mode == .multishot {
+            // Multishot receive came in 6.0, after everything else this mode uses (5.19).
+            guard kernelVersion >= (6, 0) else {
+                throw .missingKernelFeature("multishot receive (IORING_RECV_MULTISHOT, Linux 6.0)")
+            }
+            _ = try ProvidedBufferRing(registeringOn: ring, entries: 1, group: 1)
+        }
+    }
+
+    /// The running kernel's major and minor version, from `uname`.
+    static var kernelVersion: (Int, Int) {
+        var names = utsname()
+        guard uname(&names) == 0 else { return (0, 0) }
+        let release = withUnsafeBytes(of: &names.release) { raw in
+            String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+        }
+        let numbers = release.split(whereSeparator: { !$0.isNumber }).prefix(2).compactMap { Int($0) }
+        return numbers.count == 2 ? (numbers[0], numbers[1]) : (0, 0)
+    }
+
+    /// The error for a failed `io_uring_setup` with `flags`: a set-up flag this kernel does not
+    /// know gives `EINVAL`, so that is reported as the missing feature it is.
+    static func setupFailed(errno code: Int32, flags: UInt32) -> EchoError {
+        guard code == EINVAL else { return unavailable(errno: code) }
+        let named: [(UInt32, String)] = [
+            (UInt32(IORING_SETUP_DEFER_TASKRUN), "IORING_SETUP_DEFER_TASKRUN (Linux 6.1)"),
+            (UInt32(IORING_SETUP_SINGLE_ISSUER), "IORING_SETUP_SINGLE_ISSUER (Linux 6.0)"),
+            (UInt32(IORING_SETUP_COOP_TASKRUN), "IORING_SETUP_COOP_TASKRUN (Linux 5.19)"),
+            (UInt32(IORING_SETUP_SQPOLL), "IORING_SETUP_SQPOLL (Linux 5.13 for unprivileged use)"),
+        ]
+        let asked = named.filter { flags & $0.0 != 0 }.map(\.1)
+        if asked.isEmpty { return unavailable(errno: code) }
+        return .missingKernelFeature(asked.joined(separator: " or "))
     }
 
     /// The error for a failed `io_uring_setup`, saying why where the kernel tells.

@@ -1,4 +1,5 @@
 import Backend
+import CLibUring
 
 /// io_uring through liburing, in the design of the reference C server: no explicit poll requests
 /// (the kernel's fast poll arms them internally) and kernel buffer selection from one shared pool.
@@ -11,24 +12,61 @@ import Backend
 public struct URingBackend: EventBackend {
     public static let name = "uring"
 
-    /// What the io_uring loop is sized with.
+    /// How the loop drives io_uring.
+    public enum Mode: String, Sendable, CaseIterable {
+        /// The seed's design: single-shot accept and receive, `IORING_OP_PROVIDE_BUFFERS`, three
+        /// submissions per echo. Kept as the baseline.
+        case legacy
+        /// Multishot accept, multishot receive from a provided-buffer ring, buffers recycled into
+        /// the ring without a submission: about one submission per echo (the send).
+        case multishot
+    }
+
+    /// What the io_uring loop is sized and switched with.
     public struct Options: Sendable, Equatable {
-        /// Size of each buffer in the shared pool: the most one `recv` reads.
+        /// The loop's design.
+        public var mode: Mode = .legacy
+        /// Size of each buffer in the shared pool: the most one receive reads.
         public var bufferSize: Int = 4096
         /// Number of buffers in the shared pool (the kernel numbers them with 16 bits).
         public var bufferCount: Int = 4096
-        /// Submission queue entries. The completion queue is sized much larger (see ``completionQueueEntries``).
+        /// Submission queue entries.
         public var ringEntries: Int = 1024
+        /// Completion queue entries: generous, so a burst of completions from tens of thousands of
+        /// connections does not wait in the kernel's overflow list (clamped to the kernel's maximum).
+        public var completionQueueEntries: Int = 65536
+        /// `IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN` (Linux 6.1): completions are
+        /// processed only when the loop waits for them, in one batch, on the loop's own thread.
+        public var deferTaskrun = false
+        /// `IORING_SETUP_SQPOLL`: a kernel thread polls the submission queue.
+        public var sqpoll = false
+        /// Direct descriptors from the multishot accept into a sparse registered file table
+        /// (multishot mode only).
+        public var fixedFiles = false
+        /// Sends of at least this many bytes use `IORING_OP_SEND_ZC` (0: never; multishot mode only).
+        public var zeroCopyThreshold = 0
 
         public init() {}
-
-        /// Completion queue entries: generous, so that a burst of completions from tens of
-        /// thousands of connections does not have to wait in the kernel's overflow list.
-        public var completionQueueEntries: Int { max(ringEntries * 4, 65536) }
 
         static let bufferSizeRange = 64...(1 << 20)
         static let bufferCountRange = 1...32768
         static let ringEntriesRange = 2...32768
+        static let completionEntriesRange = 4...(1 << 20)
+
+        /// The `io_uring_setup` parameters these options ask for.
+        var setupParameters: io_uring_params {
+            var parameters = io_uring_params()
+            parameters.flags = UInt32(IORING_SETUP_CQSIZE) | UInt32(IORING_SETUP_CLAMP)
+            parameters.cq_entries = UInt32(max(completionQueueEntries, ringEntries))
+            if deferTaskrun {
+                parameters.flags |= UInt32(IORING_SETUP_SINGLE_ISSUER) | UInt32(IORING_SETUP_DEFER_TASKRUN)
+            }
+            if sqpoll {
+                parameters.flags |= UInt32(IORING_SETUP_SQPOLL)
+                parameters.sq_thread_idle = 1000
+            }
+            return parameters
+        }
     }
 
     public var options: Options
@@ -38,12 +76,17 @@ public struct URingBackend: EventBackend {
     }
 
     public var summary: String {
-        "io_uring, fast poll + provided buffers, \(options.bufferCount) × \(options.bufferSize)-byte buffers, "
-            + "\(options.ringEntries) SQ entries"
+        var parts = ["io_uring \(options.mode.rawValue)"]
+        if options.deferTaskrun { parts.append("defer-taskrun") }
+        if options.sqpoll { parts.append("sqpoll") }
+        if options.fixedFiles { parts.append("fixed files") }
+        if options.zeroCopyThreshold > 0 { parts.append("zero-copy sends from \(options.zeroCopyThreshold) B") }
+        parts.append("\(options.bufferCount) × \(options.bufferSize)-byte buffers")
+        parts.append("\(options.ringEntries) SQ / \(options.completionQueueEntries) CQ entries")
+        return parts.joined(separator: ", ")
     }
 
-    /// Checks the options, then that io_uring can be set up here and has every feature this
-    /// design needs: `IORING_FEAT_FAST_POLL`, `IORING_FEAT_NODROP` and the opcodes it submits.
+    /// Checks the options, then that io_uring can be set up here with every feature they need.
     public func validate() throws(EchoError) {
         guard Options.bufferSizeRange.contains(options.bufferSize) else {
             throw .invalidConfiguration("invalid buffer size \(options.bufferSize): must be 64...1048576 bytes")
@@ -54,16 +97,34 @@ public struct URingBackend: EventBackend {
         guard Options.ringEntriesRange.contains(options.ringEntries) else {
             throw .invalidConfiguration("invalid ring entries \(options.ringEntries): must be 2...32768")
         }
+        guard Options.completionEntriesRange.contains(options.completionQueueEntries) else {
+            throw .invalidConfiguration("invalid CQ entries \(options.completionQueueEntries): must be 4...1048576")
+        }
         guard options.bufferSize * options.bufferCount <= 1 << 30 else {
             throw .invalidConfiguration("buffer pool too large: buffer size × buffer count must be at most 1 GiB")
         }
-        try KernelSupport.check()
+        guard options.zeroCopyThreshold >= 0 else {
+            throw .invalidConfiguration("invalid zero-copy threshold \(options.zeroCopyThreshold): must be 0 (off) or more")
+        }
+        if options.sqpoll && options.deferTaskrun {
+            throw .invalidConfiguration("--sqpoll and --defer-taskrun cannot be combined (the kernel refuses DEFER_TASKRUN with SQPOLL)")
+        }
+        if options.mode == .legacy && (options.fixedFiles || options.zeroCopyThreshold > 0) {
+            throw .invalidConfiguration("--fixed-files and --zerocopy-send need --uring-mode multishot")
+        }
+        try KernelSupport.check(options)
     }
 
     public func run(listener: ListeningSocket, stop: StopSignal, statistics: LiveStatistics) throws(EchoError) {
         try validate()
-        let loop = try URingLoop(options: options, listener: listener, stop: stop, statistics: statistics)
-        defer { loop.close() }
-        try loop.run()
+        switch options.mode {
+        case .legacy:
+            let loop = try URingLoop(options: options, listener: listener, stop: stop, statistics: statistics)
+            defer { loop.close() }
+            try loop.run()
+        case .multishot:
+            let loop = try MultishotLoop(options: options, listener: listener, stop: stop, statistics: statistics)
+            try loop.run()
+        }
     }
 }

@@ -11,7 +11,7 @@ import CLinux
 final class URingLoop {
     private let ring: UnsafeMutablePointer<io_uring>
     private let pool: BufferPool
-    private var connections = ConnectionTable()
+    private var connections = ConnectionTable<URingConnection>()
     private let listenerFD: Int32
     private let stopFD: Int32
     private let published: LiveStatistics
@@ -40,13 +40,11 @@ final class URingLoop {
     init(options: URingBackend.Options, listener: ListeningSocket, stop: StopSignal,
          statistics: LiveStatistics) throws(EchoError) {
         ring = .allocate(capacity: 1)
-        var params = io_uring_params()
-        params.flags = UInt32(IORING_SETUP_CQSIZE) | UInt32(IORING_SETUP_CLAMP)
-        params.cq_entries = UInt32(options.completionQueueEntries)
+        var params = options.setupParameters
         let status = io_uring_queue_init_params(UInt32(options.ringEntries), ring, &params)
         guard status == 0 else {
             ring.deallocate()
-            throw KernelSupport.unavailable(errno: -status)
+            throw KernelSupport.setupFailed(errno: -status, flags: params.flags)
         }
         pool = BufferPool(bufferSize: options.bufferSize, count: options.bufferCount)
         listenerFD = listener.fileDescriptor
@@ -112,7 +110,7 @@ final class URingLoop {
         case .accept: accepted(result: result)
         case .acceptRetry: if !stopping { armAccept() }
         case .stop: stopping = true
-        case nil: break
+        case .ignored, nil: break
         }
     }
 

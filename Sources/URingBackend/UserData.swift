@@ -11,6 +11,8 @@ struct UserData: Equatable {
         case send
         case provideBuffers
         case stop
+        /// Requests whose completion needs no handling (cancels, direct closes).
+        case ignored
     }
 
     let rawValue: UInt64

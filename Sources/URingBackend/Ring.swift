@@ -1,0 +1,86 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Backend
+import CLibUring
+
+/// One io_uring instance and the few calls the loops make on it.
+///
+/// Owns the `io_uring` structure liburing fills in; `deinit` tears the ring down, which also
+/// cancels whatever is still in flight. Every call that enters the kernel counts itself in the
+/// `enters` counter the caller passes, so syscalls per request come from the loop itself.
+struct Ring: ~Copyable {
+    let raw: UnsafeMutablePointer<io_uring>
+    /// The features the kernel reported at set-up (`IORING_FEAT_*`).
+    let features: UInt32
+    /// The flags the ring was set up with (`IORING_SETUP_*`).
+    let flags: UInt32
+
+    /// Sets up a ring with `entries` submission entries and `parameters` (flags, CQ size, …).
+    init(entries: Int, parameters: io_uring_params) throws(EchoError) {
+        var parameters = parameters
+        raw = .allocate(capacity: 1)
+        let status = io_uring_queue_init_params(UInt32(entries), raw, &parameters)
+        guard status == 0 else {
+            raw.deallocate()
+            throw KernelSupport.setupFailed(errno: -status, flags: parameters.flags)
+        }
+        features = parameters.features
+        flags = parameters.flags
+    }
+
+    deinit {
+        io_uring_queue_exit(raw)
+        raw.deallocate()
+    }
+
+    /// The next free submission entry; when the queue is full, submits what it holds first.
+    @inline(__always)
+    func submission(enters: inout UInt64) -> UnsafeMutablePointer<io_uring_sqe> {
+        if let sqe = io_uring_get_sqe(raw) { return sqe }
+        return submissionAfterFlush(enters: &enters)
+    }
+
+    @inline(never)
+    private func submissionAfterFlush(enters: inout UInt64) -> UnsafeMutablePointer<io_uring_sqe> {
+        while true {
+            let status = io_uring_submit(raw)
+            enters &+= 1
+            if let sqe = io_uring_get_sqe(raw) { return sqe }
+            if status < 0 && status != -EINTR && status != -EAGAIN && status != -EBUSY {
+                // Only a broken ring refuses submissions; nothing sensible can continue.
+                fatalError("io_uring_submit failed: \(EchoError.message(for: -status))")
+            }
+        }
+    }
+
+    /// Submits everything queued and waits for at least one completion.
+    @inline(__always)
+    func submitAndWait(enters: inout UInt64) throws(EchoError) {
+        let status = io_uring_submit_and_wait(raw, 1)
+        enters &+= 1
+        if status < 0 && status != -EINTR && status != -EAGAIN && status != -EBUSY && status != -ETIME {
+            throw .system("io_uring_submit_and_wait", errno: -status)
+        }
+    }
+}
+
+/// Room for one batch of completion pointers, reused every loop turn.
+struct CompletionBatch: ~Copyable {
+    static let capacity: UInt32 = 256
+    let entries: UnsafeMutablePointer<UnsafeMutablePointer<io_uring_cqe>?>
+
+    init() { entries = .allocate(capacity: Int(Self.capacity)) }
+    deinit { entries.deallocate() }
+
+    /// Fills the batch with ready completions and returns how many; the caller advances the CQ.
+    @inline(__always)
+    func peek(_ ring: borrowing Ring) -> UInt32 {
+        io_uring_peek_batch_cqe(ring.raw, entries, Self.capacity)
+    }
+
+    @inline(__always)
+    subscript(index: Int) -> UnsafeMutablePointer<io_uring_cqe> {
+        entries[index].unsafelyUnwrapped
+    }
+}
