@@ -119,8 +119,7 @@ public struct URingBackend: EventBackend {
         try validate()
         switch options.mode {
         case .legacy:
-            let loop = try URingLoop(options: options, listener: listener, stop: stop, statistics: statistics)
-            defer { loop.close() }
+            let loop = try LegacyLoop(options: options, listener: listener, stop: stop, statistics: statistics)
             try loop.run()
         case .multishot:
             let loop = try MultishotLoop(options: options, listener: listener, stop: stop, statistics: statistics)

@@ -5,11 +5,12 @@ import Backend
 import CLibUring
 import CLinux
 
-/// The io_uring event loop: one ring, one buffer pool, one thread.
+/// The io_uring loop in the seed's design (`--uring-mode legacy`): one ring, one pool of provided
+/// buffers, one thread.
 ///
 /// Lives on the loop thread only; created and run by ``URingBackend/run(listener:stop:statistics:)``.
-final class URingLoop {
-    private let ring: UnsafeMutablePointer<io_uring>
+final class LegacyLoop {
+    private let ring: Ring
     private let pool: BufferPool
     private var connections = ConnectionTable<URingConnection>()
     private let listenerFD: Int32
@@ -17,9 +18,7 @@ final class URingLoop {
     private let published: LiveStatistics
     private var statistics = ServerStatistics()
 
-    /// Completions taken from the ring in one batch.
-    private let completions: UnsafeMutablePointer<UnsafeMutablePointer<io_uring_cqe>?>
-    private static let completionBatch: UInt32 = 256
+    private let completions = CompletionBatch()
     /// How long to wait before accepting again after running out of descriptors.
     private let acceptBackoff: UnsafeMutablePointer<__kernel_timespec>
 
@@ -39,27 +38,16 @@ final class URingLoop {
 
     init(options: URingBackend.Options, listener: ListeningSocket, stop: StopSignal,
          statistics: LiveStatistics) throws(EchoError) {
-        ring = .allocate(capacity: 1)
-        var params = options.setupParameters
-        let status = io_uring_queue_init_params(UInt32(options.ringEntries), ring, &params)
-        guard status == 0 else {
-            ring.deallocate()
-            throw KernelSupport.setupFailed(errno: -status, flags: params.flags)
-        }
+        ring = try Ring(entries: options.ringEntries, parameters: options.setupParameters)
         pool = BufferPool(bufferSize: options.bufferSize, count: options.bufferCount)
         listenerFD = listener.fileDescriptor
         stopFD = stop.fileDescriptor
         published = statistics
-        completions = .allocate(capacity: Int(Self.completionBatch))
         acceptBackoff = .allocate(capacity: 1)
         acceptBackoff.initialize(to: __kernel_timespec(tv_sec: 0, tv_nsec: 50_000_000))
     }
 
-    /// Releases the ring; closes nothing the loop did not open.
-    func close() {
-        io_uring_queue_exit(ring)
-        ring.deallocate()
-        completions.deallocate()
+    deinit {
         acceptBackoff.deallocate()
     }
 
@@ -69,10 +57,10 @@ final class URingLoop {
         armAccept()
         provideBuffers(first: 0, count: UInt16(pool.count))
         while !stopping {
-            let status = io_uring_submit_and_wait(ring, 1)
-            statistics.syscalls.ioUringEnter &+= 1
-            if status < 0 && status != -EINTR && status != -EAGAIN && status != -EBUSY {
-                failure = .system("io_uring_submit_and_wait", errno: -status)
+            do {
+                try ring.submitAndWait(enters: &statistics.syscalls.ioUringEnter)
+            } catch {
+                failure = error
                 break
             }
             drainCompletions()
@@ -90,14 +78,14 @@ final class URingLoop {
     @inline(__always)
     private func drainCompletions() {
         while true {
-            let count = io_uring_peek_batch_cqe(ring, completions, Self.completionBatch)
+            let count = completions.peek(ring)
             if count == 0 { return }
             for index in 0..<Int(count) {
-                let cqe = completions[index].unsafelyUnwrapped
+                let cqe = completions[index]
                 handle(UserData(rawValue: cqe.pointee.user_data), result: cqe.pointee.res, flags: cqe.pointee.flags)
             }
-            io_uring_cq_advance(ring, count)
-            if count < Self.completionBatch { return }
+            io_uring_cq_advance(ring.raw, count)
+            if count < CompletionBatch.capacity { return }
         }
     }
 
@@ -255,24 +243,9 @@ final class URingLoop {
 
     // MARK: Submissions
 
-    /// The next free submission entry; submits what is queued when the SQ is full.
     @inline(__always)
     private func nextSubmission() -> UnsafeMutablePointer<io_uring_sqe> {
-        if let sqe = io_uring_get_sqe(ring) { return sqe }
-        return nextSubmissionAfterFlush()
-    }
-
-    @inline(never)
-    private func nextSubmissionAfterFlush() -> UnsafeMutablePointer<io_uring_sqe> {
-        while true {
-            let status = io_uring_submit(ring)
-            statistics.syscalls.ioUringEnter &+= 1
-            if let sqe = io_uring_get_sqe(ring) { return sqe }
-            if status < 0 && status != -EINTR && status != -EAGAIN && status != -EBUSY {
-                // The ring is unusable; nothing sensible can continue.
-                fatalError("io_uring_submit failed: \(EchoError.message(for: -status))")
-            }
-        }
+        ring.submission(enters: &statistics.syscalls.ioUringEnter)
     }
 
     @inline(__always)
