@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CLinux
 
 /// A bound TCP socket in the listening state, IPv4 or IPv6.
 ///
@@ -17,7 +18,8 @@ public struct ListeningSocket: Sendable {
     public let family: Int32
 
     /// Resolves `host` (a numeric address or a name), binds a TCP socket to `host:port` with
-    /// `SO_REUSEADDR` (and `SO_REUSEPORT` when asked) and starts listening with `backlog`.
+    /// `SO_REUSEADDR` (and `SO_REUSEPORT` when asked) and `TCP_NODELAY` (which accepted sockets
+    /// inherit) and starts listening with `backlog`.
     ///
     /// The socket is blocking and close-on-exec; backends switch it to non-blocking as they need.
     public static func bind(host: String, port: Int, backlog: Int32, reusePort: Bool = false) throws(EchoError) -> ListeningSocket {
@@ -45,6 +47,10 @@ public struct ListeningSocket: Sendable {
         do {
             try setOption(fd, SOL_SOCKET, SO_REUSEADDR, 1, name: "SO_REUSEADDR")
             if reusePort { try setOption(fd, SOL_SOCKET, SO_REUSEPORT, 1, name: "SO_REUSEPORT") }
+            // Accepted sockets inherit TCP_NODELAY from the listener on Linux: one call here
+            // instead of one per connection. An echo answers every request with one send, and
+            // Nagle's algorithm would hold a second small send back for the peer's ACK.
+            try setOption(fd, Int32(IPPROTO_TCP), TCP_NODELAY, 1, name: "TCP_NODELAY")
             if Glibc.bind(fd, first.pointee.ai_addr, first.pointee.ai_addrlen) != 0 {
                 let code = errno
                 if code == EADDRINUSE { throw EchoError.addressInUse(host: host, port: port) }

@@ -44,16 +44,11 @@ extension EpollLoop {
         }
     }
 
-    /// Sets up a connection just accepted: `TCP_NODELAY`, a table slot, registration for reading.
+    /// Sets up a connection just accepted: a table slot and registration for reading
+    /// (`TCP_NODELAY` comes from the listener, see `ListeningSocket`).
     ///
     /// Returns `false` when accepting must pause because the epoll set is out of room.
     private mutating func adopt(_ descriptor: Int32) throws(EchoError) -> Bool {
-        // Echoes are small writes that must go out at once. A failure here means the connection is
-        // already broken; its first read will say so and close it.
-        var enabled: Int32 = 1
-        _ = setsockopt(descriptor, Int32(IPPROTO_TCP), TCP_NODELAY, &enabled, socklen_t(MemoryLayout<Int32>.size))
-        statistics.syscalls.other += 1
-
         let token = connections.open(descriptor)
         let code = control(EPOLL_CTL_ADD, descriptor, interest: .read, token: token)
         if code == 0 {

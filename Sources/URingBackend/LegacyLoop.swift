@@ -187,9 +187,6 @@ final class LegacyLoop {
                 _ = Glibc.close(fd)
                 return
             }
-            var one: Int32 = 1
-            _ = setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
-            statistics.syscalls.other &+= 1
             connections.reserve(fd)
             connections[fd].pointee = URingConnection(isOpen: true)
             statistics.connectionsAccepted &+= 1
