@@ -1,98 +1,124 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CLinux
 import Synchronization
 
-/// A running echo server: a listening socket and a backend's loop on its own thread.
+/// A running echo server: listening sockets and a backend's loops, each on its own thread.
 ///
 /// ```swift
 /// let server = try EchoServer.start(EpollBackend(), host: "127.0.0.1", port: 0)
 /// // … clients connect to server.port …
-/// server.stop()
-/// let statistics = try server.wait()
+/// let statistics = try server.shutdown()
 /// ```
+///
+/// With `loops` above 1, every loop gets its own listening socket bound to the same port with
+/// `SO_REUSEPORT`, so the kernel spreads new connections across them, and its own ring or epoll
+/// instance: nothing is shared between loops but the stop signal.
 public final class EchoServer: Sendable {
-    /// The socket the backend serves.
-    public let listener: ListeningSocket
-    /// The signal that stops the loop.
+    /// The sockets the loops serve, one per loop.
+    public let listeners: [ListeningSocket]
+    /// The signal that stops every loop.
     public let stopSignal: StopSignal
-    /// Counters the loop publishes while it runs.
-    public let statistics: LiveStatistics
-    private let thread: LoopThread
+    /// Counters the loops publish while they run.
+    public let statistics: StatisticsGroup
+    private let threads: [LoopThread]
     private let outcome: Outcome
 
-    /// Where the loop thread leaves its result, and whether someone has joined it.
+    /// Where the loop threads leave their first error, and whether someone has joined them.
     private final class Outcome: Sendable {
-        let result = Mutex<Result<Void, EchoError>?>(nil)
+        let failure = Mutex<EchoError?>(nil)
         let joined = Mutex<Bool>(false)
     }
 
     /// The port clients connect to.
-    public var port: Int { listener.port }
+    public var port: Int { listeners[0].port }
 
-    private init(listener: ListeningSocket, stopSignal: StopSignal, statistics: LiveStatistics,
-                 thread: LoopThread, outcome: Outcome) {
-        self.listener = listener
+    /// The first listening socket.
+    public var listener: ListeningSocket { listeners[0] }
+
+    private init(listeners: [ListeningSocket], stopSignal: StopSignal, statistics: StatisticsGroup,
+                 threads: [LoopThread], outcome: Outcome) {
+        self.listeners = listeners
         self.stopSignal = stopSignal
         self.statistics = statistics
-        self.thread = thread
+        self.threads = threads
         self.outcome = outcome
     }
 
-    /// Binds `host:port` and starts `backend` on a new thread.
+    /// Binds `host:port` and starts `backend` on `loops` new threads.
     ///
-    /// - Throws: ``EchoError`` when the socket cannot be bound or the thread cannot start.
-    ///   Errors the backend meets once running are thrown by ``wait()``.
+    /// - Parameters:
+    ///   - loops: how many event loops (and listening sockets) to run, at least 1.
+    ///   - pinned: pin loop *i* to CPU *i* modulo the number of CPUs.
+    /// - Throws: ``EchoError`` when a socket cannot be bound or a thread cannot start.
+    ///   Errors a backend meets once running are thrown by ``wait()``.
     public static func start(_ backend: some EventBackend, host: String = "127.0.0.1", port: Int = 0,
-                             backlog: Int32 = 4096) throws(EchoError) -> EchoServer {
-        let listener = try ListeningSocket.bind(host: host, port: port, backlog: backlog)
-        let stop: StopSignal
-        do { stop = try StopSignal() } catch { listener.close(); throw error }
-        let statistics = LiveStatistics()
-        let outcome = Outcome()
-        let thread: LoopThread
+                             backlog: Int32 = 4096, loops: Int = 1, pinned: Bool = false) throws(EchoError) -> EchoServer {
+        guard loops >= 1 else { throw .invalidConfiguration("invalid thread count \(loops): must be at least 1") }
+        var listeners: [ListeningSocket] = []
         do {
-            thread = try LoopThread(name: "echo-\(type(of: backend).name)") {
-                let result: Result<Void, EchoError>
-                do throws(EchoError) {
-                    try backend.run(listener: listener, stop: stop, statistics: statistics)
-                    result = .success(())
-                } catch {
-                    result = .failure(error)
-                }
-                outcome.result.withLock { $0 = result }
-                // A loop that failed or returned stops the server as a whole, so waiters wake up.
-                stop.requestStop()
+            let first = try ListeningSocket.bind(host: host, port: port, backlog: backlog, reusePort: loops > 1)
+            listeners.append(first)
+            for _ in 1..<loops {
+                listeners.append(try ListeningSocket.bind(host: host, port: first.port, backlog: backlog, reusePort: true))
             }
         } catch {
-            listener.close()
+            listeners.forEach { $0.close() }
             throw error
         }
-        return EchoServer(listener: listener, stopSignal: stop, statistics: statistics, thread: thread, outcome: outcome)
+        let stop: StopSignal
+        do { stop = try StopSignal() } catch { listeners.forEach { $0.close() }; throw error }
+        let statistics = StatisticsGroup(loops: loops)
+        let outcome = Outcome()
+        let cpus = max(Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))), 1)
+        var threads: [LoopThread] = []
+        for (index, listener) in listeners.enumerated() {
+            let published = statistics.members[index]
+            do {
+                let name = loops > 1 ? "echo-\(type(of: backend).name)-\(index)" : "echo-\(type(of: backend).name)"
+                threads.append(try LoopThread(name: name) {
+                    if pinned { _ = clinux_pin_thread(Int32(index % cpus)) }
+                    do throws(EchoError) {
+                        try backend.run(listener: listener, stop: stop, statistics: published)
+                    } catch {
+                        outcome.failure.withLock { if $0 == nil { $0 = error } }
+                    }
+                    // One loop that ends, by error or not, ends the server, so waiters wake up.
+                    stop.requestStop()
+                })
+            } catch {
+                stop.requestStop()
+                threads.forEach { $0.join() }
+                listeners.forEach { $0.close() }
+                throw error
+            }
+        }
+        return EchoServer(listeners: listeners, stopSignal: stop, statistics: statistics, threads: threads, outcome: outcome)
     }
 
-    /// Asks the loop to stop. Returns at once; ``wait()`` waits for the loop to finish.
+    /// Asks every loop to stop. Returns at once; ``wait()`` waits for them to finish.
     public func stop() {
         stopSignal.requestStop()
     }
 
-    /// Waits for the loop to finish, closes the listening socket and returns the final statistics.
+    /// Waits for every loop to finish, closes the listening sockets and returns the final statistics.
     ///
-    /// - Throws: the ``EchoError`` the backend stopped with, if any.
+    /// - Throws: the first ``EchoError`` a loop stopped with, if any.
     public func wait() throws(EchoError) -> ServerStatistics {
         let first = outcome.joined.withLock { joined -> Bool in
             defer { joined = true }
             return !joined
         }
         if first {
-            thread.join()
-            listener.close()
+            threads.forEach { $0.join() }
+            listeners.forEach { $0.close() }
         }
-        if case .failure(let error) = outcome.result.withLock({ $0 }) { throw error }
+        if let error = outcome.failure.withLock({ $0 }) { throw error }
         return statistics.snapshot()
     }
 
-    /// Stops the loop and waits for it: ``stop()`` then ``wait()``.
+    /// Stops the loops and waits for them: ``stop()`` then ``wait()``.
     @discardableResult
     public func shutdown() throws(EchoError) -> ServerStatistics {
         stop()

@@ -20,3 +20,6 @@ int clinux_accept4(int fd, struct sockaddr *address, socklen_t *length, int flag
 
 /// The current thread's `errno`, readable across module boundaries.
 int clinux_errno(void);
+
+/// Pins the calling thread to CPU `cpu`; returns 0 or an errno value.
+int clinux_pin_thread(int cpu);
