@@ -1,6 +1,7 @@
 import Backend
 
-/// An echo backend on Linux `epoll(7)`: one thread, non-blocking sockets, level-triggered readiness.
+/// An echo backend on Linux `epoll(7)`: one thread, non-blocking sockets, level- or edge-triggered
+/// readiness.
 ///
 /// The loop waits with `epoll_wait`, accepts with `accept4(SOCK_NONBLOCK | SOCK_CLOEXEC)` until the
 /// backlog is empty, and serves each readable connection from one read buffer shared by every
@@ -21,8 +22,20 @@ public struct EpollBackend: EventBackend {
     /// The name given to `echo --backend`.
     public static let name = "epoll"
 
+    /// How readiness is reported.
+    public enum Trigger: String, Sendable, CaseIterable {
+        /// Level-triggered: a descriptor with data left is reported by every wait. Each connection
+        /// does at most 16 full reads per event, so one busy peer cannot starve the others.
+        case level
+        /// Edge-triggered (`EPOLLET`): reported once per change. A connection reads until a read
+        /// comes up short, since nothing would report the data left otherwise.
+        case edge
+    }
+
     /// What the epoll loop is sized with.
     public struct Options: Sendable, Equatable {
+        /// Level- or edge-triggered readiness.
+        public var trigger: Trigger = .level
         /// Bytes asked for by each `read(2)`, which is also the most a connection can hold
         /// unsent while its peer does not read: 1 byte … 16 MiB.
         public var bufferSize: Int = 4096
@@ -50,7 +63,7 @@ public struct EpollBackend: EventBackend {
     /// `epoll, level-triggered, 4096-byte reads, 1024 events per wait`.
     public var summary: String {
         let events = options.maxEvents == 1 ? "1 event" : "\(options.maxEvents) events"
-        return "epoll, level-triggered, \(options.bufferSize)-byte reads, \(events) per wait"
+        return "epoll, \(options.trigger.rawValue)-triggered, \(options.bufferSize)-byte reads, \(events) per wait"
     }
 
     /// Checks that every option is in range.

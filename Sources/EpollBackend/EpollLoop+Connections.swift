@@ -36,7 +36,10 @@ extension EpollLoop {
                 statistics.bytesReceived &+= UInt64(truncatingIfNeeded: count)
                 guard echo(descriptor, connection, count: count) else { return }
                 reads += 1
-                if count < bufferSize || reads == Self.readsPerEvent { return }
+                if reads == readsPerEvent { return }
+                // A short read drained the socket, unless the peer's FIN waits behind the bytes
+                // (EPOLLRDHUP, asked for when edge-triggered): then read on to the end of stream.
+                if count < bufferSize && events & EPOLLRDHUP.rawValue == 0 { return }
             } else if count == 0 {
                 // End of stream. Nothing is pending: a connection holding bytes does not read.
                 closeConnection(descriptor, connection)
@@ -155,7 +158,7 @@ extension EpollLoop {
             closeConnection(descriptor, connection)
             return
         }
-        receive(descriptor, connection, events: events & Interest.errorOrHangUp)
+        receive(descriptor, connection, events: events & (Interest.errorOrHangUp | EPOLLRDHUP.rawValue))
     }
 
     /// Closes a connection, gives back its pending buffer and frees its slot. Closing the

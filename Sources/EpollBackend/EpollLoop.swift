@@ -18,9 +18,9 @@ import Glibc
 ///
 /// Every system call the loop makes is counted in ``statistics``.
 struct EpollLoop: ~Copyable {
-    /// Full reads one connection may do for one event before the loop serves the others. A
-    /// level-triggered descriptor with data left is reported again by the next wait.
-    static let readsPerEvent = 16
+    /// Full reads one connection may do for one level-triggered event before the loop serves the
+    /// others: a descriptor with data left is reported again by the next wait.
+    static let readsPerLevelEvent = 16
     /// How long accepting stays paused after running out of descriptors or memory, unless a
     /// connection closes first, in milliseconds.
     static let acceptRetryDelay: Int32 = 100
@@ -48,8 +48,11 @@ struct EpollLoop: ~Copyable {
     let bufferSize: Int
     /// Events taken per wait.
     let batchSize: Int32
-    /// Flags added to every connection's interest: none, for level-triggered readiness.
-    let triggerFlags: UInt32 = 0
+    /// Flags added to every registration: none for level-triggered readiness, `EPOLLET` for edge.
+    let triggerFlags: UInt32
+    /// Full reads per event: ``readsPerLevelEvent``, or unbounded when edge-triggered (an edge
+    /// is not reported again, so the loop reads until a read comes up short).
+    let readsPerEvent: Int
     /// The one buffer every connection reads into.
     let readBuffer: UnsafeMutableRawPointer
     /// Where `epoll_wait` leaves its batch.
@@ -85,6 +88,10 @@ struct EpollLoop: ~Copyable {
         stopDescriptor = stop.fileDescriptor
         bufferSize = options.bufferSize
         batchSize = Int32(options.maxEvents)
+        // Edge-triggered, a FIN that arrived with the last bytes raises no edge of its own after
+        // the read that drains them, so EPOLLRDHUP is asked for and tells the loop to read on to it.
+        triggerFlags = options.trigger == .edge ? EPOLLET.rawValue | EPOLLRDHUP.rawValue : 0
+        readsPerEvent = options.trigger == .edge ? Int.max : Self.readsPerLevelEvent
         readBuffer = .allocate(byteCount: options.bufferSize, alignment: 64)
         events = .allocate(capacity: options.maxEvents)
         self.live = live
