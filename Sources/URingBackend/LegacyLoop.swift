@@ -9,7 +9,7 @@ import CLinux
 /// buffers, one thread.
 ///
 /// Lives on the loop thread only; created and run by ``URingBackend/run(listener:stop:statistics:)``.
-final class LegacyLoop {
+struct LegacyLoop: ~Copyable {
     private let ring: Ring
     private let pool: BufferPool
     private var connections = ConnectionTable<URingConnection>()
@@ -52,7 +52,7 @@ final class LegacyLoop {
     }
 
     /// Runs until the stop signal fires, then closes every connection.
-    func run() throws(EchoError) {
+    mutating func run() throws(EchoError) {
         armStopWatch()
         armAccept()
         provideBuffers(first: 0, count: UInt16(pool.count))
@@ -76,7 +76,7 @@ final class LegacyLoop {
 
     /// Handles every completion that is ready, in batches, advancing the CQ after each batch.
     @inline(__always)
-    private func drainCompletions() {
+    private mutating func drainCompletions() {
         while true {
             let count = completions.peek(ring)
             if count == 0 { return }
@@ -90,7 +90,7 @@ final class LegacyLoop {
     }
 
     @inline(__always)
-    private func handle(_ data: UserData, result: Int32, flags: UInt32) {
+    private mutating func handle(_ data: UserData, result: Int32, flags: UInt32) {
         switch data.operation {
         case .recv: received(on: data.fd, result: result, flags: flags)
         case .send: sent(on: data.fd, result: result)
@@ -103,7 +103,7 @@ final class LegacyLoop {
     }
 
     @inline(__always)
-    private func received(on fd: Int32, result: Int32, flags: UInt32) {
+    private mutating func received(on fd: Int32, result: Int32, flags: UInt32) {
         if result > 0 {
             let connection = connections[fd]
             // The kernel picked the buffer; echo it back from where it landed.
@@ -129,7 +129,7 @@ final class LegacyLoop {
     }
 
     @inline(__always)
-    private func sent(on fd: Int32, result: Int32) {
+    private mutating func sent(on fd: Int32, result: Int32) {
         let connection = connections[fd]
         if result > 0 {
             statistics.bytesSent &+= UInt64(result)
@@ -150,7 +150,7 @@ final class LegacyLoop {
         closeConnection(fd)
     }
 
-    private func buffersReturned(count: UInt16, result: Int32) {
+    private mutating func buffersReturned(count: UInt16, result: Int32) {
         guard result >= 0 else {
             failure = .system("IORING_OP_PROVIDE_BUFFERS", errno: -result)
             stopping = true
@@ -166,7 +166,7 @@ final class LegacyLoop {
     /// kernel's poll without holding a buffer; the ones with data race for the buffers, and the
     /// losers come back here. Runs once per loop turn, after the completions, so it sees every
     /// buffer returned in the turn whatever order the completions came in.
-    private func wakeStarved() {
+    private mutating func wakeStarved() {
         var fd = starvedHead
         starvedHead = -1
         starvedTail = -1
@@ -180,7 +180,7 @@ final class LegacyLoop {
         }
     }
 
-    private func accepted(result: Int32) {
+    private mutating func accepted(result: Int32) {
         if result >= 0 {
             let fd = result
             if stopping {
@@ -212,7 +212,7 @@ final class LegacyLoop {
 
     // MARK: Connections
 
-    private func starve(_ fd: Int32) {
+    private mutating func starve(_ fd: Int32) {
         let connection = connections[fd]
         connection.pointee.isStarved = true
         connection.pointee.nextStarved = -1
@@ -224,14 +224,14 @@ final class LegacyLoop {
         starvedTail = fd
     }
 
-    private func closeConnection(_ fd: Int32) {
+    private mutating func closeConnection(_ fd: Int32) {
         connections[fd].pointee.isOpen = false
         _ = Glibc.close(fd)
         statistics.syscalls.close &+= 1
         statistics.connectionsClosed &+= 1
     }
 
-    private func closeAllConnections() {
+    private mutating func closeAllConnections() {
         // Cancel everything in flight first, so no request still refers to a descriptor.
         for fd in 0..<Int32(connections.capacity) where connections[fd].pointee.isOpen {
             closeConnection(fd)
@@ -241,12 +241,12 @@ final class LegacyLoop {
     // MARK: Submissions
 
     @inline(__always)
-    private func nextSubmission() -> UnsafeMutablePointer<io_uring_sqe> {
+    private mutating func nextSubmission() -> UnsafeMutablePointer<io_uring_sqe> {
         ring.submission(enters: &statistics.syscalls.ioUringEnter)
     }
 
     @inline(__always)
-    private func armReceive(_ fd: Int32) {
+    private mutating func armReceive(_ fd: Int32) {
         let sqe = nextSubmission()
         io_uring_prep_recv(sqe, fd, nil, pool.bufferSize, 0)
         sqe.pointee.flags |= UInt8(1 << IOSQE_BUFFER_SELECT_BIT)
@@ -255,7 +255,7 @@ final class LegacyLoop {
     }
 
     @inline(__always)
-    private func armSend(_ fd: Int32) {
+    private mutating func armSend(_ fd: Int32) {
         let connection = connections[fd].pointee
         let sqe = nextSubmission()
         let start = pool.address(of: connection.sendBuffer) + Int(connection.sendOffset)
@@ -264,26 +264,26 @@ final class LegacyLoop {
     }
 
     @inline(__always)
-    private func provideBuffers(first: UInt16, count: UInt16) {
+    private mutating func provideBuffers(first: UInt16, count: UInt16) {
         let sqe = nextSubmission()
         io_uring_prep_provide_buffers(sqe, pool.address(of: first), Int32(pool.bufferSize), Int32(count),
                                       Int32(Self.bufferGroup), Int32(first))
         sqe.pointee.user_data = UserData(.provideBuffers, buffer: count).rawValue
     }
 
-    private func armAccept() {
+    private mutating func armAccept() {
         let sqe = nextSubmission()
         io_uring_prep_accept(sqe, listenerFD, nil, nil, Int32(SOCK_CLOEXEC.rawValue))
         sqe.pointee.user_data = UserData(.accept).rawValue
     }
 
-    private func armAcceptRetry() {
+    private mutating func armAcceptRetry() {
         let sqe = nextSubmission()
         io_uring_prep_timeout(sqe, acceptBackoff, 0, 0)
         sqe.pointee.user_data = UserData(.acceptRetry).rawValue
     }
 
-    private func armStopWatch() {
+    private mutating func armStopWatch() {
         let sqe = nextSubmission()
         io_uring_prep_poll_add(sqe, stopFD, UInt32(POLLIN))
         sqe.pointee.user_data = UserData(.stop).rawValue

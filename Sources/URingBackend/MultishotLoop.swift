@@ -10,8 +10,9 @@ import CLibUring
 ///
 /// Optional, per ``URingBackend/Options``: `DEFER_TASKRUN` (with `SINGLE_ISSUER`), SQPOLL, direct
 /// descriptors from the accept (`--fixed-files`), and zero-copy sends above a size.
-/// Lives on the loop thread only.
-final class MultishotLoop {
+/// A noncopyable value that lives on the loop thread only: no reference counting, and exclusive
+/// access is checked by the compiler rather than at run time on every request.
+struct MultishotLoop: ~Copyable {
     private let ring: Ring
     private let pool: BufferPool
     private var bufferRing: ProvidedBufferRing
@@ -46,10 +47,11 @@ final class MultishotLoop {
 
     init(options: URingBackend.Options, listener: ListeningSocket, stop: StopSignal,
          statistics: LiveStatistics) throws(EchoError) {
-        ring = try Ring(entries: options.ringEntries, parameters: options.setupParameters)
+        // Everything that can fail comes first: a noncopyable value is initialized all at once.
+        let ring = try Ring(entries: options.ringEntries, parameters: options.setupParameters)
         var entries = 1
         while entries < options.bufferCount { entries <<= 1 }
-        bufferRing = try ProvidedBufferRing(registeringOn: ring, entries: entries, group: Self.bufferGroup)
+        let bufferRing = try ProvidedBufferRing(registeringOn: ring, entries: entries, group: Self.bufferGroup)
         if options.fixedFiles {
             let slots = UInt32(min(max(FileDescriptorLimit.current, 64), 1 << 20))
             let status = io_uring_register_files_sparse(ring.raw, slots)
@@ -60,6 +62,8 @@ final class MultishotLoop {
                 throw .system("io_uring_register_files_sparse", errno: -status)
             }
         }
+        self.ring = ring
+        self.bufferRing = bufferRing
         pool = BufferPool(bufferSize: options.bufferSize, count: options.bufferCount)
         let count = options.bufferCount
         bufferLength = .allocate(capacity: count)
@@ -88,7 +92,7 @@ final class MultishotLoop {
     }
 
     /// Runs until the stop signal fires, then closes every connection.
-    func run() throws(EchoError) {
+    mutating func run() throws(EchoError) {
         for id in 0..<pool.count { recycle(UInt16(id)) }
         bufferRing.publish()
         armStopWatch()
@@ -107,7 +111,7 @@ final class MultishotLoop {
     // MARK: Completions
 
     @inline(__always)
-    private func drainCompletions() {
+    private mutating func drainCompletions() {
         while true {
             let count = completions.peek(ring)
             if count == 0 { return }
@@ -121,7 +125,7 @@ final class MultishotLoop {
     }
 
     @inline(__always)
-    private func handle(_ data: UserData, result: Int32, flags: UInt32) {
+    private mutating func handle(_ data: UserData, result: Int32, flags: UInt32) {
         switch data.operation {
         case .recv: received(on: data.fd, result: result, flags: flags)
         case .send:
@@ -138,7 +142,7 @@ final class MultishotLoop {
     }
 
     @inline(__always)
-    private func received(on fd: Int32, result: Int32, flags: UInt32) {
+    private mutating func received(on fd: Int32, result: Int32, flags: UInt32) {
         let connection = connections[fd]
         let more = flags & UInt32(IORING_CQE_F_MORE) != 0
         if !more { connection.pointee.isReceiving = false }
@@ -185,7 +189,7 @@ final class MultishotLoop {
     }
 
     @inline(__always)
-    private func sent(on fd: Int32, buffer id: UInt16, result: Int32, flags: UInt32) {
+    private mutating func sent(on fd: Int32, buffer id: UInt16, result: Int32, flags: UInt32) {
         let connection = connections[fd]
         if flags & UInt32(IORING_CQE_F_MORE) != 0 {
             pendingNotifications[Int(id)] &+= 1  // a zero-copy send: the buffer is the kernel's until notified
@@ -220,7 +224,7 @@ final class MultishotLoop {
         closeIfFinished(fd)
     }
 
-    private func notified(buffer id: UInt16) {
+    private mutating func notified(buffer id: UInt16) {
         pendingNotifications[Int(id)] &-= 1
         if pendingNotifications[Int(id)] == 0 && releaseOnNotification[Int(id)] {
             releaseOnNotification[Int(id)] = false
@@ -228,7 +232,7 @@ final class MultishotLoop {
         }
     }
 
-    private func accepted(result: Int32, flags: UInt32) {
+    private mutating func accepted(result: Int32, flags: UInt32) {
         if flags & UInt32(IORING_CQE_F_MORE) == 0 && !stopping {
             // The multishot accept ended; back off when it was for lack of descriptors.
             switch -result {
@@ -260,7 +264,7 @@ final class MultishotLoop {
     // MARK: Send queues
 
     @inline(__always)
-    private func enqueue(_ id: UInt16, length: Int32, on fd: Int32) {
+    private mutating func enqueue(_ id: UInt16, length: Int32, on fd: Int32) {
         let connection = connections[fd]
         bufferLength[Int(id)] = length
         bufferNext[Int(id)] = -1
@@ -274,7 +278,7 @@ final class MultishotLoop {
     }
 
     @inline(__always)
-    private func dequeueHead(of fd: Int32) {
+    private mutating func dequeueHead(of fd: Int32) {
         let connection = connections[fd]
         let id = UInt16(truncatingIfNeeded: connection.pointee.queueHead)
         connection.pointee.queueHead = bufferNext[Int(id)]
@@ -285,7 +289,7 @@ final class MultishotLoop {
     }
 
     @inline(__always)
-    private func sendHead(of fd: Int32) {
+    private mutating func sendHead(of fd: Int32) {
         let connection = connections[fd]
         connection.pointee.isSending = true
         connection.pointee.sendOffset = 0
@@ -294,7 +298,7 @@ final class MultishotLoop {
 
     /// A buffer whose bytes are all sent: back to the ring, or after its zero-copy notifications.
     @inline(__always)
-    private func release(_ id: UInt16) {
+    private mutating func release(_ id: UInt16) {
         if pendingNotifications[Int(id)] > 0 {
             releaseOnNotification[Int(id)] = true
         } else {
@@ -303,14 +307,14 @@ final class MultishotLoop {
     }
 
     @inline(__always)
-    private func recycle(_ id: UInt16) {
+    private mutating func recycle(_ id: UInt16) {
         bufferRing.add(id, address: pool.address(of: id), length: pool.bufferSize)
         buffersInRing &+= 1
     }
 
     // MARK: Connections
 
-    private func starve(_ fd: Int32) {
+    private mutating func starve(_ fd: Int32) {
         let connection = connections[fd]
         connection.pointee.isStarved = true
         connection.pointee.nextStarved = -1
@@ -324,7 +328,7 @@ final class MultishotLoop {
 
     /// Re-arms every starved connection once the ring has buffers again (see the legacy loop's
     /// `wakeStarved` for why all of them: the ones with nothing to read just park).
-    private func wakeStarved() {
+    private mutating func wakeStarved() {
         var fd = starvedHead
         starvedHead = -1
         starvedTail = -1
@@ -344,7 +348,7 @@ final class MultishotLoop {
 
     /// Marks the connection broken: queued bytes are dropped and its receive cancelled; it is
     /// closed by ``closeIfFinished(_:)`` once nothing of it is in flight.
-    private func beginClosing(_ fd: Int32) {
+    private mutating func beginClosing(_ fd: Int32) {
         let connection = connections[fd]
         guard !connection.pointee.isClosing else { return }
         connection.pointee.isClosing = true
@@ -370,7 +374,7 @@ final class MultishotLoop {
 
     /// Closes the connection if it is done: broken, or the peer closed and every byte is sent,
     /// and no request of it is in flight (so its descriptor cannot be reused under one).
-    private func closeIfFinished(_ fd: Int32) {
+    private mutating func closeIfFinished(_ fd: Int32) {
         let connection = connections[fd]
         guard connection.pointee.isOpen, !connection.pointee.isSending else { return }
         if connection.pointee.isClosing {
@@ -391,7 +395,7 @@ final class MultishotLoop {
         statistics.connectionsClosed &+= 1
     }
 
-    private func closeDescriptor(_ fd: Int32) {
+    private mutating func closeDescriptor(_ fd: Int32) {
         if fixedFiles {
             let sqe = ring.submission(enters: &statistics.syscalls.ioUringEnter)
             io_uring_prep_close_direct(sqe, UInt32(fd))
@@ -403,7 +407,7 @@ final class MultishotLoop {
         }
     }
 
-    private func closeAllConnections() {
+    private mutating func closeAllConnections() {
         for fd in 0..<Int32(connections.capacity) where connections[fd].pointee.isOpen {
             connections[fd].pointee.isOpen = false
             closeDescriptor(fd)
@@ -415,12 +419,12 @@ final class MultishotLoop {
     // MARK: Submissions
 
     @inline(__always)
-    private func target(_ sqe: UnsafeMutablePointer<io_uring_sqe>) {
+    private mutating func target(_ sqe: UnsafeMutablePointer<io_uring_sqe>) {
         if fixedFiles { sqe.pointee.flags |= UInt8(1 << IOSQE_FIXED_FILE_BIT) }
     }
 
     @inline(__always)
-    private func armReceive(_ fd: Int32) {
+    private mutating func armReceive(_ fd: Int32) {
         connections[fd].pointee.isReceiving = true
         let sqe = ring.submission(enters: &statistics.syscalls.ioUringEnter)
         io_uring_prep_recv_multishot(sqe, fd, nil, 0, 0)
@@ -430,7 +434,7 @@ final class MultishotLoop {
         sqe.pointee.user_data = UserData(.recv, fd: fd).rawValue
     }
 
-    private func cancelReceive(on fd: Int32) {
+    private mutating func cancelReceive(on fd: Int32) {
         let sqe = ring.submission(enters: &statistics.syscalls.ioUringEnter)
         io_uring_prep_cancel64(sqe, UserData(.recv, fd: fd).rawValue, 0)
         sqe.pointee.flags |= UInt8(1 << IOSQE_CQE_SKIP_SUCCESS_BIT)
@@ -438,7 +442,7 @@ final class MultishotLoop {
     }
 
     @inline(__always)
-    private func armSend(_ fd: Int32, buffer id: UInt16) {
+    private mutating func armSend(_ fd: Int32, buffer id: UInt16) {
         let offset = connections[fd].pointee.sendOffset
         let length = bufferLength[Int(id)] &- offset
         let start = pool.address(of: id) + Int(offset)
@@ -452,7 +456,7 @@ final class MultishotLoop {
         sqe.pointee.user_data = UserData(.send, fd: fd, buffer: id).rawValue
     }
 
-    private func armAccept() {
+    private mutating func armAccept() {
         let sqe = ring.submission(enters: &statistics.syscalls.ioUringEnter)
         if fixedFiles {
             io_uring_prep_multishot_accept_direct(sqe, listenerFD, nil, nil, 0)
@@ -462,13 +466,13 @@ final class MultishotLoop {
         sqe.pointee.user_data = UserData(.accept).rawValue
     }
 
-    private func armAcceptRetry() {
+    private mutating func armAcceptRetry() {
         let sqe = ring.submission(enters: &statistics.syscalls.ioUringEnter)
         io_uring_prep_timeout(sqe, acceptBackoff, 0, 0)
         sqe.pointee.user_data = UserData(.acceptRetry).rawValue
     }
 
-    private func armStopWatch() {
+    private mutating func armStopWatch() {
         let sqe = ring.submission(enters: &statistics.syscalls.ioUringEnter)
         io_uring_prep_poll_add(sqe, stopFD, UInt32(POLLIN))
         sqe.pointee.user_data = UserData(.stop).rawValue

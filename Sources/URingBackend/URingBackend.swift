@@ -119,10 +119,10 @@ public struct URingBackend: EventBackend {
         try validate()
         switch options.mode {
         case .legacy:
-            let loop = try LegacyLoop(options: options, listener: listener, stop: stop, statistics: statistics)
+            var loop = try LegacyLoop(options: options, listener: listener, stop: stop, statistics: statistics)
             try loop.run()
         case .multishot:
-            let loop = try MultishotLoop(options: options, listener: listener, stop: stop, statistics: statistics)
+            var loop = try MultishotLoop(options: options, listener: listener, stop: stop, statistics: statistics)
             try loop.run()
         }
     }
