@@ -34,6 +34,17 @@ struct EchoCommand: ParsableCommand {
                         others wait in the listen backlog); --blocking-mode
                         threaded starts one thread per connection.
 
+            Statistics for scripts (--stats-json PATH): the server writes its counters \
+            as one JSON object to PATH once it listens, each time it receives SIGUSR1, \
+            and at stop; each write goes to PATH.tmp and is renamed over PATH, so \
+            readers never see half a file. Keys: backend, summary, pid, reason \
+            (start, signal or stop), sample, unix_ns, uptime_s, connections_accepted, \
+            connections_closed, connections_open, bytes_received, bytes_sent, requests, \
+            accept_failures, syscalls {io_uring_enter, epoll_wait, epoll_ctl, read, \
+            write, accept, close, other, total} and cpu {user_s, system_s}. To sample \
+            a window: remove PATH, send SIGUSR1, wait for PATH to reappear; twice, and \
+            subtract. Without --stats-json, SIGUSR1 is ignored.
+
             --buffer-size applies to every backend, --buffer-count and \
             --ring-entries only to uring, --blocking-mode only to blocking.
 
@@ -69,6 +80,9 @@ struct EchoCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: ArgumentHelp("Print connections open, requests/s and MiB/s in and out every this many seconds (0: never).", valueName: "seconds"))
     var statsInterval: Double = 0
 
+    @Option(help: ArgumentHelp("Write statistics as JSON to this file when listening, on each SIGUSR1, and at stop (see below).", valueName: "path"))
+    var statsJson: String?
+
     @Flag(help: "Print nothing when starting and stopping.")
     var quiet = false
 
@@ -90,6 +104,9 @@ struct EchoCommand: ParsableCommand {
         }
         guard statsInterval.isFinite, statsInterval == 0 || (0.01...86_400).contains(statsInterval) else {
             throw ValidationError("invalid stats interval \(statsInterval): must be 0 (off) or 0.01...86400 seconds")
+        }
+        if let statsJson, statsJson.isEmpty || statsJson.hasSuffix("/") {
+            throw ValidationError("invalid stats JSON path '\(statsJson)': must name a file")
         }
     }
 
@@ -120,9 +137,9 @@ struct EchoCommand: ParsableCommand {
         // Sends use MSG_NOSIGNAL; this covers any other write to a closed socket or pipe
         // (stderr piped into a pager that quit, say).
         signal(SIGPIPE, SIG_IGN)
-        // Before any thread exists, so every thread inherits the mask and SIGINT/SIGTERM reach
-        // only the signal thread's sigwait.
-        let stopSignals = SignalSet.blockInCallingThread([SIGINT, SIGTERM])
+        // Before any thread exists, so every thread inherits the mask and SIGINT/SIGTERM (stop)
+        // and SIGUSR1 (statistics sample) reach only the signal thread's sigwait.
+        let watchedSignals = SignalSet.blockInCallingThread([SIGINT, SIGTERM, SIGUSR1])
 
         let backend = makeBackend()
         do {
@@ -134,7 +151,25 @@ struct EchoCommand: ParsableCommand {
 
         let server = try EchoServer.start(backend, host: host, port: port, backlog: Int32(backlog))
         let console = Console()
-        try SignalWatcher.start(stopSignals, console: console, quiet: quiet) { server.stop() }
+        var statsFile: StatsFile?
+        if let statsJson {
+            let file = StatsFile(path: statsJson, backendName: type(of: backend).name,
+                                 summary: backend.summary, startedAt: startedAt, server: server)
+            do {
+                try file.write(reason: "start")
+            } catch {
+                _ = try? server.shutdown()
+                throw error
+            }
+            statsFile = file
+        }
+        var sample: (@Sendable () -> Void)?
+        if let file = statsFile {
+            sample = { @Sendable in
+                do { try file.write(reason: "signal") } catch { console.write("echo: error: \(error)") }
+            }
+        }
+        try SignalWatcher.start(watchedSignals, console: console, quiet: quiet, sample: sample) { server.stop() }
         if !quiet {
             console.write("echo: \(type(of: backend).name) backend listening on "
                 + "\(Self.endpoint(host: host, port: server.port)) (\(backend.summary))")
@@ -143,7 +178,12 @@ struct EchoCommand: ParsableCommand {
             try IntervalReporter.start(server: server, seconds: statsInterval, console: console)
         }
 
-        let statistics = try server.wait()
+        let outcome = Result { () throws(EchoError) in try server.wait() }
+        if let statsFile {
+            // At stop, also when the loop failed: the counters up to the failure.
+            do { try statsFile.write(reason: "stop") } catch { console.write("echo: error: \(error)") }
+        }
+        let statistics = try outcome.get()
         console.close()
         if !quiet {
             let elapsed = MonotonicTime.now().seconds(since: startedAt)

@@ -82,11 +82,13 @@ struct SignalSet: @unchecked Sendable {
     }
 }
 
-/// The thread that turns SIGINT and SIGTERM into a stop.
+/// The thread that turns SIGINT and SIGTERM into a stop, and SIGUSR1 into a statistics sample.
 enum SignalWatcher {
-    /// Starts a thread that waits for `signals`: the first runs `stop`; a second one, when the
-    /// stop hangs, ends the process at once.
+    /// Starts a thread that waits for `signals`: the first SIGINT or SIGTERM runs `stop`; a second
+    /// one, when the stop hangs, ends the process at once. Each SIGUSR1 runs `sample` (and is
+    /// otherwise ignored, so a stray one never kills the server).
     static func start(_ signals: SignalSet, console: Console, quiet: Bool,
+                      sample: (@Sendable () -> Void)? = nil,
                       stop: @escaping @Sendable () -> Void) throws(EchoError) {
         _ = try LoopThread(name: "echo-signals") {
             var set = signals.set
@@ -94,6 +96,10 @@ enum SignalWatcher {
             while true {
                 var number: Int32 = 0
                 guard sigwait(&set, &number) == 0 else { continue }
+                if number == SIGUSR1 {
+                    sample?()
+                    continue
+                }
                 received += 1
                 if received == 1 {
                     if !quiet { console.write("echo: \(name(of: number)) received, stopping") }
@@ -110,6 +116,7 @@ enum SignalWatcher {
         switch signal {
         case SIGINT: return "SIGINT"
         case SIGTERM: return "SIGTERM"
+        case SIGUSR1: return "SIGUSR1"
         default: return "signal \(signal)"
         }
     }
