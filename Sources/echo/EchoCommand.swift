@@ -45,8 +45,20 @@ struct EchoCommand: ParsableCommand {
             a window: remove PATH, send SIGUSR1, wait for PATH to reappear; twice, and \
             subtract. Without --stats-json, SIGUSR1 is ignored.
 
-            --buffer-size applies to every backend, --buffer-count and \
-            --ring-entries only to uring, --blocking-mode only to blocking.
+            io_uring modes (--uring-mode): legacy is the classic design (single-shot \
+            accept and recv, IORING_OP_PROVIDE_BUFFERS: three submissions per echo); \
+            multishot keeps one multishot accept and one multishot recv per connection \
+            armed on a provided-buffer ring and recycles each buffer into the ring with \
+            no submission once its bytes are sent. --defer-taskrun, --sqpoll, \
+            --fixed-files and --zerocopy-send switch on one kernel feature each, so its \
+            worth can be measured; each is probed at start and a kernel without it is \
+            named in the error.
+
+            --buffer-size applies to every backend; --buffer-count, --ring-entries, \
+            --cq-entries and the io_uring switches only to uring; --epoll-mode and \
+            --max-events only to epoll; --blocking-mode only to blocking. --threads runs \
+            that many loops, each with its own SO_REUSEPORT listener and ring or epoll \
+            instance (--pin pins loop i to CPU i).
 
             The executable shares its name with the shell's built-in echo: run it by \
             path (.build/release/echo) or through 'swift run echo'.
@@ -73,6 +85,36 @@ struct EchoCommand: ParsableCommand {
 
     @Option(parsing: .unconditional, help: ArgumentHelp("Submission queue entries of uring's ring.", valueName: "entries"))
     var ringEntries: Int = 1024
+
+    @Option(parsing: .unconditional, help: ArgumentHelp("Completion queue entries of uring's ring.", valueName: "entries"))
+    var cqEntries: Int = 65536
+
+    @Option(help: "How the uring backend drives io_uring (see below).")
+    var uringMode: URingModeChoice = .legacy
+
+    @Flag(help: "uring: IORING_SETUP_SINGLE_ISSUER | DEFER_TASKRUN (Linux 6.1): completions are processed only when the loop waits.")
+    var deferTaskrun = false
+
+    @Flag(help: "uring: IORING_SETUP_SQPOLL: a kernel thread polls the submission queue.")
+    var sqpoll = false
+
+    @Flag(help: "uring multishot: accept into direct descriptors (a sparse registered file table).")
+    var fixedFiles = false
+
+    @Option(parsing: .unconditional, help: ArgumentHelp("uring multishot: send messages of at least this many bytes with IORING_OP_SEND_ZC (0: never).", valueName: "bytes"))
+    var zerocopySend: Int = 0
+
+    @Option(help: "epoll: level- or edge-triggered readiness.")
+    var epollMode: EpollModeChoice = .level
+
+    @Option(parsing: .unconditional, help: ArgumentHelp("epoll: events taken per epoll_wait.", valueName: "count"))
+    var maxEvents: Int = 1024
+
+    @Option(parsing: .unconditional, help: ArgumentHelp("Event loops to run (uring and epoll), each with its own SO_REUSEPORT listener.", valueName: "count"))
+    var threads: Int = 1
+
+    @Flag(help: "Pin event loop i to CPU i.")
+    var pin = false
 
     @Option(help: "How the blocking backend serves clients: one at a time, or one thread per connection.")
     var blockingMode: BlockingModeChoice = .naive
@@ -102,6 +144,21 @@ struct EchoCommand: ParsableCommand {
         guard ringEntries > 0 else {
             throw ValidationError("invalid ring entries \(ringEntries): must be at least 1")
         }
+        guard cqEntries > 0 else {
+            throw ValidationError("invalid CQ entries \(cqEntries): must be at least 1")
+        }
+        guard zerocopySend >= 0 else {
+            throw ValidationError("invalid zero-copy threshold \(zerocopySend): must be 0 (off) or more bytes")
+        }
+        guard maxEvents > 0 else {
+            throw ValidationError("invalid max events \(maxEvents): must be at least 1")
+        }
+        guard (1...1024).contains(threads) else {
+            throw ValidationError("invalid thread count \(threads): must be 1...1024")
+        }
+        if threads > 1 && backend == .blocking {
+            throw ValidationError("--threads applies to the uring and epoll backends (blocking has --blocking-mode threaded)")
+        }
         guard statsInterval.isFinite, statsInterval == 0 || (0.01...86_400).contains(statsInterval) else {
             throw ValidationError("invalid stats interval \(statsInterval): must be 0 (off) or 0.01...86400 seconds")
         }
@@ -118,10 +175,18 @@ struct EchoCommand: ParsableCommand {
             options.bufferSize = bufferSize
             options.bufferCount = bufferCount
             options.ringEntries = ringEntries
+            options.completionQueueEntries = cqEntries
+            options.mode = uringMode.mode
+            options.deferTaskrun = deferTaskrun
+            options.sqpoll = sqpoll
+            options.fixedFiles = fixedFiles
+            options.zeroCopyThreshold = zerocopySend
             return URingBackend(options: options)
         case .epoll:
             var options = EpollBackend.Options()
             options.bufferSize = bufferSize
+            options.trigger = epollMode.trigger
+            options.maxEvents = maxEvents
             return EpollBackend(options: options)
         case .blocking:
             var options = BlockingBackend.Options()
@@ -149,7 +214,8 @@ struct EchoCommand: ParsableCommand {
             throw ValidationError(message)
         }
 
-        let server = try EchoServer.start(backend, host: host, port: port, backlog: Int32(backlog))
+        let server = try EchoServer.start(backend, host: host, port: port, backlog: Int32(backlog),
+                                          loops: threads, pinned: pin)
         let console = Console()
         var statsFile: StatsFile?
         if let statsJson {
@@ -171,8 +237,9 @@ struct EchoCommand: ParsableCommand {
         }
         try SignalWatcher.start(watchedSignals, console: console, quiet: quiet, sample: sample) { server.stop() }
         if !quiet {
+            let loops = threads > 1 ? ", \(threads) loops" + (pin ? " pinned" : "") : ""
             console.write("echo: \(type(of: backend).name) backend listening on "
-                + "\(Self.endpoint(host: host, port: server.port)) (\(backend.summary))")
+                + "\(Self.endpoint(host: host, port: server.port)) (\(backend.summary)\(loops))")
         }
         if statsInterval > 0 {
             try IntervalReporter.start(server: server, seconds: statsInterval, console: console)
@@ -213,6 +280,32 @@ enum BlockingModeChoice: String, CaseIterable, ExpressibleByArgument {
         switch self {
         case .naive: return .naive
         case .threaded: return .threaded
+        }
+    }
+}
+
+/// `--uring-mode`.
+enum URingModeChoice: String, CaseIterable, ExpressibleByArgument {
+    case legacy
+    case multishot
+
+    var mode: URingBackend.Mode {
+        switch self {
+        case .legacy: return .legacy
+        case .multishot: return .multishot
+        }
+    }
+}
+
+/// `--epoll-mode`.
+enum EpollModeChoice: String, CaseIterable, ExpressibleByArgument {
+    case level
+    case edge
+
+    var trigger: EpollBackend.Trigger {
+        switch self {
+        case .level: return .level
+        case .edge: return .edge
         }
     }
 }
