@@ -6,6 +6,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "echo", targets: ["echo"]),
+        .executable(name: "echo-bench", targets: ["EchoBench"]),
         .library(name: "Backend", targets: ["Backend"]),
         .library(name: "URingBackend", targets: ["URingBackend"]),
         .library(name: "EpollBackend", targets: ["EpollBackend"]),
@@ -13,6 +14,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
     ],
     targets: [
         /// liburing, through the system's pkg-config (`apt-get install liburing-dev`).
@@ -35,6 +37,29 @@ let package = Package(
                 "Backend", "URingBackend", "EpollBackend", "BlockingBackend",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
+        ),
+        /// The load generator's engine, report and command line, as a library so tests can run it
+        /// in-process against servers they start.
+        .target(
+            name: "EchoBenchCore",
+            dependencies: [
+                "Backend", "CLinux",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ]
+        ),
+        /// `echo-bench`: the closed-loop load generator.
+        .executableTarget(
+            name: "EchoBench",
+            dependencies: [
+                "EchoBenchCore", "Backend", "CLinux",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ]
+        ),
+        .testTarget(
+            name: "EchoBenchTests",
+            dependencies: ["EchoBenchCore", "Backend", "CLinux", "URingBackend", "EpollBackend", "BlockingBackend"]
         ),
         .testTarget(
             name: "EchoServerTests",

@@ -1,0 +1,188 @@
+import Histogram
+
+/// What a benchmark run measured.
+///
+/// Requests, bytes and latencies cover the measured window only (echoes that completed in it);
+/// errors cover the whole run, connect phase and warm-up included.
+public struct BenchmarkReport: Sendable {
+    /// The generator's own CPU time over the measured window.
+    public struct CPUUsage: Sendable, Equatable {
+        /// User-mode seconds, every thread of the process.
+        public var userSeconds: Double
+        /// Kernel-mode seconds, every thread of the process.
+        public var systemSeconds: Double
+        /// `(user + system) / window`: 1.0 is one core busy for the whole window.
+        public var shareOfOneCore: Double
+        /// Cores the loops can keep busy: `min(threads, CPUs in the affinity mask)`.
+        public var coresUsable: Int
+    }
+
+    /// Latencies in microseconds.
+    public struct LatencySummary: Sendable, Equatable {
+        public var p50: Double
+        public var p90: Double
+        public var p99: Double
+        public var p999: Double
+        public var max: Double
+        public var mean: Double
+    }
+
+    public var configuration: BenchmarkConfiguration
+    /// Seconds of the measured window (its deadlines' difference: `duration`, to the nanosecond).
+    public var elapsedSeconds: Double
+    /// Requests (round trips) completed in the window.
+    public var requests: UInt64
+    /// Latency of each counted request, in nanoseconds, from its first send to its echo's last byte.
+    public var latency: Histogram<UInt64>
+    public var errors: ErrorCounts
+    /// Connections that completed their connect.
+    public var connectionsEstablished: Int
+    /// Seconds the connect phase took (not part of the JSON report).
+    public var connectSeconds: Double
+    public var cpu: CPUUsage
+    /// The window in wall-clock time, nanoseconds since the Unix epoch.
+    public var windowStartUnixNanoseconds: UInt64
+    public var windowEndUnixNanoseconds: UInt64
+
+    /// Bytes echoed in the window, counted one way.
+    public var bytes: UInt64 { requests &* UInt64(configuration.length) }
+
+    public var requestsPerSecond: Double {
+        elapsedSeconds > 0 ? Double(requests) / elapsedSeconds : 0
+    }
+
+    /// Mebibytes per second echoed, one way.
+    public var mebibytesPerSecond: Double {
+        elapsedSeconds > 0 ? Double(bytes) / elapsedSeconds / 1_048_576 : 0
+    }
+
+    /// Whether any mismatch, reset, end of stream or failed connect happened (stalls alone do not
+    /// count: a server that serves clients one at a time stalls the others by design).
+    public var hasErrors: Bool { errors.failures > 0 }
+
+    /// Whether the generator was busy for more than 90% of the cores it can use: its own limit,
+    /// not the server's, may have set the pace.
+    public var generatorSaturated: Bool {
+        cpu.shareOfOneCore > 0.9 * Double(max(cpu.coresUsable, 1))
+    }
+
+    /// The latency percentiles, in microseconds.
+    public var latencySummary: LatencySummary {
+        func micro(_ nanoseconds: UInt64) -> Double { Double(nanoseconds) / 1000 }
+        guard latency.totalCount > 0 else { return LatencySummary(p50: 0, p90: 0, p99: 0, p999: 0, max: 0, mean: 0) }
+        return LatencySummary(
+            p50: micro(latency.valueAtPercentile(50)),
+            p90: micro(latency.valueAtPercentile(90)),
+            p99: micro(latency.valueAtPercentile(99)),
+            p999: micro(latency.valueAtPercentile(99.9)),
+            max: micro(latency.maxRecorded),
+            mean: latency.mean / 1000
+        )
+    }
+
+    // MARK: Output
+
+    /// The report as one JSON object on one line (the benchmark runner parses it).
+    public var json: String {
+        let c = configuration
+        let l = latencySummary
+        var fields: [String] = []
+        fields.append("\"host\":\(JSONText.string(c.host))")
+        fields.append("\"port\":\(c.port)")
+        fields.append("\"connections\":\(c.connections)")
+        fields.append("\"length\":\(c.length)")
+        fields.append("\"threads\":\(c.threads)")
+        fields.append("\"warmup_s\":\(JSONText.number(c.warmup))")
+        fields.append("\"duration_s\":\(JSONText.number(c.duration))")
+        fields.append("\"elapsed_s\":\(JSONText.fixed(elapsedSeconds, 6))")
+        fields.append("\"requests\":\(requests)")
+        fields.append("\"requests_per_second\":\(JSONText.fixed(requestsPerSecond, 1))")
+        fields.append("\"mib_per_second\":\(JSONText.fixed(mebibytesPerSecond, 3))")
+        fields.append("\"latency_us\":{\"p50\":\(JSONText.fixed(l.p50, 1)),\"p90\":\(JSONText.fixed(l.p90, 1)),"
+            + "\"p99\":\(JSONText.fixed(l.p99, 1)),\"p999\":\(JSONText.fixed(l.p999, 1)),"
+            + "\"max\":\(JSONText.fixed(l.max, 1)),\"mean\":\(JSONText.fixed(l.mean, 1))}")
+        fields.append("\"errors\":{\"mismatch\":\(errors.mismatch),\"reset\":\(errors.reset),\"eof\":\(errors.eof),"
+            + "\"connect\":\(errors.connect),\"stalled\":\(errors.stalled)}")
+        fields.append("\"connections_established\":\(connectionsEstablished)")
+        fields.append("\"cpu\":{\"user_s\":\(JSONText.fixed(cpu.userSeconds, 3)),\"system_s\":\(JSONText.fixed(cpu.systemSeconds, 3)),"
+            + "\"share_of_one_core\":\(JSONText.fixed(cpu.shareOfOneCore, 3))}")
+        fields.append("\"window\":{\"start_unix_ns\":\(windowStartUnixNanoseconds),\"end_unix_ns\":\(windowEndUnixNanoseconds)}")
+        return "{" + fields.joined(separator: ",") + "}"
+    }
+
+    /// The human-readable summary, one line per element.
+    public var summaryLines: [String] {
+        let c = configuration
+        let l = latencySummary
+        var lines: [String] = []
+        lines.append("echo-bench: \(c.endpoint), \(c.connections) connection\(c.connections == 1 ? "" : "s") of \(c.length) B, "
+            + "\(c.threads) thread\(c.threads == 1 ? "" : "s"), warm-up \(JSONText.number(c.warmup)) s, window \(JSONText.fixed(elapsedSeconds, 3)) s")
+        lines.append("  requests     \(requests): \(JSONText.fixed(requestsPerSecond, 1)) requests/s, "
+            + "\(JSONText.fixed(mebibytesPerSecond, 2)) MiB/s each way")
+        lines.append("  latency µs   p50 \(JSONText.fixed(l.p50, 1))  p90 \(JSONText.fixed(l.p90, 1))  "
+            + "p99 \(JSONText.fixed(l.p99, 1))  p99.9 \(JSONText.fixed(l.p999, 1))  max \(JSONText.fixed(l.max, 1))  "
+            + "mean \(JSONText.fixed(l.mean, 1))")
+        lines.append("  connections  \(connectionsEstablished) of \(c.connections) established in \(JSONText.fixed(connectSeconds, 3)) s")
+        let total = errors.failures &+ errors.stalled
+        lines.append("  errors       \(total == 0 ? "none" : String(total)): mismatch \(errors.mismatch), reset \(errors.reset), "
+            + "eof \(errors.eof), connect \(errors.connect), stalled \(errors.stalled)")
+        lines.append("  generator    CPU \(JSONText.fixed(cpu.userSeconds, 2)) s user + \(JSONText.fixed(cpu.systemSeconds, 2)) s system "
+            + "= \(JSONText.fixed(cpu.shareOfOneCore * 100, 0))% of one core (\(cpu.coresUsable) usable)")
+        if generatorSaturated { lines.append("  " + saturationWarning) }
+        return lines
+    }
+
+    /// The warning printed when ``generatorSaturated``.
+    public var saturationWarning: String {
+        "warning: the generator used \(JSONText.fixed(cpu.shareOfOneCore * 100, 0))% of one core with "
+            + "\(cpu.coresUsable) usable: it may have been the bottleneck (try more --threads or another CPU)"
+    }
+}
+
+/// JSON and fixed-point text without Foundation.
+enum JSONText {
+    /// `value` with `digits` decimals ("0" for NaN and infinities, which JSON cannot carry).
+    static func fixed(_ value: Double, _ digits: Int) -> String {
+        guard value.isFinite else { return "0" }
+        var scale = 1.0
+        for _ in 0..<digits { scale *= 10 }
+        let scaled = (abs(value) * scale).rounded()
+        guard scaled < 9e18 else { return number(value) }
+        let units = UInt64(scaled)
+        let divisor = UInt64(scale)
+        var text = (value < 0 && units != 0 ? "-" : "") + String(units / divisor)
+        if digits > 0 {
+            let fraction = String(units % divisor)
+            text += "." + String(repeating: "0", count: digits - fraction.count) + fraction
+        }
+        return text
+    }
+
+    /// The shortest text that reads back as `value` ("2.0", "0.25", "1e-05"), valid JSON.
+    static func number(_ value: Double) -> String {
+        guard value.isFinite else { return "0" }
+        return value.description
+    }
+
+    /// A JSON string literal.
+    static func string(_ text: String) -> String {
+        var result = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": result += "\\\""
+            case "\\": result += "\\\\"
+            case "\n": result += "\\n"
+            case "\r": result += "\\r"
+            case "\t": result += "\\t"
+            default:
+                if scalar.value < 0x20 {
+                    let hex = String(scalar.value, radix: 16)
+                    result += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+                } else {
+                    result.unicodeScalars.append(scalar)
+                }
+            }
+        }
+        return result + "\""
+    }
+}

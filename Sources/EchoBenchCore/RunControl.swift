@@ -1,0 +1,92 @@
+import Backend
+import CLinux
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// How the coordinator and the loops meet: each loop reports that its connect phase is over,
+/// then waits for the start (or an abort) and the schedule that comes with it.
+final class RunControl: Sendable {
+    /// A semaphore eventfd: each loop adds 1 when its connect phase is over.
+    private let readyDescriptor: Int32
+    /// An eventfd written once, never read: readable for every loop from the start on.
+    private let goDescriptor: Int32
+    private let warmupEnd = Atomic<UInt64>(0)
+    private let windowEnd = Atomic<UInt64>(0)
+    private let aborted = Atomic<Bool>(false)
+
+    init() throws(BenchmarkError) {
+        let ready = eventfd(0, Int32(EFD_CLOEXEC | EFD_SEMAPHORE))
+        guard ready >= 0 else { throw .system(.system("eventfd", errno: errno)) }
+        let go = eventfd(0, Int32(EFD_CLOEXEC))
+        guard go >= 0 else {
+            let code = errno
+            close(ready)
+            throw .system(.system("eventfd", errno: code))
+        }
+        readyDescriptor = ready
+        goDescriptor = go
+    }
+
+    deinit {
+        close(readyDescriptor)
+        close(goDescriptor)
+    }
+
+    /// Called by a loop once its connect phase is over (whatever its outcome).
+    func signalReady() {
+        var one: UInt64 = 1
+        while write(readyDescriptor, &one, 8) < 0 && errno == EINTR {}
+    }
+
+    /// Blocks until `count` loops have called ``signalReady()``.
+    func waitForReady(count: Int) {
+        var taken = 0
+        while taken < count {
+            var value: UInt64 = 0
+            let result = read(readyDescriptor, &value, 8)
+            if result == 8 { taken += 1 } else if result < 0 && errno != EINTR { return }
+        }
+    }
+
+    /// Starts every loop with the schedule (monotonic nanoseconds).
+    func start(warmupEnd: UInt64, windowEnd: UInt64) {
+        self.warmupEnd.store(warmupEnd, ordering: .relaxed)
+        self.windowEnd.store(windowEnd, ordering: .releasing)
+        release()
+    }
+
+    /// Tells every loop, waiting or about to, to close its connections and return.
+    func abort() {
+        aborted.store(true, ordering: .releasing)
+        release()
+    }
+
+    private func release() {
+        var one: UInt64 = 1
+        while write(goDescriptor, &one, 8) < 0 && errno == EINTR {}
+    }
+
+    /// Called by a loop: blocks until ``start(warmupEnd:windowEnd:)`` or ``abort()``, and returns
+    /// the schedule, or `nil` after an abort.
+    func waitForStart() -> (warmupEnd: UInt64, windowEnd: UInt64)? {
+        var descriptor = pollfd(fd: goDescriptor, events: Int16(POLLIN), revents: 0)
+        while poll(&descriptor, 1, -1) <= 0 {}
+        if aborted.load(ordering: .acquiring) { return nil }
+        let end = windowEnd.load(ordering: .acquiring)
+        return (warmupEnd.load(ordering: .relaxed), end)
+    }
+}
+
+/// Where one loop thread leaves its results.
+final class LoopOutcome: Sendable {
+    struct ConnectPhase: Sendable {
+        var established: Int
+        var firstError: Int32
+    }
+
+    let connectPhase = Mutex<Result<ConnectPhase, EchoError>?>(nil)
+    let result = Mutex<LoopResult?>(nil)
+}

@@ -1,0 +1,135 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Backend
+import CLinux
+import Synchronization
+
+/// A small blocking echo server for the tests, with a thread per connection, that can be told to
+/// misbehave in the ways `echo-bench` must notice.
+final class MisbehavingServer: Sendable {
+    enum Behaviour: Sendable {
+        /// Echoes faithfully, but in pieces of `piece` bytes (the client sees partial reads).
+        case dribble(piece: Int)
+        /// Echoes, but flips one byte of every `every`th read.
+        case flipByte(every: Int)
+        /// Echoes the connection's first read over and over, whatever arrives later (stale bytes).
+        case replayFirst
+        /// Echoes `count` reads, then closes the connection.
+        case closeAfter(count: Int)
+        /// Reads and never answers.
+        case blackHole
+    }
+
+    let listener: ListeningSocket
+    let behaviour: Behaviour
+    private let acceptThread = Mutex<LoopThread?>(nil)
+    private let connections = Mutex<[(descriptor: Int32, thread: LoopThread)]>([])
+    private let stopping = Atomic<Bool>(false)
+
+    var port: Int { listener.port }
+
+    init(_ behaviour: Behaviour) throws {
+        listener = try ListeningSocket.bind(host: "127.0.0.1", port: 0, backlog: 512)
+        self.behaviour = behaviour
+        let thread = try LoopThread(name: "bad-accept") { [self] in acceptLoop() }
+        acceptThread.withLock { $0 = thread }
+    }
+
+    /// Stops accepting, ends every connection and joins every thread.
+    func stop() {
+        stopping.store(true, ordering: .releasing)
+        _ = shutdown(listener.fileDescriptor, Int32(SHUT_RDWR))
+        acceptThread.withLock { $0 }?.join()
+        let all = connections.withLock { $0 }
+        for connection in all { _ = shutdown(connection.descriptor, Int32(SHUT_RDWR)) }
+        for connection in all {
+            connection.thread.join()
+            _ = close(connection.descriptor)
+        }
+        listener.close()
+    }
+
+    private func acceptLoop() {
+        while !stopping.load(ordering: .acquiring) {
+            let descriptor = accept(listener.fileDescriptor, nil, nil)
+            if descriptor < 0 {
+                if errno == EINTR || errno == ECONNABORTED { continue }
+                return
+            }
+            var one: Int32 = 1
+            _ = setsockopt(descriptor, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+            let behaviour = self.behaviour
+            guard let thread = try? LoopThread(name: "bad-conn", { Self.serve(descriptor, behaviour) }) else {
+                _ = close(descriptor)
+                continue
+            }
+            connections.withLock { $0.append((descriptor, thread)) }
+        }
+    }
+
+    private static func serve(_ descriptor: Int32, _ behaviour: Behaviour) {
+        let capacity = 1 << 16
+        let buffer = UnsafeMutablePointer<UInt8>.allocate(capacity: capacity)
+        let first = UnsafeMutablePointer<UInt8>.allocate(capacity: capacity)
+        defer { buffer.deallocate(); first.deallocate() }
+        var firstCount = 0
+        var reads = 0
+        while true {
+            let count = read(descriptor, buffer, capacity)
+            if count <= 0 {
+                if count < 0 && errno == EINTR { continue }
+                return
+            }
+            reads += 1
+            switch behaviour {
+            case .dribble(let piece):
+                var offset = 0
+                while offset < count {
+                    let size = min(piece, count - offset)
+                    guard sendAll(descriptor, buffer + offset, size) else { return }
+                    offset += size
+                }
+            case .flipByte(let every):
+                if reads % every == 0 { buffer[count / 2] ^= 0x5A }
+                guard sendAll(descriptor, buffer, count) else { return }
+            case .replayFirst:
+                if reads == 1 {
+                    first.update(from: buffer, count: count)
+                    firstCount = count
+                }
+                // As many bytes as arrived, taken from the first message, repeated as needed.
+                var offset = 0
+                while offset < count {
+                    let size = min(firstCount, count - offset)
+                    guard sendAll(descriptor, first, size) else { return }
+                    offset += size
+                }
+            case .closeAfter(let limit):
+                if reads > limit {
+                    // Closed by stop(): shut down here so the client sees the end of the stream now.
+                    _ = shutdown(descriptor, Int32(SHUT_RDWR))
+                    return
+                }
+                guard sendAll(descriptor, buffer, count) else { return }
+            case .blackHole:
+                continue
+            }
+        }
+    }
+
+    private static func sendAll(_ descriptor: Int32, _ bytes: UnsafePointer<UInt8>, _ count: Int) -> Bool {
+        var offset = 0
+        while offset < count {
+            let sent = send(descriptor, bytes + offset, count - offset, Int32(MSG_NOSIGNAL))
+            if sent > 0 {
+                offset += sent
+            } else if sent < 0 && errno == EINTR {
+                continue
+            } else {
+                return false
+            }
+        }
+        return true
+    }
+}
