@@ -1,0 +1,165 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Testing
+
+extension EchoSuite {
+    /// The `echo` executable, run as a child process (started with posix_spawn, stopped by PID).
+    @Suite("echo CLI", .enabled(if: EchoBinary.exists, "the echo executable is not built"), .timeLimit(.minutes(1)))
+    struct CLI {
+        /// Bad input: non-zero exit (not a crash), and an error message first on stderr.
+        private func expectUsageError(_ arguments: [String], mentioning words: [String] = [],
+                                      sourceLocation: SourceLocation = #_sourceLocation) throws {
+            let result = try ChildProcess.runEcho(arguments)
+            let shown = "echo \(arguments.joined(separator: " ")) → \(result.status); stderr: \(result.stderr)"
+            guard case .exited(let code) = result.status else {
+                Issue.record("crashed: \(shown)", sourceLocation: sourceLocation)
+                return
+            }
+            #expect(code != 0, "\(shown)", sourceLocation: sourceLocation)
+            let first = nonEmptyLines(result.stderr).first.map(String.init) ?? ""
+            #expect(first.hasPrefix("echo: error:") || first.hasPrefix("Error:"),
+                    "first stderr line should be the error: \(shown)", sourceLocation: sourceLocation)
+            #expect(!looksLikeCrash(result.stderr), "\(shown)", sourceLocation: sourceLocation)
+            for word in words {
+                #expect(result.stderr.contains(word), "stderr should mention \(word): \(shown)", sourceLocation: sourceLocation)
+            }
+        }
+
+        /// A runtime error: non-zero exit and exactly one line, "echo: error: …", on stderr.
+        private func expectRuntimeError(_ arguments: [String], containing text: String,
+                                        sourceLocation: SourceLocation = #_sourceLocation) throws {
+            let result = try ChildProcess.runEcho(arguments)
+            let shown = "echo \(arguments.joined(separator: " ")) → \(result.status); stderr: \(result.stderr)"
+            guard case .exited(let code) = result.status else {
+                Issue.record("crashed: \(shown)", sourceLocation: sourceLocation)
+                return
+            }
+            #expect(code != 0, "\(shown)", sourceLocation: sourceLocation)
+            let lines = nonEmptyLines(result.stderr)
+            #expect(lines.count == 1, "stderr should be one line: \(shown)", sourceLocation: sourceLocation)
+            #expect(lines.first?.hasPrefix("echo: error:") == true, "\(shown)", sourceLocation: sourceLocation)
+            #expect(result.stderr.lowercased().contains(text), "stderr should say \(text): \(shown)", sourceLocation: sourceLocation)
+        }
+
+        @Test("unknown backend: non-zero exit, the message lists the valid ones")
+        func unknownBackend() throws {
+            try expectUsageError(["--backend", "kqueue"], mentioning: ["uring", "epoll", "blocking"])
+        }
+
+        @Test("invalid port: non-zero exit and an error message", arguments: ["70000", "-1", "abc", "65536"])
+        func invalidPort(_ value: String) throws {
+            try expectUsageError(["--backend", "epoll", "--port", value])
+            try expectUsageError(["--backend", "epoll", "--port=\(value)"])
+        }
+
+        @Test("invalid blocking mode: non-zero exit and an error message")
+        func invalidBlockingMode() throws {
+            try expectUsageError(["--backend", "blocking", "--blocking-mode", "turbo"], mentioning: ["naive", "threaded"])
+        }
+
+        @Test("port in use: one line saying so, non-zero exit",
+              arguments: [BackendUnderTest.uring, .epoll, .blockingThreaded])
+        func portInUse(_ backend: BackendUnderTest) throws {
+            let (fd, port) = try listeningSocketOnFreePort()
+            defer { close(fd) }
+            try expectRuntimeError(backend.cliArguments + ["--host", "127.0.0.1", "--port", String(port)],
+                                   containing: "address already in use")
+        }
+
+        @Test("an address not on this machine: one line, non-zero exit")
+        func addressNotAvailable() throws {
+            // 192.0.2.1 is TEST-NET-1: never a local address, so bind fails with EADDRNOTAVAIL.
+            try expectRuntimeError(["--backend", "epoll", "--host", "192.0.2.1", "--port", String(try freeLoopbackPort())],
+                                   containing: "192.0.2.1")
+        }
+
+        @Test("out-of-range option values: non-zero exit and an error message",
+              arguments: [["--buffer-size", "0"], ["--backlog", "0"], ["--buffer-count", "0"], ["--ring-entries", "0"],
+                          ["--stats-interval", "-1"], ["--buffer-size", "lots"], ["--no-such-option"]])
+        func invalidOptionValues(_ arguments: [String]) throws {
+            try expectUsageError(["--backend", "uring"] + arguments)
+        }
+
+        @Test("--help exits 0 and names every backend")
+        func help() throws {
+            let result = try ChildProcess.runEcho(["--help"])
+            #expect(result.status == .exited(0), "stderr: \(result.stderr)")
+            let text = result.stdout + result.stderr
+            for word in ["uring", "epoll", "blocking", "--port", "--backend"] {
+                #expect(text.contains(word), "--help should mention \(word): \(text)")
+            }
+        }
+
+        @Test("SIGTERM/SIGINT: exit 0 within 1 s, statistics on stderr",
+              arguments: [SIGTERM, SIGINT], BackendUnderTest.cli)
+        func signalStopsServer(_ signal: Int32, _ backend: BackendUnderTest) throws {
+            let server = try ServerProcess(arguments: backend.cliArguments)
+            // One client echoes, then stays connected (the naive server is blocked serving it).
+            let client = try TestClient(port: server.port)
+            defer { client.close() }
+            let data = randomBytes(12_345, seed: 12_345)
+            let echoed = try client.echoConcurrently(data)
+            #expect(echoed == data)
+            let started = monotonicNow()
+            server.child.send(signal: signal)
+            let status = server.child.waitForExit(timeout: 3)
+            let elapsed = monotonicNow() - started
+            let stderr = server.child.standardError
+            #expect(status == .exited(0), "\(status.map(\.description) ?? "still running after 3 s"); stderr: \(stderr)")
+            #expect(elapsed <= 1.0, "took \(elapsed) s to exit after signal \(signal)")
+            #expect(looksLikeStatistics(stderr), "no statistics on stderr: \(stderr)")
+            #expect(stderr.contains("12345"), "the statistics should count the 12345 bytes echoed: \(stderr)")
+            #expect(!looksLikeCrash(stderr), "stderr: \(stderr)")
+        }
+
+        @Test("--quiet: nothing on stderr from start to stop")
+        func quiet() throws {
+            let server = try ServerProcess(arguments: ["--backend", "epoll", "--quiet"])
+            try echoOnce(port: server.port)
+            let status = server.stop(signal: SIGTERM, timeout: 3)
+            #expect(status == .exited(0))
+            #expect(server.child.standardError.isEmpty, "stderr: \(server.child.standardError)")
+        }
+
+        @Test("a running echo server echoes bytes through a real client", arguments: BackendUnderTest.cli)
+        func echoesThroughChildProcess(_ backend: BackendUnderTest) throws {
+            let server = try ServerProcess(arguments: backend.cliArguments + ["--quiet"])
+            for round in 0..<3 {
+                let client = try TestClient(port: server.port)
+                let data = randomBytes(300_000, seed: UInt64(round))
+                let echoed = try client.echoConcurrently(data, sliceSizes: [4096, 65536, 1, 100_000])
+                #expect(describeMismatch(expected: data, received: echoed) == nil, "round \(round)")
+                try client.shutdownWrite()
+                #expect(try client.receiveUntilEOF(limit: 0).isEmpty)
+                client.close()
+            }
+            let status = server.stop(signal: SIGTERM, timeout: 3)
+            #expect(status == .exited(0), "stderr: \(server.child.standardError)")
+        }
+
+        /// In the child SIGPIPE has its default action, as when started from a shell: a server that
+        /// writes to a reset socket without MSG_NOSIGNAL (or ignoring SIGPIPE) dies here, where the
+        /// in-process tests (SIGPIPE ignored) cannot see it.
+        @Test("clients resetting mid-stream do not kill the process (SIGPIPE default)", arguments: BackendUnderTest.cli)
+        func survivesResetsWithDefaultSIGPIPE(_ backend: BackendUnderTest) throws {
+            let server = try ServerProcess(arguments: backend.cliArguments + ["--quiet"])
+            var resetFailure: (any Error)?
+            do {
+                let reset = try resetClientsMidStream(port: server.port, count: 90,
+                                                      threads: backend.servesConcurrentClients ? 3 : 1)
+                #expect(reset == 90)
+            } catch {
+                resetFailure = error
+            }
+            if let ended = server.child.exitStatus() {
+                Issue.record("echo ended while clients reset their connections: \(ended)\(ended == .signaled(SIGPIPE) ? " (SIGPIPE)" : ""); stderr: \(server.child.standardError)")
+                return
+            }
+            if let resetFailure { throw resetFailure }
+            #expect(try echoOnce(port: server.port, size: 50_000) == 50_000)
+            let status = server.stop(signal: SIGTERM, timeout: 3)
+            #expect(status == .exited(0), "stderr: \(server.child.standardError)")
+        }
+    }
+}

@@ -1,0 +1,380 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Testing
+import Backend
+import URingBackend
+import EpollBackend
+import BlockingBackend
+
+extension EchoSuite {
+    /// One suite, every backend: what an echo server must do, checked through real sockets on 127.0.0.1.
+    ///
+    /// The naive blocking backend serves one connection at a time, so it runs only the cases that make
+    /// sense for one client at a time (its clients take turns).
+    @Suite("Conformance", .timeLimit(.minutes(1)))
+    struct Conformance {
+        // MARK: 1. Single echo
+
+        @Test("single echo", arguments: BackendUnderTest.allCases)
+        func singleEcho(_ backend: BackendUnderTest) throws {
+            let message = Array("hello, echo server\n".utf8)
+            let statistics = try withServer(backend) { server in
+                let client = try TestClient(port: server.port)
+                try client.sendAll(message)
+                let echoed = try client.receiveExactly(message.count)
+                #expect(echoed == message)
+                #expect(client.readableWithin(0.05) == nil, "the server sent more than it received")
+                // More round trips on the same connection, around the usual buffer sizes.
+                for (index, size) in [1, 2, 4095, 4096, 4097, 16384, 65537].enumerated() {
+                    let data = randomBytes(size, seed: UInt64(100 + index))
+                    let back = try client.echoConcurrently(data)
+                    #expect(describeMismatch(expected: data, received: back) == nil, "round trip of \(size) bytes")
+                }
+                client.close()
+            }
+            let total = UInt64(message.count + 1 + 2 + 4095 + 4096 + 4097 + 16384 + 65537)
+            #expect(statistics.bytesReceived == total && statistics.bytesSent == total, "\(describe(statistics))")
+        }
+
+        // MARK: 2. 1000 concurrent clients
+
+        @Test("1000 concurrent clients each get their own bytes back", arguments: BackendUnderTest.concurrent)
+        func thousandConcurrentClients(_ backend: BackendUnderTest) throws {
+            let count = 1000
+            let size = { (index: Int) in 1 + (index * 7919) % 2048 }
+            let expectedBytes = UInt64((0..<count).reduce(0) { $0 + size($1) })
+            let statistics = try withServer(backend) { server in
+                let outcome = ManyConnections.run(port: server.port, count: count, window: 128, timeout: 40) { index in
+                    ManyConnections.taggedPayload(index: index, size: size(index), seed: 1000)
+                }
+                #expect(outcome.echoed == count, "\(outcome)")
+                #expect(outcome.peakOpen == count, "not all connections were open at once: \(outcome)")
+            }
+            #expect(statistics.connectionsAccepted == UInt64(count), "\(describe(statistics))")
+            #expect(statistics.connectionsClosed == statistics.connectionsAccepted, "\(describe(statistics))")
+            #expect(statistics.bytesReceived == expectedBytes && statistics.bytesSent == expectedBytes,
+                    "expected \(expectedBytes) B each way: \(describe(statistics))")
+        }
+
+        // MARK: 3. 8 MiB stream
+
+        @Test("an 8 MiB stream is echoed exactly", arguments: BackendUnderTest.allCases)
+        func eightMebibyteStream(_ backend: BackendUnderTest) throws {
+            let data = randomBytes(8 * MiB, seed: 8)
+            let statistics = try withServer(backend) { server in
+                let client = try TestClient(port: server.port)
+                // Writer thread and reader at once; odd slice sizes so writes straddle buffers.
+                let echoed = try client.echoConcurrently(data, sliceSizes: [65536, 1, 131_072, 4093, 3, 1_000_000, 32768])
+                #expect(describeMismatch(expected: data, received: echoed) == nil)
+                try client.shutdownWrite()
+                let rest = try client.receiveUntilEOF(limit: 0)
+                #expect(rest.isEmpty)
+            }
+            #expect(statistics.bytesReceived == UInt64(data.count) && statistics.bytesSent == UInt64(data.count),
+                    "\(describe(statistics))")
+        }
+
+        // MARK: 4. Pipelined burst
+
+        @Test("a pipelined burst of 5000 messages of random sizes comes back in order", arguments: BackendUnderTest.allCases)
+        func pipelinedBurst(_ backend: BackendUnderTest) throws {
+            var generator = SeededGenerator(seed: 0x5EED_0004)
+            let sizes = (0..<5000).map { _ in Int.random(in: 1...2000, using: &generator) }
+            let data = randomBytes(sizes.reduce(0, +), using: &generator)
+            let statistics = try withServer(backend) { server in
+                let client = try TestClient(port: server.port)
+                // Each message is its own send(), back to back, without waiting for its echo.
+                let echoed = try client.echoConcurrently(data, sliceSizes: sizes)
+                #expect(describeMismatch(expected: data, received: echoed) == nil)
+                #expect(client.readableWithin(0.05) == nil, "the server sent more than it received")
+            }
+            #expect(statistics.bytesReceived == UInt64(data.count) && statistics.bytesSent == UInt64(data.count),
+                    "\(describe(statistics))")
+            #expect(statistics.requests >= 1, "\(describe(statistics))")
+        }
+
+        // MARK: 5. Half-close
+
+        @Test("half-close: every byte comes back, then EOF",
+              arguments: BackendUnderTest.allCases, [13, 300_000])
+        func halfClose(_ backend: BackendUnderTest, size: Int) throws {
+            let data = randomBytes(size, seed: UInt64(size))
+            try withServer(backend) { server in
+                let client = try TestClient(port: server.port)
+                let writer = Background("writer") {
+                    try client.sendAll(data)
+                    try client.shutdownWrite()
+                }
+                // receiveUntilEOF returns only when read() returns 0; it throws on a timeout or a reset.
+                let echoed = try client.receiveUntilEOF(limit: size)
+                try writer.wait(timeout: 10)
+                #expect(describeMismatch(expected: data, received: echoed) == nil)
+                let closed = eventually(timeout: 3) { server.statistics.snapshot().connectionsClosed == 1 }
+                #expect(closed, "the server did not count the connection closed: \(describe(server.statistics.snapshot()))")
+            }
+        }
+
+        // MARK: 6. Resets mid-stream
+
+        @Test("300 clients reset mid-stream, then a fresh client is served", arguments: BackendUnderTest.allCases)
+        func resetsMidStream(_ backend: BackendUnderTest) throws {
+            try withServer(backend) { server in
+                // Concurrent backends get six clients resetting at once; the naive one gets them in turn.
+                let reset = try resetClientsMidStream(port: server.port, count: 300,
+                                                      threads: backend.servesConcurrentClients ? 6 : 1)
+                #expect(reset == 300)
+                let data = randomBytes(200_000, seed: 6)
+                let fresh = try TestClient(port: server.port)
+                let echoed = try fresh.echoConcurrently(data)
+                #expect(describeMismatch(expected: data, received: echoed) == nil, "fresh client after the resets")
+                fresh.close()
+                let settled = eventually(timeout: 5) {
+                    let s = server.statistics.snapshot()
+                    return s.connectionsAccepted == 301 && s.connectionsClosed == 301
+                }
+                #expect(settled, "after 300 resets and 1 clean close: \(describe(server.statistics.snapshot()))")
+                let held = waitFor(timeout: 5, { serverHeldConnections(port: server.port) }, until: \.isEmpty)
+                #expect(held.ok, "the server still holds \(held.last.count) connection descriptors: \(held.last.prefix(5).map { "fd \($0.fd) \($0.state)" })")
+            }
+        }
+
+        // MARK: 7. Back-pressure
+
+        @Test("a client that never reads: the server stops reading, memory stays bounded, then all 64 MiB come back",
+              arguments: BackendUnderTest.allCases)
+        func backPressure(_ backend: BackendUnderTest) throws {
+            let total = 64 * MiB
+            // Kernel buffering on the way: the client's send and receive buffers (pinned small here) and
+            // the server's (autotuned up to tcp_wmem/tcp_rmem max). Anything beyond that is the server's.
+            let kernelMaximum = (sysctlIntegers("net.ipv4.tcp_wmem").last ?? 4 * MiB)
+                + (sysctlIntegers("net.ipv4.tcp_rmem").last ?? 6 * MiB)
+            let acceptedLimit = min(total / 2, kernelMaximum + 8 * MiB)
+            try withServer(backend) { server in
+                let client = try StreamingClient(port: server.port, total: total, seed: 7)
+                let residentBefore = residentBytes()
+                // Phase 1: write without reading until no byte is accepted for 0.5 s.
+                let stalled = try client.writeUntilStalled()
+                let written = client.written
+                let residentGrowth = residentBytes() - residentBefore
+                #expect(stalled, "the client's writes never blocked: the server accepted \(written) bytes from a client that reads nothing")
+                #expect(written <= acceptedLimit,
+                        "the server took \(written / MiB) MiB from a client that reads nothing (limit \(acceptedLimit / MiB) MiB)")
+                #expect(residentGrowth < 32 * MiB,
+                        "resident memory grew by \(residentGrowth / MiB) MiB while \(written / MiB) MiB were buffered")
+                // Phase 2: read everything back (writing the rest meanwhile) and compare every byte.
+                try client.finish()
+                #expect(client.written == total && client.received == total)
+            }
+        }
+
+        @Test("a client that stops reading does not hold up the others", arguments: BackendUnderTest.concurrent)
+        func stuckClientDoesNotBlockOthers(_ backend: BackendUnderTest) throws {
+            try withServer(backend) { server in
+                let stuck = try StreamingClient(port: server.port, total: 32 * MiB, seed: 71)
+                let stalled = try stuck.writeUntilStalled(stallSeconds: 0.3)
+                #expect(stalled, "the server kept reading from a client that reads nothing (\(stuck.written) bytes)")
+                // While that connection is stuck (server's send buffer full), others are served.
+                let started = monotonicNow()
+                let echoed = try echoOnce(port: server.port, size: 1 * MiB, seed: 72)
+                #expect(echoed == 1 * MiB)
+                let outcome = ManyConnections.run(port: server.port, count: 50, window: 50, timeout: 10) { index in
+                    ManyConnections.taggedPayload(index: index, size: 1000, seed: 73)
+                }
+                #expect(outcome.echoed == 50, "\(outcome)")
+                let elapsed = monotonicNow() - started
+                #expect(elapsed < 5, "other clients took \(elapsed) s while one client was stuck")
+                try stuck.finish()
+            }
+        }
+
+        // MARK: Ping-pong
+
+        @Test("2000 sequential round trips, none stalls", arguments: BackendUnderTest.allCases)
+        func pingPong(_ backend: BackendUnderTest) throws {
+            try withServer(backend) { server in
+                let client = try TestClient(port: server.port)
+                var generator = SeededGenerator(seed: 0x9199)
+                var slowest = 0.0
+                let started = monotonicNow()
+                for round in 0..<2000 {
+                    let message = randomBytes(Int.random(in: 1...300, using: &generator), using: &generator)
+                    let sent = monotonicNow()
+                    try client.sendAll(message)
+                    let echoed = try client.receiveExactly(message.count)
+                    slowest = max(slowest, monotonicNow() - sent)
+                    if echoed != message { throw TestFailure("round trip \(round): echo differs") }
+                }
+                let elapsed = monotonicNow() - started
+                // A lost wake-up shows as a round trip that waits for some unrelated timer or event.
+                #expect(slowest < 0.5, "slowest round trip took \(slowest) s")
+                #expect(elapsed < 20, "2000 round trips took \(elapsed) s")
+            }
+        }
+
+        // MARK: 8. Connect/close cycles, descriptor leaks
+
+        @Test("3000 connect/close cycles leak no descriptor", arguments: BackendUnderTest.allCases)
+        func connectCloseCyclesLeakNothing(_ backend: BackendUnderTest) throws {
+            // Descriptors are counted from /proc/self/fd, leaving out sockets unrelated to the server's
+            // port (other test targets run concurrently). Before the server exists none is related.
+            let beforeStart = descriptorsRelevant(toPort: -1)
+            let cycles = 3000
+            var port = 0
+            let statistics = try withServer(backend) { server in
+                port = server.port
+                try echoOnce(port: server.port)
+                let warmedUp = eventually(timeout: 3) { server.statistics.snapshot().connectionsClosed == 1 }
+                #expect(warmedUp, "warm-up connection not closed: \(describe(server.statistics.snapshot()))")
+                let baseline = descriptorsRelevant(toPort: server.port)
+                let done = try connectCloseCycles(port: server.port, count: cycles,
+                                                  threads: backend.servesConcurrentClients ? 3 : 1)
+                #expect(done == cycles)
+                let counted = eventually(timeout: 5) {
+                    let s = server.statistics.snapshot()
+                    return s.connectionsAccepted == UInt64(cycles + 1) && s.connectionsClosed == UInt64(cycles + 1)
+                }
+                #expect(counted, "\(describe(server.statistics.snapshot()))")
+                let held = waitFor(timeout: 5, { serverHeldConnections(port: server.port) }, until: \.isEmpty)
+                #expect(held.ok, "the server still holds \(held.last.count) connections: \(held.last.prefix(5).map { "fd \($0.fd) \($0.state)" })")
+                let settled = waitFor(timeout: 5, { descriptorsRelevant(toPort: server.port) }, until: { $0.count <= baseline.count })
+                let extra = settled.last.filter { baseline[$0.key] != $0.value }
+                #expect(settled.ok, "\(settled.last.count - baseline.count) descriptors more than before the cycles (\(baseline.count) → \(settled.last.count)); new: \(summarize(extra))")
+            }
+            #expect(statistics.connectionsClosed == statistics.connectionsAccepted, "\(describe(statistics))")
+            let released = waitFor(timeout: 3, { descriptorsRelevant(toPort: port) }, until: { $0.count <= beforeStart.count })
+            let extra = released.last.filter { beforeStart[$0.key] != $0.value }
+            #expect(released.ok, "after stop: \(released.last.count) descriptors, \(beforeStart.count) before start; new: \(summarize(extra))")
+        }
+
+        // MARK: 10. Graceful stop
+
+        @Test("graceful stop returns statistics that match the traffic", arguments: BackendUnderTest.allCases)
+        func gracefulStopStatistics(_ backend: BackendUnderTest) throws {
+            let clientCount = backend.servesConcurrentClients ? 8 : 3
+            let sizes = [1, 100, 5000, 70_000]
+            var sent = 0
+            let statistics = try withServer(backend) { server in
+                var clients: [TestClient] = []
+                for index in 0..<clientCount {
+                    // Concurrent backends: all clients connected at once. Naive: one after the other.
+                    let client = try TestClient(port: server.port)
+                    clients.append(client)
+                    if !backend.servesConcurrentClients || index == clientCount - 1 {
+                        for client in clients {
+                            for (round, size) in sizes.enumerated() {
+                                let data = randomBytes(size + index, seed: UInt64(index * 10 + round))
+                                let echoed = try client.echoConcurrently(data)
+                                #expect(describeMismatch(expected: data, received: echoed) == nil)
+                                sent += data.count
+                            }
+                            client.close()
+                        }
+                        clients.removeAll()
+                    }
+                }
+            }
+            #expect(statistics.bytesReceived == UInt64(sent), "sent \(sent): \(describe(statistics))")
+            #expect(statistics.bytesSent == UInt64(sent), "sent \(sent): \(describe(statistics))")
+            #expect(statistics.requests >= UInt64(clientCount), "\(describe(statistics))")
+            #expect(statistics.connectionsAccepted == UInt64(clientCount), "\(describe(statistics))")
+            #expect(statistics.connectionsClosed == statistics.connectionsAccepted, "\(describe(statistics))")
+        }
+
+        @Test("stop with clients still connected: prompt, closes them, counts them", arguments: BackendUnderTest.allCases)
+        func stopWithOpenConnections(_ backend: BackendUnderTest) throws {
+            let clientCount = backend.servesConcurrentClients ? 5 : 1
+            let server = try backend.start()
+            var clients: [TestClient] = []
+            do {
+                for index in 0..<clientCount {
+                    let client = try TestClient(port: server.port)
+                    clients.append(client)
+                    let data = randomBytes(1000, seed: UInt64(index))
+                    let echoed = try client.echoConcurrently(data)
+                    #expect(describeMismatch(expected: data, received: echoed) == nil)
+                }
+            } catch {
+                _ = try? stopServer(server, timeout: 5)
+                throw error
+            }
+            let started = monotonicNow()
+            let statistics = try stopServer(server, timeout: 5)
+            let elapsed = monotonicNow() - started
+            #expect(elapsed < 1, "stop took \(elapsed) s with \(clientCount) idle clients connected")
+            #expect(statistics.connectionsAccepted == UInt64(clientCount), "\(describe(statistics))")
+            #expect(statistics.connectionsClosed == statistics.connectionsAccepted, "\(describe(statistics))")
+            #expect(statistics.bytesReceived == UInt64(1000 * clientCount) && statistics.bytesSent == UInt64(1000 * clientCount),
+                    "\(describe(statistics))")
+            for (index, client) in clients.enumerated() {
+                let seen = client.readableWithin(2)
+                #expect(seen != nil && seen! <= 0, "client \(index) was not disconnected at stop (read: \(String(describing: seen)))")
+                client.close()
+            }
+        }
+
+        @Test("statistics are published while the server runs", arguments: BackendUnderTest.allCases)
+        func liveStatistics(_ backend: BackendUnderTest) throws {
+            try withServer(backend) { server in
+                let client = try TestClient(port: server.port)
+                let data = randomBytes(1234, seed: 1234)
+                let echoed = try client.echoConcurrently(data)
+                #expect(echoed == data)
+                let published = waitFor(timeout: 2, server.statistics.snapshot) { (s: ServerStatistics) -> Bool in
+                    s.connectionsAccepted == 1 && s.bytesReceived == 1234 && s.bytesSent == 1234 && s.requests >= 1
+                }
+                #expect(published.ok, "while a client is connected after echoing 1234 bytes: \(describe(published.last))")
+                client.close()
+                let closed = waitFor(timeout: 2, server.statistics.snapshot) { (s: ServerStatistics) -> Bool in s.connectionsClosed == 1 }
+                #expect(closed.ok, "after the client closed: \(describe(closed.last))")
+            }
+        }
+
+        // MARK: Constrained options
+
+        /// Options small enough that the backend runs out of buffers, ring entries or event slots while
+        /// 64 clients stream at once: out-of-buffers must be back-pressure, not an error or lost data.
+        enum Constrained: String, CaseIterable, CustomTestStringConvertible, Sendable {
+            case uringFewBuffers, uringMultishotFewBuffers, epollFewEvents, blockingThreadedSmallBuffer
+            var testDescription: String { rawValue }
+            func start() throws -> EchoServer {
+                switch self {
+                case .uringFewBuffers:
+                    var options = URingBackend.Options()
+                    options.bufferSize = 512
+                    options.bufferCount = 16
+                    options.ringEntries = 16
+                    return try EchoServer.start(URingBackend(options: options), host: "127.0.0.1", port: 0)
+                case .uringMultishotFewBuffers:
+                    var options = URingBackend.Options()
+                    options.mode = .multishot
+                    options.bufferSize = 512
+                    options.bufferCount = 16
+                    options.ringEntries = 16
+                    return try EchoServer.start(URingBackend(options: options), host: "127.0.0.1", port: 0)
+                case .epollFewEvents:
+                    var options = EpollBackend.Options()
+                    options.bufferSize = 512
+                    options.maxEvents = 4
+                    return try EchoServer.start(EpollBackend(options: options), host: "127.0.0.1", port: 0)
+                case .blockingThreadedSmallBuffer:
+                    var options = BlockingBackend.Options()
+                    options.mode = .threaded
+                    options.bufferSize = 512
+                    return try EchoServer.start(BlockingBackend(options: options), host: "127.0.0.1", port: 0)
+                }
+            }
+        }
+
+        @Test("64 clients streaming 128 KiB each through tiny buffers", arguments: Constrained.allCases)
+        func constrainedOptions(_ configuration: Constrained) throws {
+            let server = try configuration.start()
+            let outcome = ManyConnections.run(port: server.port, count: 64, window: 64, timeout: 30) { index in
+                ManyConnections.taggedPayload(index: index, size: 128 * 1024, seed: 64)
+            }
+            #expect(outcome.echoed == 64, "\(outcome)")
+            let statistics = try stopServer(server)
+            #expect(statistics.bytesReceived == UInt64(64 * 128 * 1024), "\(describe(statistics))")
+        }
+    }
+}

@@ -1,0 +1,247 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Synchronization
+
+/// A blocking TCP client on 127.0.0.1 whose every call is bounded in time (SO_SNDTIMEO/SO_RCVTIMEO),
+/// so a server that stops answering fails the test instead of hanging it.
+///
+/// Sendable: a writer thread may send while another thread receives on the same socket.
+final class TestClient: Sendable {
+    let fileDescriptor: Int32
+    let port: Int
+    /// The most one send or receive waits for progress.
+    let ioTimeout: Double
+    private let closed = Atomic<Bool>(false)
+
+    /// Connects to 127.0.0.1:`port`, waiting at most `connectTimeout` seconds; every later send or
+    /// receive waits at most `ioTimeout` seconds.
+    init(port: Int, connectTimeout: Double = 5, ioTimeout: Double = 10) throws {
+        TestEnvironment.prepare()
+        self.port = port
+        self.ioTimeout = ioTimeout
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw TestFailure("socket() failed: \(describeErrno(errno))") }
+        fileDescriptor = fd
+        do {
+            try Self.setTimeout(fd, SO_SNDTIMEO, connectTimeout)
+            var address = loopbackAddress(port: port)
+            let status = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                }
+            }
+            if status != 0 {
+                let code = errno
+                if code == EINPROGRESS || code == EAGAIN {
+                    throw TestFailure("connect to 127.0.0.1:\(port) timed out after \(connectTimeout) s")
+                }
+                throw TestFailure("connect to 127.0.0.1:\(port) failed: \(describeErrno(code))")
+            }
+            try Self.setTimeout(fd, SO_SNDTIMEO, ioTimeout)
+            try Self.setTimeout(fd, SO_RCVTIMEO, ioTimeout)
+        } catch {
+            Glibc.close(fd)
+            closed.store(true, ordering: .relaxed)
+            throw error
+        }
+    }
+
+    deinit { close() }
+
+    private static func setTimeout(_ fd: Int32, _ option: Int32, _ seconds: Double) throws {
+        var value = timeval(tv_sec: Int(seconds), tv_usec: Int((seconds - Double(Int(seconds))) * 1e6))
+        guard setsockopt(fd, SOL_SOCKET, option, &value, socklen_t(MemoryLayout<timeval>.size)) == 0 else {
+            throw TestFailure("setsockopt(timeout) failed: \(describeErrno(errno))")
+        }
+    }
+
+    /// Sends every byte of `bytes` (MSG_NOSIGNAL), or throws saying how far it got.
+    func sendAll(_ bytes: UnsafeRawBufferPointer) throws {
+        var offset = 0
+        var lastProgress = monotonicNow()
+        while offset < bytes.count {
+            let n = send(fileDescriptor, bytes.baseAddress! + offset, bytes.count - offset, Int32(MSG_NOSIGNAL))
+            if n > 0 { offset += n; lastProgress = monotonicNow(); continue }
+            let code = errno
+            // EINTR restarts the wait; bound the restarts by the same timeout.
+            if n < 0 && code == EINTR && monotonicNow() - lastProgress < ioTimeout { continue }
+            if code == EAGAIN {
+                throw TestFailure("send timed out with \(offset) of \(bytes.count) bytes sent (server not reading?)")
+            }
+            throw TestFailure("send failed after \(offset) of \(bytes.count) bytes: \(describeErrno(code))")
+        }
+    }
+
+    func sendAll(_ bytes: [UInt8]) throws {
+        try bytes.withUnsafeBytes { try sendAll($0) }
+    }
+
+    /// Receives exactly `count` bytes, or throws on EOF, error or timeout, saying how many arrived.
+    func receiveExactly(_ count: Int) throws -> [UInt8] {
+        var received = 0
+        var failure: TestFailure?
+        var lastProgress = monotonicNow()
+        let bytes = [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
+            while received < count {
+                let n = recv(fileDescriptor, buffer.baseAddress! + received, count - received, 0)
+                if n > 0 { received += n; lastProgress = monotonicNow(); continue }
+                if n == 0 {
+                    failure = TestFailure("connection closed by the server after \(received) of \(count) bytes")
+                    break
+                }
+                let code = errno
+                if code == EINTR && monotonicNow() - lastProgress < ioTimeout { continue }
+                failure = TestFailure(code == EAGAIN
+                    ? "timed out waiting for the echo: \(received) of \(count) bytes arrived"
+                    : "recv failed after \(received) of \(count) bytes: \(describeErrno(code))")
+                break
+            }
+            initialized = received
+        }
+        if let failure { throw failure }
+        return bytes
+    }
+
+    /// Reads until EOF (at most `limit` bytes); throws on timeout or error. Returns what arrived.
+    func receiveUntilEOF(limit: Int) throws -> [UInt8] {
+        var data = [UInt8]()
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        var lastProgress = monotonicNow()
+        while true {
+            let n = recv(fileDescriptor, &chunk, chunk.count, 0)
+            if n > 0 {
+                lastProgress = monotonicNow()
+                data.append(contentsOf: chunk[0..<n])
+                if data.count > limit { throw TestFailure("received \(data.count) bytes, more than the \(limit) expected") }
+                continue
+            }
+            if n == 0 { return data }
+            let code = errno
+            if code == EINTR && monotonicNow() - lastProgress < ioTimeout { continue }
+            throw TestFailure(code == EAGAIN
+                ? "timed out waiting for EOF after \(data.count) bytes"
+                : "recv failed after \(data.count) bytes: \(describeErrno(code))")
+        }
+    }
+
+    /// Waits up to `timeout` seconds for the socket to become readable; nil when nothing arrived, else
+    /// what one recv returned (0 = EOF, -errno for an error, else a byte count).
+    func readableWithin(_ timeout: Double) -> Int? {
+        var entry = pollfd(fd: fileDescriptor, events: Int16(POLLIN), revents: 0)
+        let ready = poll(&entry, 1, Int32(timeout * 1000))
+        guard ready > 0 else { return nil }
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        let n = recv(fileDescriptor, &chunk, chunk.count, Int32(MSG_DONTWAIT))
+        return n >= 0 ? n : -Int(errno)
+    }
+
+    /// shutdown(SHUT_WR): the server sees EOF, the client can still read.
+    func shutdownWrite() throws {
+        guard shutdown(fileDescriptor, Int32(SHUT_WR)) == 0 else {
+            throw TestFailure("shutdown(SHUT_WR) failed: \(describeErrno(errno))")
+        }
+    }
+
+    /// Sets O_NONBLOCK.
+    func setNonBlocking() {
+        let flags = fcntl(fileDescriptor, F_GETFL)
+        _ = fcntl(fileDescriptor, F_SETFL, flags | O_NONBLOCK)
+    }
+
+    /// Sets SO_SNDBUF and SO_RCVBUF (the kernel doubles them), which also stops autotuning them.
+    func setBufferSizes(_ bytes: Int32) {
+        var value = bytes
+        _ = setsockopt(fileDescriptor, SOL_SOCKET, SO_SNDBUF, &value, socklen_t(MemoryLayout<Int32>.size))
+        _ = setsockopt(fileDescriptor, SOL_SOCKET, SO_RCVBUF, &value, socklen_t(MemoryLayout<Int32>.size))
+    }
+
+    /// Closes with SO_LINGER {1, 0}: the kernel discards what is queued and sends RST.
+    func resetAndClose() {
+        var linger = Glibc.linger(l_onoff: 1, l_linger: 0)
+        _ = setsockopt(fileDescriptor, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<Glibc.linger>.size))
+        close()
+    }
+
+    func close() {
+        if !closed.exchange(true, ordering: .acquiringAndReleasing) { _ = Glibc.close(fileDescriptor) }
+    }
+
+    /// Sends `data` from a writer thread (in slices of `sliceSizes`, cycling) while this thread reads the
+    /// echo; returns what came back once `data.count` bytes arrived. Then optionally half-closes.
+    /// Writing and reading at once is required: a client that writes everything first deadlocks
+    /// against any echo server once both directions' socket buffers are full.
+    func echoConcurrently(_ data: [UInt8], sliceSizes: [Int] = [65536], timeout: Double = 30) throws -> [UInt8] {
+        let writer = Background("writer") { [self] in
+            try data.withUnsafeBytes { raw in
+                var offset = 0
+                var index = 0
+                while offset < raw.count {
+                    let length = min(sliceSizes[index % sliceSizes.count], raw.count - offset)
+                    try sendAll(UnsafeRawBufferPointer(rebasing: raw[offset..<(offset + length)]))
+                    offset += length
+                    index += 1
+                }
+            }
+        }
+        let received: [UInt8]
+        do {
+            received = try receiveExactly(data.count)
+        } catch {
+            // The writer's failure, if it has one, is usually the cause: report both.
+            let writerState: String
+            do { try writer.wait(timeout: 1); writerState = "the writer had sent everything" } catch { writerState = "writer: \(error)" }
+            throw TestFailure("\(error); \(writerState)")
+        }
+        try writer.wait(timeout: timeout)
+        return received
+    }
+}
+
+/// sockaddr_in for 127.0.0.1:`port`.
+func loopbackAddress(port: Int) -> sockaddr_in {
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = in_port_t(UInt16(port).bigEndian)
+    address.sin_addr.s_addr = in_addr_t(UInt32(0x7F00_0001).bigEndian)
+    return address
+}
+
+/// A port that was free a moment ago: bind 127.0.0.1:0, read the port, close.
+func freeLoopbackPort() throws -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+    guard fd >= 0 else { throw TestFailure("socket() failed: \(describeErrno(errno))") }
+    defer { close(fd) }
+    var address = loopbackAddress(port: 0)
+    let bound = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    guard bound == 0 else { throw TestFailure("bind(127.0.0.1:0) failed: \(describeErrno(errno))") }
+    return try boundPort(fd)
+}
+
+/// A socket listening on 127.0.0.1 on a kernel-chosen port (to occupy a port). Close it with close(2).
+func listeningSocketOnFreePort() throws -> (fd: Int32, port: Int) {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+    guard fd >= 0 else { throw TestFailure("socket() failed: \(describeErrno(errno))") }
+    var address = loopbackAddress(port: 0)
+    let bound = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    guard bound == 0, listen(fd, 16) == 0 else {
+        let code = errno
+        close(fd)
+        throw TestFailure("bind/listen failed: \(describeErrno(code))")
+    }
+    return (fd, try boundPort(fd))
+}
+
+func boundPort(_ fd: Int32) throws -> Int {
+    var address = sockaddr_in()
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let status = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+    }
+    guard status == 0 else { throw TestFailure("getsockname failed: \(describeErrno(errno))") }
+    return Int(UInt16(bigEndian: address.sin_port))
+}
