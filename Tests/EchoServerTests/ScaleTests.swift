@@ -9,7 +9,7 @@ extension EchoSuite {
     /// 10,000 connections at once. RLIMIT_NOFILE's hard limit (20,000 here) cannot hold 10,000 client
     /// and 10,000 server descriptors in one process, so the server is the `echo` executable in a child
     /// process and this process holds the clients.
-    @Suite("Scale", .enabled(if: EchoBinary.exists, "the echo executable is not built"), .timeLimit(.minutes(2)))
+    @Suite("Scale", .timeLimit(.minutes(2)))
     struct Scale {
         @Test("10,000 concurrent connections each echo once (echo child process)", arguments: BackendUnderTest.eventDriven)
         func tenThousandConnections(_ backend: BackendUnderTest) throws {
