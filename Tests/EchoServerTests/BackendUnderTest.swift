@@ -4,16 +4,19 @@ import URingBackend
 import EpollBackend
 import BlockingBackend
 
-/// Every backend configuration the conformance suite runs against.
+/// Every backend configuration the conformance suite runs against: each io_uring mode and switch,
+/// both epoll trigger modes, and both blocking modes.
 ///
-/// `uring` is URingBackend with its default options (the seed's design); the two `uringMultishot`
-/// cases switch on its multishot loop (multishot accept and receive, a provided-buffer ring), the
-/// second with registered (direct) descriptors and zero-copy sends as well.
+/// `uring` is URingBackend with its default options (multishot with `DEFER_TASKRUN`); `uringLegacy`
+/// is the seed's design; the other uring cases switch one feature each on or off.
 enum BackendUnderTest: String, CaseIterable, CustomTestStringConvertible, Sendable {
     case uring
-    case uringMultishot
+    case uringLegacy
+    case uringMultishotWithoutDeferTaskrun
     case uringMultishotFixedFilesZeroCopy
+    case uringMultishotSQPoll
     case epoll
+    case epollEdge
     case blockingThreaded
     case blockingNaive
 
@@ -23,49 +26,70 @@ enum BackendUnderTest: String, CaseIterable, CustomTestStringConvertible, Sendab
     /// connection until it closes; the others wait in the listen backlog.
     var servesConcurrentClients: Bool { self != .blockingNaive }
 
-    /// Starts an in-process server on 127.0.0.1, on a port the kernel picks.
-    func start() throws -> EchoServer {
-        TestEnvironment.prepare()
+    /// The backend this case runs.
+    var backend: any EventBackend {
         switch self {
         case .uring:
-            return try EchoServer.start(URingBackend(), host: "127.0.0.1", port: 0)
-        case .uringMultishot:
+            return URingBackend()
+        case .uringLegacy:
+            return URingBackend(options: .legacy)
+        case .uringMultishotWithoutDeferTaskrun:
             var options = URingBackend.Options()
-            options.mode = .multishot
-            options.deferTaskrun = true
-            return try EchoServer.start(URingBackend(options: options), host: "127.0.0.1", port: 0)
+            options.deferTaskrun = false
+            return URingBackend(options: options)
         case .uringMultishotFixedFilesZeroCopy:
             var options = URingBackend.Options()
-            options.mode = .multishot
             options.fixedFiles = true
             options.zeroCopyThreshold = 2048
-            return try EchoServer.start(URingBackend(options: options), host: "127.0.0.1", port: 0)
+            return URingBackend(options: options)
+        case .uringMultishotSQPoll:
+            var options = URingBackend.Options()
+            options.deferTaskrun = false
+            options.sqpoll = true
+            return URingBackend(options: options)
         case .epoll:
-            return try EchoServer.start(EpollBackend(), host: "127.0.0.1", port: 0)
+            return EpollBackend()
+        case .epollEdge:
+            var options = EpollBackend.Options()
+            options.trigger = .edge
+            return EpollBackend(options: options)
         case .blockingThreaded:
             var options = BlockingBackend.Options()
             options.mode = .threaded
-            return try EchoServer.start(BlockingBackend(options: options), host: "127.0.0.1", port: 0)
+            return BlockingBackend(options: options)
         case .blockingNaive:
             var options = BlockingBackend.Options()
             options.mode = .naive
-            return try EchoServer.start(BlockingBackend(options: options), host: "127.0.0.1", port: 0)
+            return BlockingBackend(options: options)
         }
+    }
+
+    /// Starts an in-process server on 127.0.0.1, on a port the kernel picks.
+    func start(loops: Int = 1) throws -> EchoServer {
+        TestEnvironment.prepare()
+        return try EchoServer.start(backend, host: "127.0.0.1", port: 0, loops: loops)
     }
 
     /// The `echo` flags that select this backend (for the cases in ``cli``).
     var cliArguments: [String] {
         switch self {
-        case .uring, .uringMultishot, .uringMultishotFixedFilesZeroCopy: return ["--backend", "uring"]
+        case .uring: return ["--backend", "uring"]
+        case .uringLegacy: return ["--backend", "uring", "--uring-mode", "legacy"]
+        case .uringMultishotWithoutDeferTaskrun: return ["--backend", "uring", "--no-defer-taskrun"]
+        case .uringMultishotFixedFilesZeroCopy: return ["--backend", "uring", "--fixed-files", "--zerocopy-send", "2048"]
+        case .uringMultishotSQPoll: return ["--backend", "uring", "--sqpoll"]
         case .epoll: return ["--backend", "epoll"]
+        case .epollEdge: return ["--backend", "epoll", "--epoll-mode", "edge"]
         case .blockingThreaded: return ["--backend", "blocking", "--blocking-mode", "threaded"]
         case .blockingNaive: return ["--backend", "blocking", "--blocking-mode", "naive"]
         }
     }
 
     static let concurrent: [BackendUnderTest] = allCases.filter(\.servesConcurrentClients)
-    /// The configurations the `echo` executable's flags can select.
-    static let cli: [BackendUnderTest] = [.uring, .epoll, .blockingThreaded, .blockingNaive]
+    /// The configurations the CLI tests run through the `echo` executable.
+    static let cli: [BackendUnderTest] = [.uring, .uringLegacy, .epoll, .blockingThreaded, .blockingNaive]
     /// Backends meant for tens of thousands of connections.
-    static let eventDriven: [BackendUnderTest] = [.uring, .epoll]
+    static let eventDriven: [BackendUnderTest] = [.uring, .uringLegacy, .epoll]
+    /// Backends that can run several loops (`--threads`).
+    static let multiLoop: [BackendUnderTest] = [.uring, .uringLegacy, .epoll, .epollEdge]
 }

@@ -340,14 +340,13 @@ extension EchoSuite {
             func start() throws -> EchoServer {
                 switch self {
                 case .uringFewBuffers:
-                    var options = URingBackend.Options()
+                    var options = URingBackend.Options.legacy
                     options.bufferSize = 512
                     options.bufferCount = 16
                     options.ringEntries = 16
                     return try EchoServer.start(URingBackend(options: options), host: "127.0.0.1", port: 0)
                 case .uringMultishotFewBuffers:
                     var options = URingBackend.Options()
-                    options.mode = .multishot
                     options.bufferSize = 512
                     options.bufferCount = 16
                     options.ringEntries = 16
