@@ -1,3 +1,4 @@
+import Backend
 import Histogram
 
 /// What a benchmark run measured.
@@ -144,18 +145,7 @@ enum JSONText {
     /// `value` with `digits` decimals ("0" for NaN and infinities, which JSON cannot carry).
     static func fixed(_ value: Double, _ digits: Int) -> String {
         guard value.isFinite else { return "0" }
-        var scale = 1.0
-        for _ in 0..<digits { scale *= 10 }
-        let scaled = (abs(value) * scale).rounded()
-        guard scaled < 9e18 else { return number(value) }
-        let units = UInt64(scaled)
-        let divisor = UInt64(scale)
-        var text = (value < 0 && units != 0 ? "-" : "") + String(units / divisor)
-        if digits > 0 {
-            let fraction = String(units % divisor)
-            text += "." + String(repeating: "0", count: digits - fraction.count) + fraction
-        }
-        return text
+        return DecimalText.fixed(value, digits) ?? number(value)
     }
 
     /// The shortest text that reads back as `value` ("2.0", "0.25", "1e-05"), valid JSON.

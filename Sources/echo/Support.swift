@@ -194,21 +194,10 @@ enum Report {
         "\(fixed(Double(bytes) / 1_048_576, 2)) MiB"
     }
 
-    /// `value` with `digits` decimals, without Foundation.
+    /// `value` with `digits` decimals ("-" when it is not finite).
     static func fixed(_ value: Double, _ digits: Int) -> String {
         guard value.isFinite else { return "-" }
-        var scale = 1.0
-        for _ in 0..<digits { scale *= 10 }
-        let scaled = (abs(value) * scale).rounded()
-        guard scaled < 9e18 else { return String(value) }
-        let units = UInt64(scaled)
-        let divisor = UInt64(scale)
-        var text = (value < 0 && units != 0 ? "-" : "") + String(units / divisor)
-        if digits > 0 {
-            let fraction = String(units % divisor)
-            text += "." + String(repeating: "0", count: digits - fraction.count) + fraction
-        }
-        return text
+        return DecimalText.fixed(value, digits) ?? String(value)
     }
 
     private static func padRight(_ text: String, _ width: Int) -> String {
