@@ -19,8 +19,6 @@ struct LegacyLoop: ~Copyable {
     private var statistics = ServerStatistics()
 
     private let completions = CompletionBatch()
-    /// How long to wait before accepting again after running out of descriptors.
-    private let acceptBackoff: UnsafeMutablePointer<__kernel_timespec>
 
     /// Connections waiting for a buffer, oldest first (linked through the table), or -1.
     private var starvedHead: Int32 = -1
@@ -43,17 +41,11 @@ struct LegacyLoop: ~Copyable {
         listenerFD = listener.fileDescriptor
         stopFD = stop.fileDescriptor
         published = statistics
-        acceptBackoff = .allocate(capacity: 1)
-        acceptBackoff.initialize(to: __kernel_timespec(tv_sec: 0, tv_nsec: 50_000_000))
-    }
-
-    deinit {
-        acceptBackoff.deallocate()
     }
 
     /// Runs until the stop signal fires, then closes every connection.
     mutating func run() throws(EchoError) {
-        armStopWatch()
+        ring.watchStopSignal(stopFD, enters: &statistics.syscalls.ioUringEnter)
         armAccept()
         provideBuffers(first: 0, count: UInt16(pool.count))
         while !stopping {
@@ -198,7 +190,7 @@ struct LegacyLoop: ~Copyable {
         case EMFILE, ENFILE, ENOBUFS, ENOMEM:
             // Out of descriptors or memory: keep serving what is open, try again shortly.
             statistics.acceptFailures &+= 1
-            armAcceptRetry()
+            ring.scheduleAcceptRetry(enters: &statistics.syscalls.ioUringEnter)
         case EBADF, EINVAL, ENOTSOCK, EOPNOTSUPP:
             if !stopping {
                 failure = .system("accept", errno: -result)
@@ -275,17 +267,5 @@ struct LegacyLoop: ~Copyable {
         let sqe = nextSubmission()
         io_uring_prep_accept(sqe, listenerFD, nil, nil, Int32(SOCK_CLOEXEC.rawValue))
         sqe.pointee.user_data = UserData(.accept).rawValue
-    }
-
-    private mutating func armAcceptRetry() {
-        let sqe = nextSubmission()
-        io_uring_prep_timeout(sqe, acceptBackoff, 0, 0)
-        sqe.pointee.user_data = UserData(.acceptRetry).rawValue
-    }
-
-    private mutating func armStopWatch() {
-        let sqe = nextSubmission()
-        io_uring_prep_poll_add(sqe, stopFD, UInt32(POLLIN))
-        sqe.pointee.user_data = UserData(.stop).rawValue
     }
 }

@@ -40,7 +40,6 @@ struct MultishotLoop: ~Copyable {
     private var buffersInRing = 0
     private var starvedHead: Int32 = -1
     private var starvedTail: Int32 = -1
-    private let acceptBackoff: UnsafeMutablePointer<__kernel_timespec>
     private var stopping = false
 
     private static let bufferGroup: UInt16 = 1
@@ -74,8 +73,6 @@ struct MultishotLoop: ~Copyable {
         pendingNotifications.initialize(repeating: 0, count: count)
         releaseOnNotification = .allocate(capacity: count)
         releaseOnNotification.initialize(repeating: false, count: count)
-        acceptBackoff = .allocate(capacity: 1)
-        acceptBackoff.initialize(to: __kernel_timespec(tv_sec: 0, tv_nsec: 50_000_000))
         listenerFD = listener.fileDescriptor
         stopFD = stop.fileDescriptor
         published = statistics
@@ -88,14 +85,13 @@ struct MultishotLoop: ~Copyable {
         bufferNext.deallocate()
         pendingNotifications.deallocate()
         releaseOnNotification.deallocate()
-        acceptBackoff.deallocate()
     }
 
     /// Runs until the stop signal fires, then closes every connection.
     mutating func run() throws(EchoError) {
         for id in 0..<pool.count { recycle(UInt16(id)) }
         bufferRing.publish()
-        armStopWatch()
+        ring.watchStopSignal(stopFD, enters: &statistics.syscalls.ioUringEnter)
         armAccept()
         while !stopping {
             try ring.submitAndWait(enters: &statistics.syscalls.ioUringEnter)
@@ -236,7 +232,7 @@ struct MultishotLoop: ~Copyable {
         if flags & UInt32(IORING_CQE_F_MORE) == 0 && !stopping {
             // The multishot accept ended; back off when it was for lack of descriptors.
             switch -result {
-            case EMFILE, ENFILE, ENOBUFS, ENOMEM: armAcceptRetry()
+            case EMFILE, ENFILE, ENOBUFS, ENOMEM: ring.scheduleAcceptRetry(enters: &statistics.syscalls.ioUringEnter)
             case EBADF, EINVAL, ENOTSOCK, EOPNOTSUPP: break
             default: armAccept()
             }
@@ -464,17 +460,5 @@ struct MultishotLoop: ~Copyable {
             io_uring_prep_multishot_accept(sqe, listenerFD, nil, nil, Int32(SOCK_CLOEXEC.rawValue))
         }
         sqe.pointee.user_data = UserData(.accept).rawValue
-    }
-
-    private mutating func armAcceptRetry() {
-        let sqe = ring.submission(enters: &statistics.syscalls.ioUringEnter)
-        io_uring_prep_timeout(sqe, acceptBackoff, 0, 0)
-        sqe.pointee.user_data = UserData(.acceptRetry).rawValue
-    }
-
-    private mutating func armStopWatch() {
-        let sqe = ring.submission(enters: &statistics.syscalls.ioUringEnter)
-        io_uring_prep_poll_add(sqe, stopFD, UInt32(POLLIN))
-        sqe.pointee.user_data = UserData(.stop).rawValue
     }
 }

@@ -15,6 +15,8 @@ struct Ring: ~Copyable {
     let features: UInt32
     /// The flags the ring was set up with (`IORING_SETUP_*`).
     let flags: UInt32
+    /// How long a loop waits before accepting again after running out of descriptors.
+    private let acceptBackoff: UnsafeMutablePointer<__kernel_timespec>
 
     /// Sets up a ring with `entries` submission entries and `parameters` (flags, CQ size, …).
     init(entries: Int, parameters: io_uring_params) throws(EchoError) {
@@ -27,11 +29,29 @@ struct Ring: ~Copyable {
         }
         features = parameters.features
         flags = parameters.flags
+        acceptBackoff = .allocate(capacity: 1)
+        acceptBackoff.initialize(to: __kernel_timespec(tv_sec: 0, tv_nsec: 50_000_000))
     }
 
     deinit {
         io_uring_queue_exit(raw)
         raw.deallocate()
+        acceptBackoff.deallocate()
+    }
+
+    /// Queues a poll on the stop signal's eventfd; its completion carries ``UserData/Operation/stop``.
+    func watchStopSignal(_ fd: Int32, enters: inout UInt64) {
+        let sqe = submission(enters: &enters)
+        io_uring_prep_poll_add(sqe, fd, UInt32(POLLIN))
+        sqe.pointee.user_data = UserData(.stop).rawValue
+    }
+
+    /// Queues a 50 ms timeout whose completion (``UserData/Operation/acceptRetry``) tells the loop
+    /// to accept again after accepting failed for lack of descriptors or memory.
+    func scheduleAcceptRetry(enters: inout UInt64) {
+        let sqe = submission(enters: &enters)
+        io_uring_prep_timeout(sqe, acceptBackoff, 0, 0)
+        sqe.pointee.user_data = UserData(.acceptRetry).rawValue
     }
 
     /// The next free submission entry; when the queue is full, submits what it holds first.
