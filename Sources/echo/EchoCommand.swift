@@ -236,7 +236,11 @@ struct EchoCommand: ParsableCommand {
                 do { try file.write(reason: "signal") } catch { console.write("echo: error: \(error)") }
             }
         }
-        try SignalWatcher.start(watchedSignals, console: console, quiet: quiet, sample: sample) { server.stop() }
+        let stopClock = StopClock()
+        try SignalWatcher.start(watchedSignals, console: console, quiet: quiet, sample: sample) {
+            stopClock.markRequested()
+            server.stop()
+        }
         if !quiet {
             let loops = threads > 1 ? ", \(threads) loops" + (pin ? " pinned" : "") : ""
             console.write("echo: \(type(of: backend).name) backend listening on "
@@ -247,6 +251,7 @@ struct EchoCommand: ParsableCommand {
         }
 
         let outcome = Result { () throws(EchoError) in try server.wait() }
+        let shutdown = stopClock.secondsSinceRequest()
         if let statsFile {
             // At stop, also when the loop failed: the counters up to the failure.
             do { try statsFile.write(reason: "stop") } catch { console.write("echo: error: \(error)") }
@@ -255,7 +260,7 @@ struct EchoCommand: ParsableCommand {
         console.close()
         if !quiet {
             let elapsed = MonotonicTime.now().seconds(since: startedAt)
-            for line in Report.final(statistics, seconds: elapsed) { console.writeAfterClose(line) }
+            for line in Report.final(statistics, seconds: elapsed, shutdown: shutdown) { console.writeAfterClose(line) }
         }
     }
 

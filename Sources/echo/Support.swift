@@ -47,6 +47,22 @@ final class Console: Sendable {
     }
 }
 
+/// When the stop signal arrived, written by the signal thread and read once the loops are joined.
+final class StopClock: Sendable {
+    private let requestedAt = Atomic<UInt64>(0)
+
+    func markRequested() {
+        requestedAt.store(MonotonicTime.now().nanoseconds, ordering: .releasing)
+    }
+
+    /// Seconds since ``markRequested()``, or nil when it was never called.
+    func secondsSinceRequest() -> Double? {
+        let nanoseconds = requestedAt.load(ordering: .acquiring)
+        guard nanoseconds != 0 else { return nil }
+        return MonotonicTime.now().seconds(since: MonotonicTime(nanoseconds: nanoseconds))
+    }
+}
+
 /// `CLOCK_MONOTONIC`, in nanoseconds.
 struct MonotonicTime: Sendable, Comparable {
     var nanoseconds: UInt64
@@ -166,8 +182,10 @@ enum Report {
     }
 
     /// The report printed on stop.
-    static func final(_ s: ServerStatistics, seconds: Double) -> [String] {
-        var lines = ["echo: stopped after \(fixed(seconds, 2)) s"]
+    /// `shutdown` is the time from the stop signal to every loop joined, when a signal stopped it.
+    static func final(_ s: ServerStatistics, seconds: Double, shutdown: Double? = nil) -> [String] {
+        let took = shutdown.map { " (shutdown took \(fixed($0 * 1000, 1)) ms)" } ?? ""
+        var lines = ["echo: stopped after \(fixed(seconds, 2)) s\(took)"]
         lines.append("echo:   connections  \(s.connectionsAccepted) accepted, \(s.connectionsClosed) closed, "
             + "\(s.acceptFailures) accept failures")
         let rate = seconds > 0 ? " (\(fixed(Double(s.requests) / seconds, 0))/s)" : ""
