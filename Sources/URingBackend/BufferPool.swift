@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// One page-aligned allocation cut into equal buffers that the kernel selects from.
 ///
 /// Connections do not own buffers: a buffer is lent to a connection between the `recv` that
@@ -11,6 +15,7 @@ struct BufferPool: ~Copyable {
         self.bufferSize = bufferSize
         self.count = count
         base = .allocate(byteCount: bufferSize * count, alignment: 4096)
+        memset(base, 0, bufferSize * count)
     }
 
     deinit { base.deallocate() }
