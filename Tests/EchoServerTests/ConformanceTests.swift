@@ -151,6 +151,9 @@ extension EchoSuite {
                 + (sysctlIntegers("net.ipv4.tcp_rmem").last ?? 6 * MiB)
             let acceptedLimit = min(total / 2, kernelMaximum + 8 * MiB)
             try withServer(backend) { server in
+                // One echo first, so the loop is up and its fixed allocations (uring's buffer pool,
+                // touched once at start) are in the baseline.
+                try echoOnce(port: server.port)
                 let client = try StreamingClient(port: server.port, total: total, seed: 7)
                 let residentBefore = residentBytes()
                 // Phase 1: write without reading until no byte is accepted for 0.5 s.
