@@ -48,6 +48,9 @@ enum KernelSupport {
             }
             _ = try ProvidedBufferRing(registeringOn: ring, entries: 1, group: 1)
         }
+        if options.bundle && ring.features & KernelConstant.featureRecvSendBundle == 0 {
+            throw .missingKernelFeature("receive bundles (IORING_FEAT_RECVSEND_BUNDLE, Linux 6.10)")
+        }
     }
 
     /// The running kernel's major and minor version, from `uname`.

@@ -46,6 +46,11 @@ public struct URingBackend: EventBackend {
         public var fixedFiles = false
         /// Sends of at least this many bytes use `IORING_OP_SEND_ZC` (0: never; multishot mode only).
         public var zeroCopyThreshold = 0
+        /// Receive bundles, `IORING_RECVSEND_BUNDLE` (Linux 6.10; multishot mode only): every
+        /// connection gets a buffer ring of its own (``ConnectionBufferRing``), one receive
+        /// completion may fill several of its buffers, and sends gather them into one `sendmsg`.
+        /// Streams gain; each open connection holds its own buffers.
+        public var bundle = false
 
         public init() {}
 
@@ -90,7 +95,11 @@ public struct URingBackend: EventBackend {
         if options.sqpoll { parts.append("sqpoll") }
         if options.fixedFiles { parts.append("fixed files") }
         if options.zeroCopyThreshold > 0 { parts.append("zero-copy sends from \(options.zeroCopyThreshold) B") }
-        parts.append("\(options.bufferCount) × \(options.bufferSize)-byte buffers")
+        if options.bundle {
+            parts.append("recv bundles, \(ConnectionBufferRing.count) × \(options.bufferSize)-byte buffers per connection")
+        } else {
+            parts.append("\(options.bufferCount) × \(options.bufferSize)-byte buffers")
+        }
         parts.append("\(options.ringEntries) SQ / \(options.completionQueueEntries) CQ entries")
         return parts.joined(separator: ", ")
     }
@@ -118,8 +127,11 @@ public struct URingBackend: EventBackend {
         if options.sqpoll && options.deferTaskrun {
             throw .invalidConfiguration("--sqpoll and --defer-taskrun cannot be combined (the kernel refuses DEFER_TASKRUN with SQPOLL)")
         }
-        if options.mode == .legacy && (options.fixedFiles || options.zeroCopyThreshold > 0) {
-            throw .invalidConfiguration("--fixed-files and --zerocopy-send need --uring-mode multishot")
+        if options.mode == .legacy && (options.fixedFiles || options.zeroCopyThreshold > 0 || options.bundle) {
+            throw .invalidConfiguration("--fixed-files, --zerocopy-send and --bundle need --uring-mode multishot")
+        }
+        if options.bundle && (options.fixedFiles || options.zeroCopyThreshold > 0) {
+            throw .invalidConfiguration("--bundle cannot be combined with --fixed-files or --zerocopy-send")
         }
         try KernelSupport.check(options)
     }
@@ -129,6 +141,9 @@ public struct URingBackend: EventBackend {
         switch options.mode {
         case .legacy:
             var loop = try LegacyLoop(options: options, listener: listener, stop: stop, statistics: statistics)
+            try loop.run()
+        case .multishot where options.bundle:
+            var loop = try BundleLoop(options: options, listener: listener, stop: stop, statistics: statistics)
             try loop.run()
         case .multishot:
             var loop = try MultishotLoop(options: options, listener: listener, stop: stop, statistics: statistics)
