@@ -51,9 +51,14 @@ struct EchoCommand: ParsableCommand {
             armed on a provided-buffer ring and recycles each buffer into the ring with \
             no submission once its bytes are sent. The default, measured cheapest on \
             Linux 6.18 (see the README), is multishot with --defer-taskrun. --defer-taskrun, --sqpoll, \
-            --fixed-files and --zerocopy-send switch on one kernel feature each, so its \
-            worth can be measured; each is probed at start and a kernel without it is \
-            named in the error.
+            --fixed-files, --zerocopy-send and --bundle switch on one kernel feature \
+            each, so its worth can be measured; each is probed at start and a kernel \
+            without it is named in the error. --bundle gives every connection a \
+            buffer ring of its own (8 buffers of --buffer-size bytes, held while the \
+            connection is open; --buffer-count does not apply), receives with \
+            IORING_RECVSEND_BUNDLE (one completion may fill several buffers) and \
+            sends the filled buffers with one sendmsg: streams gain, at a price in \
+            memory per connection.
 
             --buffer-size applies to every backend; --buffer-count, --ring-entries, \
             --cq-entries and the io_uring switches only to uring; --epoll-mode and \
@@ -104,6 +109,9 @@ struct EchoCommand: ParsableCommand {
 
     @Option(parsing: .unconditional, help: ArgumentHelp("uring multishot: send messages of at least this many bytes with IORING_OP_SEND_ZC (0: never).", valueName: "bytes"))
     var zerocopySend: Int = 0
+
+    @Flag(help: "uring multishot: receive bundles (IORING_RECVSEND_BUNDLE, Linux 6.10) on a buffer ring per connection, sends gathered with sendmsg (see below).")
+    var bundle = false
 
     @Option(help: "epoll: level- or edge-triggered readiness.")
     var epollMode: EpollModeChoice = .level
@@ -182,6 +190,7 @@ struct EchoCommand: ParsableCommand {
             options.sqpoll = sqpoll
             options.fixedFiles = fixedFiles
             options.zeroCopyThreshold = zerocopySend
+            options.bundle = bundle
             return URingBackend(options: options)
         case .epoll:
             var options = EpollBackend.Options()
