@@ -15,6 +15,7 @@ enum BackendUnderTest: String, CaseIterable, CustomTestStringConvertible, Sendab
     case uringMultishotWithoutDeferTaskrun
     case uringMultishotFixedFilesZeroCopy
     case uringMultishotSQPoll
+    case uringMultishotBundle
     case epoll
     case epollEdge
     case blockingThreaded
@@ -47,6 +48,12 @@ enum BackendUnderTest: String, CaseIterable, CustomTestStringConvertible, Sendab
             options.deferTaskrun = false
             options.sqpoll = true
             return URingBackend(options: options)
+        case .uringMultishotBundle:
+            // Small buffers, so streams make bundles of several buffers and sends gather them.
+            var options = URingBackend.Options()
+            options.bundle = true
+            options.bufferSize = 1024
+            return URingBackend(options: options)
         case .epoll:
             return EpollBackend()
         case .epollEdge:
@@ -78,6 +85,7 @@ enum BackendUnderTest: String, CaseIterable, CustomTestStringConvertible, Sendab
         case .uringMultishotWithoutDeferTaskrun: return ["--backend", "uring", "--no-defer-taskrun"]
         case .uringMultishotFixedFilesZeroCopy: return ["--backend", "uring", "--fixed-files", "--zerocopy-send", "2048"]
         case .uringMultishotSQPoll: return ["--backend", "uring", "--sqpoll"]
+        case .uringMultishotBundle: return ["--backend", "uring", "--bundle", "--buffer-size", "1024"]
         case .epoll: return ["--backend", "epoll"]
         case .epollEdge: return ["--backend", "epoll", "--epoll-mode", "edge"]
         case .blockingThreaded: return ["--backend", "blocking", "--blocking-mode", "threaded"]
