@@ -66,18 +66,11 @@ struct LegacyLoop: ~Copyable {
 
     // MARK: Completions
 
-    /// Handles every completion that is ready, in batches, advancing the CQ after each batch.
+    /// Handles every completion that is ready.
     @inline(__always)
     private mutating func drainCompletions() {
-        while true {
-            let count = completions.peek(ring)
-            if count == 0 { return }
-            for index in 0..<Int(count) {
-                let cqe = completions[index]
-                handle(UserData(rawValue: cqe.pointee.user_data), result: cqe.pointee.res, flags: cqe.pointee.flags)
-            }
-            io_uring_cq_advance(ring.raw, count)
-            if count < CompletionBatch.capacity { return }
+        CompletionBatch.drain(ring.raw, through: completions.entries) { data, result, flags in
+            handle(data, result: result, flags: flags)
         }
     }
 

@@ -103,4 +103,25 @@ struct CompletionBatch: ~Copyable {
     subscript(index: Int) -> UnsafeMutablePointer<io_uring_cqe> {
         entries[index].unsafelyUnwrapped
     }
+
+    /// Hands every ready completion of `ring` to `handle` in order, in batches through `entries`
+    /// (a batch's room), advancing the CQ after each batch.
+    ///
+    /// Static and on raw pointers so that a loop can pass a closure that mutates the loop itself:
+    /// nothing of the loop is borrowed while it runs.
+    @inline(__always)
+    static func drain(_ ring: UnsafeMutablePointer<io_uring>,
+                      through entries: UnsafeMutablePointer<UnsafeMutablePointer<io_uring_cqe>?>,
+                      _ handle: (UserData, _ result: Int32, _ flags: UInt32) -> Void) {
+        while true {
+            let count = io_uring_peek_batch_cqe(ring, entries, capacity)
+            if count == 0 { return }
+            for index in 0..<Int(count) {
+                let cqe = entries[index].unsafelyUnwrapped
+                handle(UserData(rawValue: cqe.pointee.user_data), cqe.pointee.res, cqe.pointee.flags)
+            }
+            io_uring_cq_advance(ring, count)
+            if count < capacity { return }
+        }
+    }
 }
