@@ -164,21 +164,9 @@ struct BundleLoop: ~Copyable {
     }
 
     private mutating func accepted(result: Int32, flags: UInt32) {
-        if flags & UInt32(IORING_CQE_F_MORE) == 0 && !stopping {
-            switch -result {
-            case EMFILE, ENFILE, ENOBUFS, ENOMEM: ring.scheduleAcceptRetry(enters: &statistics.syscalls.ioUringEnter)
-            case EBADF, EINVAL, ENOTSOCK, EOPNOTSUPP: break
-            default: armAccept()
-            }
-        }
-        guard result >= 0 else {
-            switch -result {
-            case EMFILE, ENFILE, ENOBUFS, ENOMEM: statistics.acceptFailures &+= 1
-            default: break
-            }
-            return
-        }
-        let fd = result
+        guard let fd = ring.multishotAcceptCompleted(result: result, flags: flags, listener: listenerFD,
+                                                     direct: false, stopping: stopping,
+                                                     statistics: &statistics) else { return }
         // The ring's buffer group is the descriptor: 16 bits.
         guard !stopping, fd < Int32(UInt16.max) else {
             if !stopping { statistics.acceptFailures &+= 1 }
@@ -311,8 +299,6 @@ struct BundleLoop: ~Copyable {
     }
 
     private mutating func armAccept() {
-        let sqe = ring.submission(enters: &statistics.syscalls.ioUringEnter)
-        io_uring_prep_multishot_accept(sqe, listenerFD, nil, nil, Int32(SOCK_CLOEXEC.rawValue))
-        sqe.pointee.user_data = UserData(.accept).rawValue
+        ring.armMultishotAccept(listener: listenerFD, direct: false, enters: &statistics.syscalls.ioUringEnter)
     }
 }

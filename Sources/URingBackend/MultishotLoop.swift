@@ -223,22 +223,9 @@ struct MultishotLoop: ~Copyable {
     }
 
     private mutating func accepted(result: Int32, flags: UInt32) {
-        if flags & UInt32(IORING_CQE_F_MORE) == 0 && !stopping {
-            // The multishot accept ended; back off when it was for lack of descriptors.
-            switch -result {
-            case EMFILE, ENFILE, ENOBUFS, ENOMEM: ring.scheduleAcceptRetry(enters: &statistics.syscalls.ioUringEnter)
-            case EBADF, EINVAL, ENOTSOCK, EOPNOTSUPP: break
-            default: armAccept()
-            }
-        }
-        guard result >= 0 else {
-            switch -result {
-            case EMFILE, ENFILE, ENOBUFS, ENOMEM: statistics.acceptFailures &+= 1
-            default: break
-            }
-            return
-        }
-        let fd = result
+        guard let fd = ring.multishotAcceptCompleted(result: result, flags: flags, listener: listenerFD,
+                                                     direct: fixedFiles, stopping: stopping,
+                                                     statistics: &statistics) else { return }
         if stopping {
             closeDescriptor(fd)
             return
@@ -447,12 +434,6 @@ struct MultishotLoop: ~Copyable {
     }
 
     private mutating func armAccept() {
-        let sqe = ring.submission(enters: &statistics.syscalls.ioUringEnter)
-        if fixedFiles {
-            io_uring_prep_multishot_accept_direct(sqe, listenerFD, nil, nil, 0)
-        } else {
-            io_uring_prep_multishot_accept(sqe, listenerFD, nil, nil, Int32(SOCK_CLOEXEC.rawValue))
-        }
-        sqe.pointee.user_data = UserData(.accept).rawValue
+        ring.armMultishotAccept(listener: listenerFD, direct: fixedFiles, enters: &statistics.syscalls.ioUringEnter)
     }
 }
