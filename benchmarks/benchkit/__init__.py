@@ -1,0 +1,1 @@
+"""The benchmark kit behind benchmarks/run, soak, hold and plot (standard library only)."""

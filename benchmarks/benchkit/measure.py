@@ -1,0 +1,204 @@
+"""One run: a fresh server, echo-bench against it, the server sampled at both ends of the
+measured window; what the run means (metrics); the preflight before a long run."""
+
+import json
+import os
+import subprocess
+import tempfile
+import time
+
+from benchkit import procfs
+from benchkit.server import Server, ServerFailed
+from benchkit.variants import peer_command
+
+SATURATED = 0.9          # generator CPU share of one core above which it limits the result
+SYSCALL_KINDS = ["io_uring_enter", "epoll_wait", "epoll_ctl", "read", "write", "accept", "close", "other"]
+
+# A run that failed: the server would not start, died, wrote no statistics, or echo-bench failed.
+RunFailed = ServerFailed
+
+
+def row_server(o, name, workdir):
+    """A server for the row `name`, pinned to --server-cpus, not started yet."""
+    variant = o.variants[name]
+    stats_path = os.path.join(workdir, f"stats-{name}.json") if not variant.is_peer else None
+
+    def command(port):
+        if variant.is_peer:
+            return peer_command(name, port)
+        return [o.echo_binary] + variant.flags + ["--host", "127.0.0.1", "--port", str(port), "--quiet",
+                                                  "--stats-json", stats_path]
+
+    return Server(command, os.path.join(workdir, f"server-{name}.log"), name=name, stats_path=stats_path,
+                  cpus=o.server_cpus)
+
+
+def sample(server, cpu=True):
+    """CPU times, context switches and (for echo) its own counters, now."""
+    pid = server.pid
+    if server.process.poll() is not None:
+        raise RunFailed(f"{server.name} exited during the run (status {server.process.returncode}): "
+                        f"{server.log_tail()}")
+    result = {"time_ns": time.time_ns(), "monotonic": time.monotonic()}
+    if cpu:
+        result["utime_s"], result["stime_s"] = procfs.cpu_times(pid)
+    if server.stats_path:
+        result["server"] = server.statistics()
+    if cpu:
+        result.update(procfs.switches_and_io(pid))
+    return result
+
+
+def wait_for_connections(server, connections, limit):
+    """Waits until the server holds `connections` open connections; returns when, and whether it saw it.
+
+    echo says so itself (connections_open, sampled with SIGUSR1); for a peer, its sockets are
+    counted in /proc/PID/fd (the listener is one of them)."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if server.stats_path:
+            open_now = sample(server, cpu=False)["server"]["connections_open"]
+        else:
+            open_now = procfs.open_sockets(server.pid) - 1
+        if open_now >= connections:
+            return time.monotonic(), True
+        time.sleep(0.01)
+    return time.monotonic(), False
+
+
+def preflight(o):
+    """Starts each echo variant once, briefly, before the long run: a flag echo rejects or a kernel
+    feature it lacks shows at once, not an hour later, and the summary each one prints for its
+    configuration goes into the report. Returns ({name: summary}, [problems])."""
+    summaries, problems = {}, []
+    with tempfile.TemporaryDirectory(prefix="echo-bench-preflight-") as workdir:
+        for name in o.servers:
+            if o.variants[name].is_peer:
+                continue
+            server = row_server(o, name, workdir)
+            try:
+                server.start()
+                with open(server.stats_path) as f:
+                    summaries[name] = json.load(f).get("summary")
+            except (RunFailed, OSError, ValueError) as e:
+                problems.append(f"{name} ({o.variants[name].flags_text}): {e}")
+            finally:
+                server.stop()
+    return summaries, problems
+
+
+def one_run(o, workdir, name, length, connections, round_index):
+    server = row_server(o, name, workdir)
+    record = {"round": round_index, "server": name, "length": length, "connections": connections}
+    bench_process = None
+    try:
+        server.start()
+        record["server_command"] = " ".join(server.argv)
+        record["server_flags"] = o.variants[name].flags_text
+        bench_argv = ["taskset", "-c", o.load_cpus, o.bench_binary, "--host", "127.0.0.1",
+                      "--port", str(server.port), "--connections", str(connections), "--length", str(length),
+                      "--duration", str(o.duration), "--warmup", str(o.warmup), "--threads", str(o.bench_threads),
+                      "--json"]
+        record["bench_command"] = " ".join(bench_argv)
+        bench_err = open(os.path.join(workdir, "bench.err"), "w+")
+        started = time.monotonic()
+        bench_process = subprocess.Popen(bench_argv, stdout=subprocess.PIPE, stderr=bench_err,
+                                         stdin=subprocess.DEVNULL, text=True)
+        # echo-bench connects all N, then warms up, then measures. The window it measures starts
+        # when the last connection is up: watch the server's descriptors to see that moment, then
+        # sample inside the window, a margin after its start and before its end.
+        connected_at, all_seen = wait_for_connections(server, connections, limit=10 + connections / 100)
+        if not all_seen:
+            connected_at = started
+        record["connect_s"] = round(connected_at - started, 4)
+        record["connect_seen"] = all_seen
+        margin = min(0.25, 0.05 * o.duration)
+        start_at = connected_at + o.warmup + margin
+        end_at = connected_at + o.warmup + o.duration - margin
+        time.sleep(max(0, start_at - time.monotonic()))
+        if bench_process.poll() is not None:
+            raise RunFailed(f"echo-bench exited early (status {bench_process.returncode})")
+        first = sample(server)
+        time.sleep(max(0, end_at - time.monotonic()))
+        last = sample(server)
+        record["samples"] = {"start": first, "end": last}
+        try:
+            out, _ = bench_process.communicate(timeout=o.duration + o.warmup + 60)
+        except subprocess.TimeoutExpired:
+            bench_process.kill()
+            bench_process.wait()
+            raise RunFailed("echo-bench did not finish in time")
+        bench_err.seek(0)
+        err_text = bench_err.read().strip()
+        bench_err.close()
+        if err_text:
+            record["bench_stderr"] = err_text[-2000:]
+        if bench_process.returncode != 0:
+            raise RunFailed(f"echo-bench failed (status {bench_process.returncode}): {err_text[-300:]}")
+        lines = [line for line in out.splitlines() if line.strip().startswith("{")]
+        if not lines:
+            raise RunFailed(f"echo-bench printed no JSON: {out[-300:]!r}")
+        record["bench"] = json.loads(lines[-1])
+    except RunFailed as e:
+        record["error"] = str(e)
+    finally:
+        if bench_process is not None and bench_process.poll() is None:
+            bench_process.kill()
+            bench_process.wait()
+        status = server.stop()
+        record["server_exit"] = status
+        if status not in (0, None) and "error" not in record:
+            record["error"] = f"{name} exited with status {status} at stop: {server.log_tail()}"
+    if "error" not in record:
+        record["metrics"] = metrics(record)
+    return record
+
+
+def metrics(record):
+    """What a run means, from the bench JSON and the two server samples."""
+    bench, first, last = record["bench"], record["samples"]["start"], record["samples"]["end"]
+    m = {}
+    m["requests_per_second"] = bench["requests_per_second"]
+    latency = bench.get("latency_us", {})
+    for key in ("p50", "p99", "p999"):
+        m[f"latency_{key}_us"] = latency.get(key)
+    cpu = bench.get("cpu", {})
+    m["generator_cpu_share"] = cpu.get("share_of_one_core")
+    m["generator_saturated"] = (m["generator_cpu_share"] or 0) > SATURATED
+    errors = bench.get("errors", {})
+    m["bench_errors"] = sum(v for v in errors.values() if isinstance(v, (int, float)))
+
+    # The server's window (between the samples) lies inside echo-bench's window; compare rates,
+    # so the small difference in length between the two windows cancels out.
+    window = (last["time_ns"] - first["time_ns"]) / 1e9
+    m["server_window_s"] = window
+    user = last["utime_s"] - first["utime_s"]
+    system = last["stime_s"] - first["stime_s"]
+    rps = bench["requests_per_second"]
+    requests_in_window = rps * window  # round trips echo-bench completed during the server's window
+    if requests_in_window > 0:
+        m["cpu_us_per_request"] = (user + system) / requests_in_window * 1e6
+        m["user_us_per_request"] = user / requests_in_window * 1e6
+        m["system_us_per_request"] = system / requests_in_window * 1e6
+        switches = ((last["voluntary_ctxt_switches"] + last["nonvoluntary_ctxt_switches"])
+                    - (first["voluntary_ctxt_switches"] + first["nonvoluntary_ctxt_switches"]))
+        m["context_switches_per_request"] = switches / requests_in_window
+    m["server_cpu_share"] = (user + system) / window if window > 0 else None
+    m["user_share"] = user / (user + system) if user + system > 0 else None
+    window_info = bench.get("window", {})
+    start_ns, end_ns = window_info.get("start_unix_ns"), window_info.get("end_unix_ns")
+    if start_ns and end_ns:
+        m["window_inside"] = start_ns <= first["time_ns"] and last["time_ns"] <= end_ns
+        m["window_offsets_ms"] = [round((first["time_ns"] - start_ns) / 1e6, 1),
+                                  round((end_ns - last["time_ns"]) / 1e6, 1)]
+    if "server" in first and "server" in last:
+        s0, s1 = first["server"], last["server"]
+        server_requests = s1["requests"] - s0["requests"]
+        m["server_requests"] = server_requests
+        m["agreement"] = server_requests / requests_in_window if requests_in_window > 0 else None
+        if server_requests > 0:
+            m["syscalls_per_request"] = (s1["syscalls"]["total"] - s0["syscalls"]["total"]) / server_requests
+            for kind in SYSCALL_KINDS:
+                m[f"syscalls_{kind}"] = (s1["syscalls"][kind] - s0["syscalls"][kind]) / server_requests
+    return m
+

@@ -1,0 +1,215 @@
+"""benchmarks/run's command line: the options, the variants they name, and their defaults."""
+
+import argparse
+import os
+import re
+import shlex
+
+from benchkit.paths import BENCH_RELEASE, ECHO_RELEASE
+from benchkit.variants import (ABLATION_LADDER, ABLATION_REFERENCE, BACKENDS, BUILTIN, PEERS, RESERVED_FLAGS,
+                               Variant, variants_help)
+
+# CPUs as taskset takes them ("0", "0-3", "0,2"); --server-cpus and --load-cpus change them.
+SERVER_CPUS = "0"
+LOAD_CPUS = "1"
+ABLATION_DEFAULTS = {"lengths": [128, 1000], "connections": [50, 300, 1000], "rounds": 5, "duration": 3.0,
+                     "warmup": 1.0}
+
+def int_list(text):
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a comma-separated list of integers: {text!r}")
+    if not values or any(v <= 0 for v in values):
+        raise argparse.ArgumentTypeError(f"need positive integers: {text!r}")
+    return values
+
+
+def name_list(allowed, allow_none=False):
+    def parse(text):
+        names = [v.strip() for v in text.split(",") if v.strip()]
+        if allow_none and names == ["none"]:
+            return []
+        bad = [n for n in names if n not in allowed]
+        if bad or not names:
+            raise argparse.ArgumentTypeError(
+                f"unknown {', '.join(bad) or 'empty list'}; choose from {','.join(allowed)}"
+                + (" or none" if allow_none else ""))
+        return names
+    return parse
+
+
+def plain_list(text):
+    names = [v.strip() for v in text.split(",") if v.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError("empty list")
+    return names
+
+
+def cpu_list(text):
+    """A CPU list as taskset -c takes it: numbers and ranges, comma-separated."""
+    if not re.fullmatch(r"\d+(-\d+)?(,\d+(-\d+)?)*", text):
+        raise argparse.ArgumentTypeError(f"invalid CPU list {text!r}: expected e.g. 0, 0-3 or 0,2")
+    # All CPUs online, not this process's affinity: the runner pins itself to the load CPUs and
+    # runs itself again (for the plots) from there.
+    available = set(range(os.cpu_count() or 1))
+    missing = sorted(cpu_set(text) - available)
+    if missing:
+        raise argparse.ArgumentTypeError(f"CPU {missing[0]} is not on this machine (CPUs 0-{max(available)})")
+    return text
+
+
+def cpu_set(text):
+    cpus = set()
+    for part in text.split(","):
+        first, _, last = part.partition("-")
+        cpus.update(range(int(first), int(last or first) + 1))
+    return cpus
+
+
+def parse_options(argv):
+    p = argparse.ArgumentParser(
+        prog="benchmarks/run",
+        description="Benchmark the echo backends (and SwiftNIO's echo server, and C reference servers) "
+                    "side by side: "
+                    "requests/s, server CPU per request, syscalls per request, latency.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Full run: about 30-40 minutes on a quiet 2-core machine; --ablation about 21 minutes "
+               "(the estimate is printed first). Server on CPU 0, echo-bench on CPU 1.\n\n"
+               + variants_help() + "\n\n"
+               "uring is whatever `echo --backend uring` does by default; the report names the mode the\n"
+               "server printed. Ad-hoc variants: --variant NAME='FLAGS' (repeatable); without --backends\n"
+               "they run after the default servers, with --backends only where named.")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--quick", action="store_true",
+                      help="a one-minute run: lengths 128, connections 1,50, 1 round of 1 s warm-up + 3 s, "
+                           "backends uring,epoll, no peers (options given as well override these)")
+    mode.add_argument("--ablation", action="store_true",
+                      help="the io_uring feature ablation: " + ", ".join(ABLATION_LADDER + ABLATION_REFERENCE)
+                           + " (plus the --candidate unless it is the same server as one of them, plus any "
+                             "--variant) at connections 50,300,1000 x lengths 128,1000, 5 rounds of 1 s "
+                             "warm-up + 3 s, no peers; writes ablation.md and ablation.png as well "
+                             "(--backends, --peers, --connections, --lengths, --rounds, --duration, "
+                             "--warmup override these)")
+    p.add_argument("--backends", type=plain_list, metavar="NAMES",
+                   help="variants to run, comma-separated: built-in names (see below) or --variant names "
+                        "(default uring,epoll,blocking-threaded,blocking-naive; serving one client at a "
+                        "time, blocking-naive only ever runs at 1 connection)")
+    p.add_argument("--variant", action="append", default=[], metavar="NAME='FLAGS'",
+                   help="define a variant: a name and the echo flags it runs with, e.g. "
+                        "--variant ms-small-cq='--backend uring --uring-mode multishot --cq-entries 4096' "
+                        "(repeatable)")
+    p.add_argument("--peers", type=name_list(PEERS, allow_none=True),
+                   help="other servers, comma-separated: nio (SwiftNIO's echo server, one event loop), "
+                        "c-epoll and c-uring (the C reference servers in benchmarks/peers/c, built with cc "
+                        "into benchmarks/peers/c/build; with both, the targets block shows the C floor "
+                        "c-uring ÷ c-epoll), or none (default nio; none with --quick or --ablation)")
+    p.add_argument("--candidate", default="uring", metavar="NAME",
+                   help="the variant the targets block judges against epoll and nio (default uring)")
+    p.add_argument("--lengths", type=int_list, help="message lengths in bytes (default 128,512,1000)")
+    p.add_argument("--connections", type=int_list, help="connection counts (default 1,50,150,300,500,1000)")
+    p.add_argument("--rounds", type=int, help="rounds; medians are taken over them (default 3)")
+    p.add_argument("--duration", type=float, help="measured seconds per run (default 5)")
+    p.add_argument("--warmup", type=float, help="warm-up seconds per run, after all connections are up (default 1)")
+    p.add_argument("--bench-threads", type=int, default=1, help="echo-bench --threads (default 1: one core)")
+    p.add_argument("--server-cpus", type=cpu_list, default=SERVER_CPUS, metavar="CPUS",
+                   help="CPUs the server is pinned to, as taskset takes them (default 0). With more cores, "
+                        "measure several loops with e.g. --server-cpus 0-3 --load-cpus 4-7 --bench-threads 4 "
+                        "--variant uring-4='--backend uring --threads 4' (without --pin, or with CPUs 0..N-1)")
+    p.add_argument("--load-cpus", type=cpu_list, default=LOAD_CPUS, metavar="CPUS",
+                   help="CPUs echo-bench and the runner are pinned to (default 1)")
+    p.add_argument("--out", help="result folder (default benchmarks/results/<YYYY-MM-DD>-<hostname>, "
+                                 "with -2, -3... when it exists)")
+    p.add_argument("--no-build", action="store_true", help="use the binaries as they are")
+    p.add_argument("--dry-run", action="store_true", help="print the plan and the time estimate, run nothing")
+    p.add_argument("--no-plots", action="store_true", help="skip matplotlib and the PNG plots")
+    p.add_argument("--echo-binary", default=ECHO_RELEASE,
+                   help=argparse.SUPPRESS)
+    p.add_argument("--bench-binary", default=BENCH_RELEASE,
+                   help=argparse.SUPPRESS)
+    p.add_argument("--plot", metavar="DIR", help=argparse.SUPPRESS)  # the same as benchmarks/plot DIR
+    o = p.parse_args(argv)
+    if o.plot:
+        return o
+
+    # Variants: the built-in ones and those defined with --variant.
+    o.variants = dict(BUILTIN)
+    adhoc = []
+    for spec in o.variant:
+        name, sep, text = spec.partition("=")
+        name = name.strip()
+        if not sep or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._+-]*", name):
+            p.error(f"--variant {spec!r}: expected NAME='FLAGS' with a name of letters, digits, . _ + -")
+        if name in BUILTIN:
+            p.error(f"--variant {name}: {name} is built in ({BUILTIN[name].flags_text or 'a peer'}); "
+                    f"pick another name")
+        if name in adhoc:
+            p.error(f"--variant {name}: defined twice")
+        try:
+            flags = shlex.split(text)
+        except ValueError as e:
+            p.error(f"--variant {name}: cannot split its flags: {e}")
+        if not flags:
+            p.error(f"--variant {name}: no flags (a variant is echo's flags, e.g. '--backend uring --sqpoll')")
+        reserved = [f for f in flags if f.split("=", 1)[0] in RESERVED_FLAGS]
+        if reserved:
+            p.error(f"--variant {name}: {' '.join(reserved)}: the runner sets --host, --port, --quiet and "
+                    f"--stats-json itself")
+        o.variants[name] = Variant(name, flags, "ad-hoc (--variant)", builtin=False)
+        adhoc.append(name)
+
+    quick, ablation = o.quick, o.ablation
+    if ablation:
+        defaults = dict(ABLATION_DEFAULTS, backends=ABLATION_LADDER + adhoc + ABLATION_REFERENCE, peers=[])
+    else:
+        defaults = {
+            "backends": (["uring", "epoll"] if quick else list(BACKENDS))
+                        + adhoc,
+            "peers": [] if quick else ["nio"],
+            "lengths": [128] if quick else [128, 512, 1000],
+            "connections": [1, 50] if quick else [1, 50, 150, 300, 500, 1000],
+            "rounds": 1 if quick else 3,
+            "duration": 3.0 if quick else 5.0,
+            "warmup": 1.0 if quick else 1.0,
+        }
+    for key, value in defaults.items():
+        if getattr(o, key) is None:
+            setattr(o, key, value)
+    unknown = [n for n in o.backends if n not in o.variants]
+    if unknown:
+        p.error(f"--backends: unknown {', '.join(unknown)}; choose from {','.join(o.variants)} "
+                f"or define one with --variant NAME='FLAGS'")
+    if o.candidate not in o.variants:
+        p.error(f"--candidate: unknown {o.candidate}; choose from {','.join(o.variants)}")
+    if o.rounds < 1:
+        p.error("--rounds must be at least 1")
+    if not (0.5 <= o.duration <= 3600):
+        p.error("--duration must be 0.5...3600 seconds")
+    if not (0 <= o.warmup <= 600):
+        p.error("--warmup must be 0...600 seconds")
+    if cpu_set(o.server_cpus) & cpu_set(o.load_cpus):
+        p.error(f"--server-cpus {o.server_cpus} and --load-cpus {o.load_cpus} overlap: the load would share the server's cores")
+    if o.bench_threads < 1:
+        p.error("--bench-threads must be at least 1")
+    # A peer (nio, c-epoll, c-uring) named in --backends counts as a peer.
+    o.peers = list(dict.fromkeys(o.peers + [n for n in o.backends if n in PEERS]))
+    o.backends = list(dict.fromkeys(n for n in o.backends if n not in PEERS))
+    o.servers = o.backends + o.peers
+    # The ablation judges the candidate: when it is not a row, it runs as one just before the
+    # reference rows, unless the preflight finds it is the very same server as a row (same summary).
+    o.candidate_may_alias = False
+    o.candidate_row = o.candidate if o.candidate in o.servers else None
+    if ablation and o.candidate_row is None:
+        if o.variants[o.candidate].is_peer:
+            o.peers.append(o.candidate)
+            o.servers.append(o.candidate)
+        else:
+            at = min([o.servers.index(r) for r in ABLATION_REFERENCE + o.peers if r in o.servers],
+                     default=len(o.servers))
+            o.servers.insert(at, o.candidate)
+            o.backends = [s for s in o.servers if s not in o.peers]
+            o.candidate_may_alias = True
+        o.candidate_row = o.candidate
+    return o
+
+

@@ -1,0 +1,221 @@
+"""report.md: the header every report shares, the seed's matrix tables, and the whole report."""
+
+import io
+import os
+
+from benchkit.measure import SATURATED, SYSCALL_KINDS
+from benchkit.paths import ROOT
+from benchkit.procfs import CLOCK_TICKS
+from benchkit.targets import target_results, write_targets
+from benchkit.text import duration_text, fmt, md_cell, percent  # noqa: F401 (fmt, md_cell, percent: for callers)
+from benchkit.variants import NIO, REFERENCE, peer_command
+
+def matrix_table(summary, server, lengths, connections, cell):
+    """The seed's shape: one row per message length, one column per connection count."""
+    head = "| clients | " + " | ".join(str(c) for c in connections) + " |"
+    rule = "|:--|" + "--:|" * len(connections)
+    rows = [head, rule]
+    for length in lengths:
+        values = []
+        for c in connections:
+            row = summary.get((length, c, server))
+            values.append(cell(row) if row else " ")
+        rows.append(f"| {length} bytes | " + " | ".join(values) + " |")
+    return "\n".join(rows)
+
+
+def server_summaries(o, records):
+    """What each server said about its configuration: the preflight's summary, else a run's."""
+    summaries = dict(getattr(o, "summaries", None) or {})
+    for r in records:
+        text = r.get("samples", {}).get("start", {}).get("server", {}).get("summary")
+        if text:
+            summaries.setdefault(r["server"], text)
+    return summaries
+
+
+def write_header(w, title, env, o, records, servers, started, finished, planned, plots_note):
+    w(f"# {title}: {env['date'][:10]} on {env['hostname']}")
+    w()
+    w(f"- Command: `{env['command']}`")
+    w(f"- Date: {env['date']} (took {duration_text(finished - started)})")
+    w(f"- Kernel: {env['kernel']}; CPU: {env['cpu']} ({env['cpus']} CPUs)")
+    w(f"- Pinning: {env['pinning']}")
+    w(f"- Swift: {env['swift']}; liburing: {env['liburing']}"
+      + (f"; swift-nio: {env['swift_nio']}" if env.get("swift_nio") and NIO in o.servers else "")
+      + (f"; C peers: {env['cc']} -O2" if env.get("cc") else "")
+      + f"; commit {env.get('commit', 'unknown')} (plus any local changes)")
+    w(f"- Method: closed loop (each connection sends L bytes, waits for all L back, verifies them); "
+      f"a fresh server per run; servers alternated, order flipped each round; {o.rounds} round(s) of "
+      f"{fmt(o.warmup, 1)} s warm-up + {fmt(o.duration, 1)} s measured; medians over rounds. "
+      f"echo-bench --threads {o.bench_threads}.")
+    w(f"- Server CPU and counters are sampled inside echo-bench's measured window "
+      f"(/proc/PID/stat, all threads of the server; echo --stats-json with SIGUSR1), and per-request "
+      f"figures divide the server's CPU rate by echo-bench's request rate. CPU times come in clock ticks "
+      f"of {1000 // CLOCK_TICKS} ms: a user share below one tick per window reads as 0.")
+    if any(o.variants[s].serves_one_client for s in servers):
+        w("- " + ", ".join(s for s in servers if o.variants[s].serves_one_client)
+          + " runs at 1 connection only (it serves one client at a time).")
+    if o.candidate != o.candidate_row and o.candidate_row:
+        w(f"- Candidate **{o.candidate}** (`{o.variants[o.candidate].flags_text}`) printed the same summary as "
+          f"**{o.candidate_row}**, so it was not run separately: {o.candidate_row}'s rows stand for it.")
+    if len(records) < planned:
+        w(f"- **Interrupted**: {len(records)} of {planned} runs done; medians cover what was measured.")
+    failed = [r for r in records if "error" in r]
+    if failed:
+        w(f"- **{len(failed)} run(s) failed**: " + "; ".join(
+            f"{r['server']} {r['length']} B × {r['connections']} (round {r['round']}): {r['error']}" for r in failed[:10]))
+    if plots_note:
+        w(f"- Plots: {plots_note}")
+    w()
+    summaries = server_summaries(o, records)
+    w("**Servers** (flags as given to `.build/release/echo`, which the runner completes with "
+      "`--host 127.0.0.1 --port P --quiet --stats-json PATH`; summary as the server printed it)")
+    w()
+    w("| server | flags | server's summary |")
+    w("|:--|:--|:--|")
+    for s in servers:
+        v = o.variants[s]
+        if v.is_peer:
+            shown = [os.path.relpath(peer_command(s, 0)[0], ROOT)] + (["--threads", "1"] if s == NIO else [])
+            flags = "`" + " ".join(shown) + "`"
+        else:
+            flags = f"`{v.flags_text}`"
+        origin = "" if v.builtin else " (ad-hoc)"
+        w(f"| {s}{origin} | {md_cell(flags)} | {md_cell(summaries.get(s) or v.about)} |")
+    w()
+
+
+def report(path, env, o, summary, records, plots_note, started, finished, planned):
+    lengths = o.lengths
+    connections = o.connections
+    servers = [s for s in o.servers if any(k[2] == s for k in summary)]
+    label = {"uring": "uring (io_uring, default mode)", "epoll": "epoll", "blocking-threaded": "blocking, thread per connection",
+             "blocking-naive": "blocking, naive (one client at a time)", "nio": "SwiftNIO echo server (1 event loop)",
+             "c-epoll": "c-epoll (C reference server, level-triggered epoll)",
+             "c-uring": "c-uring (C reference server, io_uring with multishot + DEFER_TASKRUN)"}
+    out = io.StringIO()
+    w = lambda text="": out.write(text + "\n")
+    write_header(w, "Echo server benchmark", env, o, records, servers, started, finished, planned, plots_note)
+    targets = target_results(o, summary, records, servers)
+    if targets:
+        write_targets(w, o, targets)
+
+    def section(title, text, cell, only=None):
+        w(f"## {title}")
+        w()
+        if text:
+            w(text)
+            w()
+        for server in servers:
+            if only and not only(server):
+                continue
+            w(f"**{label.get(server, server)}**")
+            w()
+            w(matrix_table(summary, server, lengths, connections, cell))
+            w()
+
+    section("Requests per second (median)", "Round trips per second measured by echo-bench.",
+            lambda r: fmt(r["requests_per_second"], 0))
+    section("Server CPU per request, µs (median)",
+            "user + system (user, system): the server process's CPU time in the window divided by the "
+            "requests echo-bench completed in it. On loopback the server's send also runs the client's "
+            "receive path in the kernel, so most of it is system time.",
+            lambda r: (f"{fmt(r['cpu_us_per_request'])} ({fmt(r['user_us_per_request'])} + "
+                       f"{fmt(r['system_us_per_request'])})") if r.get("cpu_us_per_request") is not None else "–")
+    section("User-space share of server CPU (median)", "Δutime / (Δutime + Δstime).",
+            lambda r: percent(r.get("user_share")))
+    section("System calls per request (median)",
+            "Counted by the server itself (echo --stats-json), divided by the requests it served. "
+            "Not available for the peers (nio, c-epoll, c-uring), which keep no counters.",
+            lambda r: fmt(r.get("syscalls_per_request"), 3), only=lambda s: not o.variants[s].is_peer)
+    section("Latency p99, µs (median)", "From echo-bench; p50 and p99.9 are in summary.csv and the table at the end.",
+            lambda r: fmt(r.get("latency_p99_us"), 0))
+    others = [s for s in servers if s != REFERENCE]
+    if REFERENCE in servers and others:
+        section(f"Paired ratio against {REFERENCE} (median over rounds)",
+                f"Each run divided by the {REFERENCE} run of the same cell and round: "
+                f"CPU µs/request ratio (lower is better) / requests/s ratio (higher is better).",
+                lambda r: (f"{fmt(r.get('cpu_ratio_vs_epoll'), 3)} / {fmt(r.get('rps_ratio_vs_epoll'), 3)}"),
+                only=lambda s: s != REFERENCE)
+    section("Load generator CPU share of one core (median; ⚠ when a round exceeded 0.9)",
+            "A saturated generator caps requests/s for every server alike: compare CPU per request there.",
+            lambda r: fmt(r.get("generator_cpu_share"), 2) + (" ⚠" if r.get("generator_saturated") else ""))
+    section("Server vs bench requests (median ratio)",
+            "The server's own request count in its window over echo-bench's round trips in the same time. "
+            "1.00 means every round trip was one read and one echo; above 1, messages arrived in pieces.",
+            lambda r: fmt(r.get("agreement"), 3), only=lambda s: not o.variants[s].is_peer)
+
+    w("## Syscalls by kind, per request (median)")
+    w()
+    kinds = [k for k in SYSCALL_KINDS if any((row.get(f"syscalls_{k}") or 0) > 0 for row in summary.values())]
+    w("| length | clients | server | " + " | ".join(kinds) + " | total |")
+    w("|--:|--:|:--|" + "--:|" * (len(kinds) + 1))
+    for length in lengths:
+        for c in connections:
+            for server in servers:
+                row = summary.get((length, c, server))
+                if not row or row.get("syscalls_per_request") is None:
+                    continue
+                w(f"| {length} | {c} | {server} | " + " | ".join(fmt(row.get(f"syscalls_{k}"), 3) for k in kinds)
+                  + f" | {fmt(row.get('syscalls_per_request'), 3)} |")
+    w()
+    notes = []
+    saturated = [k for k, row in summary.items() if row.get("generator_saturated")]
+    if saturated:
+        notes.append(f"echo-bench used more than {SATURATED:.0%} of its core in {len(saturated)} cell(s) "
+                     f"({', '.join(f'{k[2]} {k[0]} B × {k[1]}' for k in sorted(saturated)[:8])}"
+                     f"{', …' if len(saturated) > 8 else ''}): requests/s there may be the generator's limit; "
+                     f"compare CPU per request.")
+    disagree = [k for k, row in summary.items()
+                if row.get("agreement") is not None and k[1] >= 50 and not 0.9 <= row["agreement"] <= 1.1]
+    if disagree:
+        notes.append("server and bench request counts differ by more than 10% at "
+                     + ", ".join(f"{k[2]} {k[0]} B × {k[1]} ({summary[k]['agreement']:.3f})" for k in sorted(disagree)))
+    if notes:
+        w("## Warnings")
+        w()
+        for note in notes:
+            w(f"- {note}")
+        w()
+    w("## All medians")
+    w()
+    w("| length | clients | server | req/s | CPU µs/req | user µs | sys µs | user share | syscalls/req | ctx sw/req "
+      "| p50 µs | p99 µs | p99.9 µs | gen. CPU | agreement | runs |")
+    w("|--:|--:|:--|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
+    for length in lengths:
+        for c in connections:
+            for server in servers:
+                row = summary.get((length, c, server))
+                if not row:
+                    continue
+                runs = f"{row['runs'] - row['failed']}/{row['runs']}"
+                w(f"| {length} | {c} | {server} | {fmt(row['requests_per_second'], 0)} | "
+                  f"{fmt(row['cpu_us_per_request'])} | {fmt(row['user_us_per_request'])} | "
+                  f"{fmt(row['system_us_per_request'])} | {percent(row.get('user_share'))} | "
+                  f"{fmt(row['syscalls_per_request'], 3)} | "
+                  f"{fmt(row['context_switches_per_request'], 3)} | {fmt(row['latency_p50_us'], 1)} | "
+                  f"{fmt(row['latency_p99_us'], 1)} | {fmt(row['latency_p999_us'], 1)} | "
+                  f"{fmt(row['generator_cpu_share'])}{' ⚠' if row['generator_saturated'] else ''} | "
+                  f"{fmt(row['agreement'], 3)} | {runs} |")
+    w()
+    outside = sum(1 for r in records if "metrics" in r and r["metrics"].get("window_inside") is False)
+    if outside:
+        w(f"Note: in {outside} run(s) a server sample fell outside echo-bench's measured window "
+          f"(see window_offsets_ms in runs.jsonl); rates were compared all the same.")
+        w()
+    errors = sum(row["bench_errors"] for row in summary.values())
+    if errors:
+        w(f"Note: echo-bench reported {errors} error(s) (mismatch, reset, eof, connect, stalled); see runs.jsonl.")
+        w()
+    plots = [p for p in ("throughput.png", "cpu_per_request.png", "latency_p99.png")
+             if os.path.exists(os.path.join(os.path.dirname(path), p))]
+    if plots:
+        w("## Plots")
+        w()
+        for p in plots:
+            w(f"![{p}]({p})")
+            w()
+    with open(path, "w") as f:
+        f.write(out.getvalue())
+

@@ -1,0 +1,134 @@
+"""The one table of server variants: every name run, soak and hold know, with its echo flags.
+
+A variant is a name for `echo` plus its flags (the runner adds --host, --port, --quiet and
+--stats-json), or a peer: the SwiftNIO echo server (nio) or a C reference server (c-epoll,
+c-uring). `parent` is the variant an ablation step adds one feature to.
+"""
+
+import os
+import shlex
+
+from benchkit.paths import C_BUILD, NIO_BINARY
+
+# The C reference servers: peer name -> file stem (benchmarks/peers/c/STEM.c -> build/STEM).
+C_PEERS = {"c-epoll": "c-epoll-echo", "c-uring": "c-uring-echo"}
+NIO = "nio"
+PEERS = [NIO] + list(C_PEERS)
+BACKENDS = ["uring", "epoll", "blocking-threaded", "blocking-naive"]
+REFERENCE = "epoll"      # paired ratios are against this server
+C_FLOOR = ("c-uring", "c-epoll")  # the C floor ratio: c-uring ÷ c-epoll, shown beside the candidate's
+# Flags the runner (and hold) set themselves; a variant may not carry them.
+RESERVED_FLAGS = ["--host", "--port", "--quiet", "--stats-json", "-h", "--help"]
+
+
+class Variant:
+    """One server row: a name for `echo` with its flags (the runner adds --host, --port, --quiet and
+    --stats-json), or a peer (nio, c-epoll, c-uring). `parent` is the variant it adds one feature to
+    (ablation steps)."""
+
+    def __init__(self, name, flags, about, parent=None, builtin=True):
+        self.name, self.flags, self.about, self.parent, self.builtin = name, list(flags), about, parent, builtin
+
+    @property
+    def is_peer(self):
+        return self.name in PEERS
+
+    @property
+    def flags_text(self):
+        return " ".join(shlex.quote(f) for f in self.flags)
+
+    def option(self, name, default):
+        """The value of `--name V` or `--name=V` in the flags (the last one wins, as in echo)."""
+        value = default
+        for i, flag in enumerate(self.flags):
+            if flag == name and i + 1 < len(self.flags):
+                value = self.flags[i + 1]
+            elif flag.startswith(name + "="):
+                value = flag.split("=", 1)[1]
+        return value
+
+    @property
+    def serves_one_client(self):
+        """blocking, naive mode (echo's default blocking mode): runs at 1 connection only."""
+        return (not self.is_peer and self.option("--backend", "uring") == "blocking"
+                and self.option("--blocking-mode", "naive") == "naive")
+
+
+BUILTIN_VARIANTS = [Variant(*v) for v in [
+    ("uring", ["--backend", "uring"], "io_uring in the server's default mode"),
+    ("epoll", ["--backend", "epoll"], "epoll in the server's default mode (level-triggered)"),
+    ("blocking-threaded", ["--backend", "blocking", "--blocking-mode", "threaded"], "blocking, thread per connection"),
+    ("blocking-naive", ["--backend", "blocking", "--blocking-mode", "naive"], "blocking, naive (one client at a time)"),
+    ("uring-legacy", ["--backend", "uring", "--uring-mode", "legacy"],
+     "single-shot accept and recv, IORING_OP_PROVIDE_BUFFERS (the seed's design)"),
+    ("uring-multishot", ["--backend", "uring", "--uring-mode", "multishot", "--no-defer-taskrun"],
+     "multishot recv + provided-buffer ring + multishot accept", "uring-legacy"),
+    ("uring-multishot-defer", ["--backend", "uring", "--uring-mode", "multishot", "--defer-taskrun"],
+     "+ SINGLE_ISSUER + DEFER_TASKRUN", "uring-multishot"),
+    ("uring-multishot-defer-fixed",
+     ["--backend", "uring", "--uring-mode", "multishot", "--defer-taskrun", "--fixed-files"],
+     "+ fixed files (direct accept into a sparse registered table)", "uring-multishot-defer"),
+    ("uring-multishot-defer-bundle",
+     ["--backend", "uring", "--uring-mode", "multishot", "--defer-taskrun", "--bundle"],
+     "+ recv bundles on a buffer ring per connection, gathered sends (instead of the shared ring)",
+     "uring-multishot-defer"),
+    ("uring-multishot-sqpoll", ["--backend", "uring", "--uring-mode", "multishot", "--sqpoll"],
+     "multishot + SQPOLL (a kernel thread of the server polls the SQ; no DEFER_TASKRUN)", "uring-multishot"),
+    ("uring-multishot-defer-zc",
+     ["--backend", "uring", "--uring-mode", "multishot", "--defer-taskrun", "--zerocopy-send", "512"],
+     "+ IORING_OP_SEND_ZC from 512 B (so at 1000 B, not at 128 B)", "uring-multishot-defer"),
+    ("epoll-edge", ["--backend", "epoll", "--epoll-mode", "edge"], "edge-triggered epoll", "epoll"),
+    (NIO, [], "SwiftNIO echo server (1 event loop)"),
+    ("c-epoll", [], "C reference: level-triggered epoll, one read per readiness, EPOLLOUT on a partial write "
+                    "(benchmarks/peers/c/c-epoll-echo.c)"),
+    ("c-uring", [], "C reference: io_uring, SINGLE_ISSUER + DEFER_TASKRUN, multishot accept + multishot recv "
+                    "on a buffer ring, send from the received buffer (benchmarks/peers/c/c-uring-echo.c)"),
+]]
+BUILTIN = {v.name: v for v in BUILTIN_VARIANTS}
+# Other names for built-in variants (the soak's older names). Not offered by the runner, whose
+# rows are named by the table above.
+ALIASES = {"uring-bundle": "uring-multishot-defer-bundle"}
+# The feature ladder, then the separate switches, then the reference.
+ABLATION_LADDER = ["uring-legacy", "uring-multishot", "uring-multishot-defer", "uring-multishot-defer-fixed",
+                   "uring-multishot-defer-bundle", "uring-multishot-sqpoll", "uring-multishot-defer-zc"]
+ABLATION_REFERENCE = ["epoll", "epoll-edge"]
+
+
+def lookup(name):
+    """The built-in variant called `name` (or an alias of one); KeyError when there is none."""
+    return BUILTIN[ALIASES.get(name, name)]
+
+
+def echo_flags(name):
+    """The echo flags of the built-in variant `name`; ValueError for a peer, which is not echo."""
+    variant = lookup(name)
+    if variant.is_peer:
+        raise ValueError(f"{name} is a peer server, not echo")
+    return list(variant.flags)
+
+
+def c_binary(name):
+    return os.path.join(C_BUILD, C_PEERS[name])
+
+
+def peer_command(name, port):
+    """The command line of a peer server listening on `port`."""
+    if name == NIO:
+        return [NIO_BINARY, "--host", "127.0.0.1", "--port", str(port), "--threads", "1"]
+    return [c_binary(name), "--port", str(port)]
+
+
+def peer_text(name):
+    """How a peer is shown in place of echo flags."""
+    if name == NIO:
+        return "SwiftNIO peer (benchmarks/peers/nio), --threads 1"
+    return f"C peer (benchmarks/peers/c/{C_PEERS[name]}.c)"
+
+
+def variants_help():
+    width = max(len(v.name) for v in BUILTIN_VARIANTS)
+    lines = ["built-in variants (echo flags; the runner adds --host, --port, --quiet, --stats-json):"]
+    for v in BUILTIN_VARIANTS:
+        flags = v.flags_text if not v.is_peer else peer_text(v.name)
+        lines.append(f"  {v.name:<{width}}  {flags}")
+    return "\n".join(lines)
