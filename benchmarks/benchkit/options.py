@@ -5,6 +5,7 @@ import os
 import re
 import shlex
 
+from benchkit import noise, rounds
 from benchkit.paths import BENCH_RELEASE, ECHO_RELEASE
 from benchkit.variants import (ABLATION_LADDER, ABLATION_REFERENCE, BACKENDS, BUILTIN, PEERS, RESERVED_FLAGS,
                                Variant, variants_help)
@@ -12,8 +13,13 @@ from benchkit.variants import (ABLATION_LADDER, ABLATION_REFERENCE, BACKENDS, BU
 # CPUs as taskset takes them ("0", "0-3", "0,2"); --server-cpus and --load-cpus change them.
 SERVER_CPUS = "0"
 LOAD_CPUS = "1"
-ABLATION_DEFAULTS = {"lengths": [128, 1000], "connections": [50, 300, 1000], "rounds": 5, "duration": 3.0,
-                     "warmup": 1.0}
+# Many short rounds: this machine's slow mode lasts tens of seconds, so short runs alternated
+# A B A B and paired by round see mostly the same mode.
+ABLATION_DEFAULTS = {"lengths": [128, 1000], "connections": [50, 300, 1000], "rounds": rounds.AUTO,
+                     "duration": 2.0, "warmup": 0.5}
+QUICK_DEFAULTS = {"lengths": [128], "connections": [1, 50], "rounds": 4, "duration": 2.0, "warmup": 0.5}
+FULL_DEFAULTS = {"lengths": [128, 512, 1000], "connections": [1, 50, 150, 300, 500, 1000], "rounds": 3,
+                 "duration": 5.0, "warmup": 1.0}
 
 def int_list(text):
     try:
@@ -23,6 +29,13 @@ def int_list(text):
     if not values or any(v <= 0 for v in values):
         raise argparse.ArgumentTypeError(f"need positive integers: {text!r}")
     return values
+
+
+def rounds_option(text):
+    try:
+        return rounds.parse_rounds(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of rounds (at least 1) or auto: {text!r}")
 
 
 def name_list(allowed, allow_none=False):
@@ -74,21 +87,27 @@ def parse_options(argv):
                     "side by side: "
                     "requests/s, server CPU per request, syscalls per request, latency.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="Full run: about 30-40 minutes on a quiet 2-core machine; --ablation about 21 minutes "
-               "(the estimate is printed first). Server on CPU 0, echo-bench on CPU 1.\n\n"
+        epilog="Full run: about 30-40 minutes on a quiet 2-core machine; --ablation runs rounds until every "
+               "row's ratio to epoll is known within ±1 %, or --budget (40 minutes) runs out (the estimate is "
+               "printed first). Server on CPU 0, echo-bench on CPU 1.\n\n"
+               "Every paired ratio comes with a 95 % confidence interval (Student's t on the log of the "
+               "per-round ratios) and a verdict: lower, higher, or same (the interval contains 1). Before and "
+               "after every run a calibration probe (loopback TCP round trips) runs pinned to the server's "
+               "CPUs; a run whose probe reads over --noise-threshold slower than the best probe of the "
+               "invocation is flagged and re-run (see benchmarks/README.md).\n\n"
                + variants_help() + "\n\n"
                "uring is whatever `echo --backend uring` does by default; the report names the mode the\n"
                "server printed. Ad-hoc variants: --variant NAME='FLAGS' (repeatable); without --backends\n"
                "they run after the default servers, with --backends only where named.")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--quick", action="store_true",
-                      help="a one-minute run: lengths 128, connections 1,50, 1 round of 1 s warm-up + 3 s, "
-                           "backends uring,epoll, no peers (options given as well override these)")
+                      help="a run of about a minute: lengths 128, connections 1,50, 4 rounds of 0.5 s warm-up + "
+                           "2 s, backends uring,epoll, no peers (options given as well override these)")
     mode.add_argument("--ablation", action="store_true",
                       help="the io_uring feature ablation: " + ", ".join(ABLATION_LADDER + ABLATION_REFERENCE)
                            + " (plus the --candidate unless it is the same server as one of them, plus any "
-                             "--variant) at connections 50,300,1000 x lengths 128,1000, 5 rounds of 1 s "
-                             "warm-up + 3 s, no peers; writes ablation.md and ablation.png as well "
+                             "--variant) at connections 50,300,1000 x lengths 128,1000, --rounds auto of "
+                             "0.5 s warm-up + 2 s, no peers; writes ablation.md and ablation.png as well "
                              "(--backends, --peers, --connections, --lengths, --rounds, --duration, "
                              "--warmup override these)")
     p.add_argument("--backends", type=plain_list, metavar="NAMES",
@@ -102,13 +121,30 @@ def parse_options(argv):
     p.add_argument("--peers", type=name_list(PEERS, allow_none=True),
                    help="other servers, comma-separated: nio (SwiftNIO's echo server, one event loop), "
                         "c-epoll and c-uring (the C reference servers in benchmarks/peers/c, built with cc "
-                        "into benchmarks/peers/c/build; with both, the targets block shows the C floor "
-                        "c-uring ÷ c-epoll), or none (default nio; none with --quick or --ablation)")
+                        "into benchmarks/peers/c/build; with both, the findings show the C floor "
+                        "c-uring ÷ c-epoll beside the candidate's ratio), or none (default nio; none with --quick or --ablation)")
     p.add_argument("--candidate", default="uring", metavar="NAME",
-                   help="the variant the targets block judges against epoll and nio (default uring)")
+                   help="the variant the findings are about: its ratio to epoll (and to the C servers and nio "
+                        "when they run), with intervals (default uring)")
     p.add_argument("--lengths", type=int_list, help="message lengths in bytes (default 128,512,1000)")
     p.add_argument("--connections", type=int_list, help="connection counts (default 1,50,150,300,500,1000)")
-    p.add_argument("--rounds", type=int, help="rounds; medians are taken over them (default 3)")
+    p.add_argument("--rounds", type=rounds_option, metavar="N|auto",
+                   help="rounds; medians and intervals are taken over them (default 3; 4 with --quick). auto: "
+                        f"at least {rounds.MIN_AUTO_ROUNDS}, then more until every interval the findings need "
+                        f"is within ±{100 * rounds.TARGET:g} %% (with --ablation: every row's ratio to epoll), "
+                        "or the --budget would run out (default with --ablation)")
+    p.add_argument("--budget", type=float, default=rounds.DEFAULT_BUDGET_MINUTES, metavar="MINUTES",
+                   help=f"time budget of --rounds auto, measuring only (default {rounds.DEFAULT_BUDGET_MINUTES})")
+    p.add_argument("--noise-threshold", type=float, default=100 * noise.DEFAULT_THRESHOLD, metavar="PERCENT",
+                   help="flag a run whose calibration probe reads this much slower than the best probe of the "
+                        f"invocation (default {100 * noise.DEFAULT_THRESHOLD:g})")
+    p.add_argument("--reruns", type=int, default=2, metavar="N",
+                   help="re-run a flagged run up to N times; the flagged ones are left out (default 2)")
+    p.add_argument("--no-calibration", action="store_true",
+                   help="no calibration probe, so no run is flagged (ratios are still paired by round)")
+    # Self-test of the noise detection: a CPU spinner pinned to the server's CPUs during run N's first
+    # attempt, which the probe must flag (benchmarks/tests/test_noise_flag.py).
+    p.add_argument("--inject-hog", type=int, metavar="N", help=argparse.SUPPRESS)
     p.add_argument("--duration", type=float, help="measured seconds per run (default 5)")
     p.add_argument("--warmup", type=float, help="warm-up seconds per run, after all connections are up (default 1)")
     p.add_argument("--bench-threads", type=int, default=1, help="echo-bench --threads (default 1: one core)")
@@ -161,17 +197,10 @@ def parse_options(argv):
     quick, ablation = o.quick, o.ablation
     if ablation:
         defaults = dict(ABLATION_DEFAULTS, backends=ABLATION_LADDER + adhoc + ABLATION_REFERENCE, peers=[])
+    elif quick:
+        defaults = dict(QUICK_DEFAULTS, backends=["uring", "epoll"] + adhoc, peers=[])
     else:
-        defaults = {
-            "backends": (["uring", "epoll"] if quick else list(BACKENDS))
-                        + adhoc,
-            "peers": [] if quick else ["nio"],
-            "lengths": [128] if quick else [128, 512, 1000],
-            "connections": [1, 50] if quick else [1, 50, 150, 300, 500, 1000],
-            "rounds": 1 if quick else 3,
-            "duration": 3.0 if quick else 5.0,
-            "warmup": 1.0 if quick else 1.0,
-        }
+        defaults = dict(FULL_DEFAULTS, backends=list(BACKENDS) + adhoc, peers=["nio"])
     for key, value in defaults.items():
         if getattr(o, key) is None:
             setattr(o, key, value)
@@ -181,8 +210,12 @@ def parse_options(argv):
                 f"or define one with --variant NAME='FLAGS'")
     if o.candidate not in o.variants:
         p.error(f"--candidate: unknown {o.candidate}; choose from {','.join(o.variants)}")
-    if o.rounds < 1:
-        p.error("--rounds must be at least 1")
+    if not (0.5 <= o.budget <= 24 * 60):
+        p.error("--budget must be 0.5...1440 minutes")
+    if not (0 < o.noise_threshold <= 1000):
+        p.error("--noise-threshold must be a percentage above 0")
+    if not (0 <= o.reruns <= 10):
+        p.error("--reruns must be 0...10")
     if not (0.5 <= o.duration <= 3600):
         p.error("--duration must be 0.5...3600 seconds")
     if not (0 <= o.warmup <= 600):

@@ -6,7 +6,7 @@ import os
 from benchkit.measure import SATURATED, SYSCALL_KINDS
 from benchkit.paths import ROOT
 from benchkit.procfs import CLOCK_TICKS
-from benchkit.targets import target_results, write_targets
+from benchkit import findings, stats
 from benchkit.text import duration_text, fmt, md_cell, percent  # noqa: F401 (fmt, md_cell, percent: for callers)
 from benchkit.variants import NIO, REFERENCE, peer_command
 
@@ -46,8 +46,9 @@ def write_header(w, title, env, o, records, servers, started, finished, planned,
       + (f"; C peers: {env['cc']} -O2" if env.get("cc") else "")
       + f"; commit {env.get('commit', 'unknown')} (plus any local changes)")
     w(f"- Method: closed loop (each connection sends L bytes, waits for all L back, verifies them); "
-      f"a fresh server per run; servers alternated, order flipped each round; {o.rounds} round(s) of "
-      f"{fmt(o.warmup, 1)} s warm-up + {fmt(o.duration, 1)} s measured; medians over rounds. "
+      f"a fresh server per run; servers alternated, order flipped each round; {rounds_text(o, records)} of "
+      f"{fmt(o.warmup, 1)} s warm-up + {fmt(o.duration, 1)} s measured; medians over rounds, the lowest "
+      f"round beside them; ratios paired by round with a 95 % interval (Student's t on the log scale). "
       f"echo-bench --threads {o.bench_threads}.")
     w(f"- Server CPU and counters are sampled inside echo-bench's measured window "
       f"(/proc/PID/stat, all threads of the server; echo --stats-json with SIGUSR1), and per-request "
@@ -59,8 +60,8 @@ def write_header(w, title, env, o, records, servers, started, finished, planned,
     if o.candidate != o.candidate_row and o.candidate_row:
         w(f"- Candidate **{o.candidate}** (`{o.variants[o.candidate].flags_text}`) printed the same summary as "
           f"**{o.candidate_row}**, so it was not run separately: {o.candidate_row}'s rows stand for it.")
-    if len(records) < planned:
-        w(f"- **Interrupted**: {len(records)} of {planned} runs done; medians cover what was measured.")
+    if getattr(o, "interrupted", False):
+        w(f"- **Interrupted**: {len(records)} runs done of the {planned} planned; medians cover what was measured.")
     failed = [r for r in records if "error" in r]
     if failed:
         w(f"- **{len(failed)} run(s) failed**: " + "; ".join(
@@ -86,6 +87,58 @@ def write_header(w, title, env, o, records, servers, started, finished, planned,
     w()
 
 
+def rounds_text(o, records):
+    """'5 round(s)', or for --rounds auto how many ran and why it stopped."""
+    done = max((r["round"] for r in records), default=0)
+    if getattr(o, "rounds", None) == "auto":
+        reason = getattr(o, "rounds_reason", None)
+        return f"{done} round(s) (--rounds auto{': ' + reason if reason else ''})"
+    return f"{done} round(s)"
+
+
+def ratio_cell(row):
+    d = row.get("cpu_vs_epoll")
+    if not d:
+        return "–"
+    ci = stats.RatioCI(**{k: d[k] for k in ("ratio", "ci_low", "ci_high", "rounds", "verdict", "half_width",
+                                              "lowest")})
+    return f"{stats.ci_text(ci)} {ci.verdict} / {fmt(row.get('rps_ratio_vs_epoll'), 3)}"
+
+
+def noise_section(w, o, records):
+    """What the calibration probe saw: which runs it flagged, and what became of them."""
+    noise = getattr(o, "noise", None) or {}
+    w("## Noise")
+    w()
+    if not noise.get("enabled"):
+        w(f"Calibration: off ({noise.get('reason', 'not run')}). Ratios are still paired by round, which "
+          f"cancels a slow mode that both runs of a round share.")
+        w()
+        return
+    probed = [r for r in records if r.get("calibration")]
+    flagged = [r for r in probed if r["calibration"].get("noisy")]
+    rerun = [r for r in flagged if r.get("excluded")]
+    kept = [r for r in flagged if not r.get("excluded")]
+    w(f"Before and after every run, a {noise['signal']} calibration probe ({noise.get('about', '')}) ran "
+      f"pinned to the server's CPUs. A run is flagged when its slower probe is more than "
+      f"{100 * noise['threshold']:g} % above the best probe seen in this invocation "
+      f"(best {noise.get('best_ns_per_op', 0):.0f} ns per operation). Flagged runs were re-run, up to "
+      f"{noise.get('reruns', 0)} time(s); a flagged run that was re-run is left out of every figure and kept "
+      f"in runs.jsonl with `excluded`; one still flagged after the last re-run is counted, marked `noisy_kept`.")
+    w()
+    w(f"- {len(probed)} run(s) probed, {len(flagged)} flagged: {len(rerun)} re-run and left out, "
+      f"{len(kept)} kept after the last re-run.")
+    slowdowns = sorted(r["calibration"]["slowdown"] for r in probed if r["calibration"].get("slowdown") is not None)
+    if slowdowns:
+        w(f"- Probe slowdown against the best: median {100 * stats.median(slowdowns):.1f} %, "
+          f"largest {100 * slowdowns[-1]:.1f} %.")
+    for r in flagged[:10]:
+        w(f"  - {r['server']} {r['length']} B × {r['connections']}, round {r['round']}, attempt "
+          f"{r.get('attempt', 1)}: probe {100 * r['calibration']['slowdown']:.1f} % slow"
+          + (" (re-run)" if r.get("excluded") else " (kept)"))
+    w()
+
+
 def report(path, env, o, summary, records, plots_note, started, finished, planned):
     lengths = o.lengths
     connections = o.connections
@@ -97,9 +150,8 @@ def report(path, env, o, summary, records, plots_note, started, finished, planne
     out = io.StringIO()
     w = lambda text="": out.write(text + "\n")
     write_header(w, "Echo server benchmark", env, o, records, servers, started, finished, planned, plots_note)
-    targets = target_results(o, summary, records, servers)
-    if targets:
-        write_targets(w, o, targets)
+    findings.write(w, o, findings.findings(o, summary, records, servers))
+    noise_section(w, o, records)
 
     def section(title, text, cell, only=None):
         w(f"## {title}")
@@ -117,12 +169,19 @@ def report(path, env, o, summary, records, plots_note, started, finished, planne
 
     section("Requests per second (median)", "Round trips per second measured by echo-bench.",
             lambda r: fmt(r["requests_per_second"], 0))
-    section("Server CPU per request, µs (median)",
-            "user + system (user, system): the server process's CPU time in the window divided by the "
-            "requests echo-bench completed in it. On loopback the server's send also runs the client's "
-            "receive path in the kernel, so most of it is system time.",
+    section("Server CPU per request, µs (median; lowest round)",
+            "user + system (user, system), then the lowest round: the server process's CPU time in the "
+            "window divided by the requests echo-bench completed in it. On loopback the server's send also "
+            "runs the client's receive path in the kernel, so most of it is system time.",
             lambda r: (f"{fmt(r['cpu_us_per_request'])} ({fmt(r['user_us_per_request'])} + "
-                       f"{fmt(r['system_us_per_request'])})") if r.get("cpu_us_per_request") is not None else "–")
+                       f"{fmt(r['system_us_per_request'])}); {fmt(r.get('cpu_us_per_request_min'))}")
+            if r.get("cpu_us_per_request") is not None else "–")
+    section("Spread of server CPU per request over rounds, µs",
+            "Every round's figure, sorted; a | splits them where they fall into two groups (a gap of 5 % or "
+            "more holding at least half of the spread): this machine's slow mode. Compare the paired ratios, "
+            "which cancel a mode that both runs of a round share.",
+            lambda r: (stats.spread_text(r.get("cpu_rounds") or []) +
+                       (" (bimodal)" if (r.get("cpu_spread") or {}).get("bimodal") else "")))
     section("User-space share of server CPU (median)", "Δutime / (Δutime + Δstime).",
             lambda r: percent(r.get("user_share")))
     section("System calls per request (median)",
@@ -133,11 +192,11 @@ def report(path, env, o, summary, records, plots_note, started, finished, planne
             lambda r: fmt(r.get("latency_p99_us"), 0))
     others = [s for s in servers if s != REFERENCE]
     if REFERENCE in servers and others:
-        section(f"Paired ratio against {REFERENCE} (median over rounds)",
-                f"Each run divided by the {REFERENCE} run of the same cell and round: "
-                f"CPU µs/request ratio (lower is better) / requests/s ratio (higher is better).",
-                lambda r: (f"{fmt(r.get('cpu_ratio_vs_epoll'), 3)} / {fmt(r.get('rps_ratio_vs_epoll'), 3)}"),
-                only=lambda s: s != REFERENCE)
+        section(f"Paired CPU ratio against {REFERENCE} (95 % interval)",
+                f"Each run's CPU µs/request divided by the {REFERENCE} run's in the same cell and round; the "
+                f"geometric mean over rounds with its 95 % interval and verdict (lower is better; same: the "
+                f"interval contains 1); then the requests/s ratio (higher is better).",
+                lambda r: ratio_cell(r), only=lambda s: s != REFERENCE)
     section("Load generator CPU share of one core (median; ⚠ when a round exceeded 0.9)",
             "A saturated generator caps requests/s for every server alike: compare CPU per request there.",
             lambda r: fmt(r.get("generator_cpu_share"), 2) + (" ⚠" if r.get("generator_saturated") else ""))
@@ -208,7 +267,7 @@ def report(path, env, o, summary, records, plots_note, started, finished, planne
     if errors:
         w(f"Note: echo-bench reported {errors} error(s) (mismatch, reset, eof, connect, stalled); see runs.jsonl.")
         w()
-    plots = [p for p in ("throughput.png", "cpu_per_request.png", "latency_p99.png")
+    plots = [p for p in ("throughput.png", "cpu_per_request.png", "ratio_vs_epoll.png", "latency_p99.png")
              if os.path.exists(os.path.join(os.path.dirname(path), p))]
     if plots:
         w("## Plots")

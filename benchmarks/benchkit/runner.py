@@ -9,7 +9,7 @@ import sys
 import tempfile
 import time
 
-from benchkit import plots
+from benchkit import findings, noise, plots
 from benchkit.ablation import ablation_data, ablation_report
 from benchkit.build import build, environment
 from benchkit.measure import one_run, preflight
@@ -17,8 +17,9 @@ from benchkit.options import cpu_set, parse_options
 from benchkit.paths import PLOT_SCRIPT, RESULTS_DIR, VENV_PYTHON
 from benchkit.processes import run_bounded
 from benchkit.report import report
-from benchkit.summary import summarize, write_csv, write_json
-from benchkit.targets import say_targets, target_results
+from benchkit.findings import needed
+from benchkit.rounds import AUTO, MIN_AUTO_ROUNDS, TARGET, RoundPlan, progress
+from benchkit.summary import ratios, summarize, write_csv, write_json
 from benchkit.text import duration_text, fmt, say
 from benchkit.variants import peer_text
 
@@ -41,18 +42,154 @@ def result_directory(o, env):
     return directory
 
 
-def plan(o):
-    """Every run in order: rounds outermost; within a cell the servers alternate, flipped each round."""
-    runs = []
-    for round_index in range(1, o.rounds + 1):
-        order = o.servers if round_index % 2 == 1 else list(reversed(o.servers))
-        for length in o.lengths:
-            for connections in o.connections:
-                for server in order:
-                    if o.variants[server].serves_one_client and connections != 1:
-                        continue
-                    runs.append((round_index, length, connections, server))
-    return runs
+def round_runs(o, round_index):
+    """One round's runs in order: within a cell the servers alternate, flipped every other round."""
+    order = o.servers if round_index % 2 == 1 else list(reversed(o.servers))
+    return [(length, connections, server) for length in o.lengths for connections in o.connections
+            for server in order if not (o.variants[server].serves_one_client and connections != 1)]
+
+
+def plan(o, count=None):
+    """Every run of the first `count` rounds (default: the rounds known in advance)."""
+    count = count or RoundPlan(o.rounds).planned
+    return [(k, *run) for k in range(1, count + 1) for run in round_runs(o, k)]
+
+
+def setup_noise(o):
+    """The calibration probe and its gate, or None (said why) when calibration is off or can't run.
+    A few probes up front give the gate its first 'best', so the first runs are judged too."""
+    o.noise = {"enabled": False}
+    if o.no_calibration:
+        o.noise["reason"] = "--no-calibration"
+        return None
+    binary = noise.build_probe(say)
+    if binary is None:
+        o.noise["reason"] = "the probe could not be built (no C compiler?)"
+        return None
+    calibration = noise.Calibration(binary, o.server_cpus)
+    gate = noise.NoiseGate(o.noise_threshold / 100)
+    try:
+        readings = [calibration.measure() for _ in range(5)]
+    except (OSError, subprocess.SubprocessError, ValueError, KeyError) as e:
+        o.noise["reason"] = f"the probe failed: {e}"
+        say(f"noise: the calibration probe failed ({e}); no run is flagged")
+        return None
+    for reading in readings:
+        gate.observe(reading)
+    o.noise = {"enabled": True, "signal": calibration.signal, "threshold": gate.threshold,
+               "about": noise.ABOUT.get(calibration.signal, ""), "reruns": o.reruns,
+               "best_ns_per_op": gate.best, "start_ns_per_op": [round(r["ns_per_op"], 1) for r in readings]}
+    say(f"noise: {calibration.signal} probe on CPUs {o.server_cpus}: best {gate.best:.0f} ns/op; a run is "
+        f"flagged when a probe reads over {100 * gate.threshold:g} % slower than the best, and re-run "
+        f"(up to {o.reruns} times)")
+    return calibration, gate
+
+
+class Hog:
+    """--inject-hog: a CPU spinner pinned to the server's CPUs, the interference the probe must flag."""
+
+    def __init__(self, cpus):
+        self.process = subprocess.Popen(["taskset", "-c", cpus, sys.executable, "-c", "while True: pass"],
+                                        stdin=subprocess.DEVNULL)
+        time.sleep(0.1)  # scheduled before the probe runs
+
+    def stop(self):
+        self.process.kill()
+        self.process.wait()
+
+
+def measured_run(o, workdir, probe, length, connections, server, round_index, attempt, hog):
+    """One run between two calibration probes; the record says whether the probes flagged it."""
+    spinner = Hog(o.server_cpus) if hog else None
+    try:
+        before = probe[0].measure() if probe else None
+        record = one_run(o, workdir, server, length, connections, round_index)
+        after = probe[0].measure() if probe else None
+    finally:
+        if spinner:
+            spinner.stop()
+    record["attempt"] = attempt
+    if hog:
+        record["injected_hog"] = True
+    if probe:
+        gate = probe[1]
+        noisy = gate.is_noisy(before, after)
+        record["calibration"] = {"before": before, "after": after, "noisy": noisy,
+                                 "slowdown": round(gate.slowdown(max(before["ns_per_op"], after["ns_per_op"])), 4),
+                                 "best_ns_per_op": gate.best}
+    return record
+
+
+def result_text(record):
+    if "error" in record:
+        return f"FAILED: {record['error']}"
+    m = record["metrics"]
+    text = (f"{fmt(m['requests_per_second'], 0):>9} req/s, {fmt(m.get('cpu_us_per_request'))} µs CPU/req"
+            + (f", {fmt(m.get('syscalls_per_request'), 3)} syscalls/req" if "syscalls_per_request" in m else "")
+            + f", p99 {fmt(m.get('latency_p99_us'), 0)} µs, gen {fmt(m.get('generator_cpu_share'))}"
+            + (" ⚠ saturated" if m.get("generator_saturated") else ""))
+    calibration = record.get("calibration")
+    if calibration:
+        text += f", probe +{100 * calibration['slowdown']:.1f} %"
+        if calibration["noisy"]:
+            text += " ⚠ NOISY: " + ("re-run" if record.get("excluded") else "kept (last attempt)")
+    return text
+
+
+def measure_all(o, out, env, started, per_run):
+    """The rounds: every run, its probes and re-runs, a progress line after each round. Returns the
+    records (re-run ones included, marked `excluded`) and whether the user interrupted."""
+    o.rounds_reason = None
+    probe = setup_noise(o)
+    round_plan = RoundPlan(o.rounds, o.budget * 60)
+    width = max(17, max(len(s) for s in o.servers))
+    measuring_started = time.monotonic()
+    records, done, last_round_s, index = [], 0, 0.0, 0
+    total = len(plan(o))
+    with tempfile.TemporaryDirectory(prefix="echo-bench-run-") as workdir, \
+            open(os.path.join(out, "runs.jsonl"), "w") as log:
+        while round_plan.another(done, time.monotonic() - measuring_started, last_round_s,
+                                 [ci for _, _, ci in needed(o, records, o.servers)]):
+            round_index, round_started = done + 1, time.monotonic()
+            shown_rounds = str(o.rounds) if o.rounds != AUTO else "auto"
+            for length, connections, server in round_runs(o, round_index):
+                index += 1
+                for attempt in range(1, o.reruns + 2):
+                    print(f"[{index}/{max(total, index)}] round {round_index}/{shown_rounds}, {length} B × "
+                          f"{connections} conn, {server:<{width}}" + (f" (re-run {attempt - 1})" if attempt > 1 else ""),
+                          end=" ", flush=True)
+                    try:
+                        record = measured_run(o, workdir, probe, length, connections, server, round_index, attempt,
+                                              hog=(o.inject_hog == index and attempt == 1))
+                    except KeyboardInterrupt:
+                        say("\ninterrupted: writing the report for the runs done so far")
+                        return records, True
+                    noisy = record.get("calibration", {}).get("noisy") and "error" not in record
+                    if noisy and attempt <= o.reruns:
+                        record["excluded"] = "noisy calibration; re-run"
+                    elif noisy:
+                        record["noisy_kept"] = True
+                    record["environment"] = env
+                    records.append(record)
+                    log.write(json.dumps(record) + "\n")
+                    log.flush()
+                    elapsed = time.monotonic() - measuring_started
+                    left = elapsed / index * max(0, total - index) if total > index else 0
+                    say(f"{result_text(record)}   [elapsed {duration_text(time.monotonic() - started)}"
+                        + (f", ~{duration_text(left)} left" if o.rounds != AUTO else "") + "]")
+                    if not record.get("excluded"):
+                        break
+            done, last_round_s = round_index, time.monotonic() - round_started
+            if o.rounds == AUTO:
+                total = max(total, index + len(round_runs(o, done + 1)))  # one more round, as far as is known
+            if done >= 2:
+                budget_left = o.budget * 60 - (time.monotonic() - measuring_started) if o.rounds == AUTO else None
+                say(progress(done, needed(o, records, o.servers), time.monotonic() - measuring_started,
+                             budget_left))
+    o.rounds_reason = round_plan.reason
+    if round_plan.reason:
+        say(f"rounds: stopped: {round_plan.reason}")
+    return records, False
 
 
 def main():
@@ -70,14 +207,21 @@ def main():
             sys.exit(f"benchmarks/run: error: {tool} not found")
 
     runs = plan(o)
-    per_run = o.warmup + o.duration + 1.2  # start, connect, stop: measured on this machine
+    per_run = o.warmup + o.duration + 1.5  # start, connect, stop, two probes: measured on this machine
     cells = len(o.lengths) * len(o.connections)
     one_client = [s for s in o.servers if o.variants[s].serves_one_client]
     naive = f" ({', '.join(one_client)} at 1 connection only)" if one_client else ""
-    say(f"benchmarks/run{' --ablation' if o.ablation else ''}: {len(runs)} runs: {cells} cells × "
-        f"{len(o.servers)} servers{naive} × {o.rounds} round(s), "
+    if o.rounds == AUTO:
+        rounds_said = (f"--rounds auto: at least {len(runs)} runs ({cells} cells × {len(o.servers)} servers{naive} × "
+                       f"{MIN_AUTO_ROUNDS} rounds), then rounds until the findings' intervals are within "
+                       f"±{100 * TARGET:g} % or the {o.budget:g}-minute budget runs out; ")
+        estimate = f"{duration_text(len(runs) * per_run)} to {duration_text(o.budget * 60)}"
+    else:
+        rounds_said = (f"{len(runs)} runs: {cells} cells × {len(o.servers)} servers{naive} × {o.rounds} round(s), ")
+        estimate = duration_text(len(runs) * per_run)
+    say(f"benchmarks/run{' --ablation' if o.ablation else ''}: {rounds_said}"
         f"{fmt(o.warmup, 1)} s warm-up + {fmt(o.duration, 1)} s each; "
-        f"estimated {duration_text(len(runs) * per_run)} of measuring after the builds"
+        f"estimated {estimate} of measuring after the builds"
         + (f" (less if {o.candidate} turns out to be the same server as another row)" if o.candidate_may_alias else ""))
     width = max(len(s) for s in o.servers)
     for server in o.servers:
@@ -106,7 +250,8 @@ def main():
             o.candidate_row = same[0]
             runs = plan(o)
             say(f"candidate: {o.candidate} printed the same summary as {same[0]}, so it is not run again; "
-                f"{same[0]}'s rows stand for it: {len(runs)} runs, about {duration_text(len(runs) * per_run)}")
+                f"{same[0]}'s rows stand for it: {len(runs)} runs a round set, about "
+                f"{duration_text(len(runs) * per_run)}")
     env = environment(o)
     out = result_directory(o, env)
     say(f"results: {out}")
@@ -117,50 +262,30 @@ def main():
         os.sched_setaffinity(0, cpu_set(o.load_cpus))
     except OSError:
         pass
-    measuring_started = time.monotonic()
-    records = []
-    interrupted = False
-    with tempfile.TemporaryDirectory(prefix="echo-bench-run-") as workdir, \
-            open(os.path.join(out, "runs.jsonl"), "w") as log:
-        for index, (round_index, length, connections, server) in enumerate(runs, 1):
-            elapsed = time.monotonic() - measuring_started
-            left = (elapsed / (index - 1) if index > 1 else per_run) * (len(runs) - index + 1)
-            prefix = (f"[{index}/{len(runs)}] round {round_index}/{o.rounds}, {length} B × {connections} conn, "
-                      f"{server:<{max(17, width)}}")
-            print(prefix, end=" ", flush=True)
-            try:
-                record = one_run(o, workdir, server, length, connections, round_index)
-            except KeyboardInterrupt:
-                say("\ninterrupted: writing the report for the runs done so far")
-                interrupted = True
-                break
-            record["environment"] = env
-            records.append(record)
-            log.write(json.dumps(record) + "\n")
-            log.flush()
-            if "error" in record:
-                result = f"FAILED: {record['error']}"
-            else:
-                m = record["metrics"]
-                result = (f"{fmt(m['requests_per_second'], 0):>9} req/s, "
-                          f"{fmt(m.get('cpu_us_per_request'))} µs CPU/req"
-                          + (f", {fmt(m.get('syscalls_per_request'), 3)} syscalls/req" if "syscalls_per_request" in m else "")
-                          + f", p99 {fmt(m.get('latency_p99_us'), 0)} µs, gen {fmt(m.get('generator_cpu_share'))}"
-                          + (" ⚠ saturated" if m.get("generator_saturated") else ""))
-            say(f"{result}   [elapsed {duration_text(time.monotonic() - started)}, "
-                f"~{duration_text(max(0, left - (time.monotonic() - measuring_started - elapsed)))} left]")
+    records, o.interrupted = measure_all(o, out, env, started, per_run)
+    done_rounds = max((r["round"] for r in records), default=0)
+    env["rounds_run"] = done_rounds
 
     summary = summarize(records, o.servers)
     write_csv(os.path.join(out, "summary.csv"), summary, o.servers, o.variants)
-    write_json(os.path.join(out, "summary.json"), f"{env['hostname']}, {env['date'][:10]}, kernel {env['kernel']}",
-               o, summary)
     servers_run = [s for s in o.servers if any(k[2] == s for k in summary)]
+    found = findings.findings(o, summary, records, servers_run)
+    parents = {s: o.variants[s].parent for s in servers_run} if o.ablation else None
+    write_json(os.path.join(out, "summary.json"), f"{env['hostname']}, {env['date'][:10]}, kernel {env['kernel']}",
+               o, summary, extra={
+                   "method": {"interval": "95 % confidence interval, Student's t on the log of the per-round "
+                                          "paired ratios", "verdict": "lower / higher: the interval excludes 1; "
+                                                                      "same: it contains 1"},
+                   "rounds": done_rounds, "rounds_asked": o.rounds, "rounds_reason": o.rounds_reason,
+                   "ratios": ratios(o, records, servers_run, parents),
+                   "findings": [f.as_dict() for f in found],
+                   "noise": o.noise})
     data = None
     if o.ablation:
         data = ablation_data(o, summary, records, servers_run)
         with open(os.path.join(out, "ablation.json"), "w") as f:
             json.dump(dict(data, title=f"{env['hostname']}, {env['date'][:10]}, kernel {env['kernel']}, "
-                                       f"{o.rounds} round(s) of {fmt(o.duration, 1)} s"), f, indent=1)
+                                       f"{done_rounds} round(s) of {fmt(o.duration, 1)} s"), f, indent=1)
     plots_note = draw_plots(o, out)
     report(os.path.join(out, "report.md"), env, o, summary, records, plots_note, started, time.monotonic(),
            planned=len(runs))
@@ -168,15 +293,15 @@ def main():
         ablation_report(os.path.join(out, "ablation.md"), env, o, summary, records, plots_note, started,
                         time.monotonic(), len(runs), data)
     failed = sum(1 for r in records if "error" in r)
-    say(f"done in {duration_text(time.monotonic() - started)}: {len(records) - failed} runs ok, {failed} failed")
-    targets = target_results(o, summary, records, servers_run)
-    if targets:
-        say_targets(o, targets)
+    rerun = sum(1 for r in records if r.get("excluded"))
+    say(f"done in {duration_text(time.monotonic() - started)}: {done_rounds} round(s), "
+        f"{len(records) - failed - rerun} runs ok, {failed} failed, {rerun} flagged noisy and re-run")
+    findings.say_all(o, found, say)
     say(f"report: {shown_path(os.path.join(out, 'report.md'))}")
     if data is not None:
         say(f"ablation: {shown_path(os.path.join(out, 'ablation.md'))}")
-    if failed or interrupted:
-        sys.exit(130 if interrupted else 1)
+    if failed or o.interrupted:
+        sys.exit(130 if o.interrupted else 1)
 
 
 def interrupt(number, frame):

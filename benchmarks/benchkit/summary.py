@@ -1,8 +1,11 @@
-"""The medians of a run: per cell and server (summarize), paired ratios, summary.csv and summary.json."""
+"""The medians of a run: per cell and server (summarize), paired ratios with their intervals,
+summary.csv and summary.json."""
 
 import csv
 import json
 
+from benchkit import pairing, stats
+from benchkit.findings import needed
 from benchkit.measure import SYSCALL_KINDS
 from benchkit.stats import median
 from benchkit.variants import REFERENCE
@@ -15,37 +18,69 @@ SUMMARY_FIELDS = ["requests_per_second", "cpu_us_per_request", "user_us_per_requ
 
 
 def summarize(records, servers):
-    """Medians per (length, connections, server), and paired ratios against epoll per round."""
+    """Per (length, connections, server): medians over the runs that count, the lowest round, the
+    spread of CPU per request over rounds, and the paired ratio against epoll with its interval.
+    A run left out as noisy (and re-run) counts in `rerun`, not in the figures."""
     cells = {}
     for r in records:
         cells.setdefault((r["length"], r["connections"], r["server"]), []).append(r)
-    by_round = {(r["length"], r["connections"], r["server"], r["round"]): r for r in records if "metrics" in r}
     summary = {}
     for (length, connections, server), runs in cells.items():
-        ok = [r for r in runs if "metrics" in r]
+        ok = [r for r in runs if pairing.counted(r)]
+        rerun = [r for r in runs if r.get("excluded")]
         row = {"length": length, "connections": connections, "server": server,
-               "runs": len(runs), "failed": len(runs) - len(ok)}
+               "runs": len(runs) - len(rerun), "failed": len(runs) - len(rerun) - len(ok), "rerun": len(rerun),
+               "noisy_kept": sum(1 for r in ok if r.get("noisy_kept"))}
         for field in SUMMARY_FIELDS:
             row[field] = median([r["metrics"].get(field) for r in ok])
+        cpu = [r["metrics"].get("cpu_us_per_request") for r in ok]
+        cpu = [v for v in cpu if v]
+        row["cpu_us_per_request_min"] = min(cpu) if cpu else None
+        row["cpu_spread"] = stats.spread(cpu)
+        row["cpu_rounds"] = [round(v, 4) for v in sorted(cpu)]
         row["generator_cpu_share_max"] = max([r["metrics"].get("generator_cpu_share") or 0 for r in ok], default=None)
         row["generator_saturated"] = any(r["metrics"].get("generator_saturated") for r in ok)
         row["bench_errors"] = sum(r["metrics"].get("bench_errors", 0) for r in ok)
         row["windows_inside"] = all(r["metrics"].get("window_inside", True) for r in ok)
         row["errors"] = [r["error"] for r in runs if "error" in r]
-        cpu_ratios, rps_ratios = [], []
-        for r in ok:
-            ref = by_round.get((length, connections, REFERENCE, r["round"]))
-            if ref is None or server == REFERENCE:
-                continue
-            a, b = r["metrics"], ref["metrics"]
-            if a.get("cpu_us_per_request") and b.get("cpu_us_per_request"):
-                cpu_ratios.append(a["cpu_us_per_request"] / b["cpu_us_per_request"])
-            if a.get("requests_per_second") and b.get("requests_per_second"):
-                rps_ratios.append(a["requests_per_second"] / b["requests_per_second"])
-        row["cpu_ratio_vs_epoll"] = median(cpu_ratios)
-        row["rps_ratio_vs_epoll"] = median(rps_ratios)
+        row["cpu_ratio_vs_epoll"] = row["rps_ratio_vs_epoll"] = row["cpu_vs_epoll"] = None
+        if server != REFERENCE:
+            ci = pairing.cell(records, server, REFERENCE, length, connections)
+            if ci is not None:
+                row["cpu_vs_epoll"] = ci.as_dict()
+                row["cpu_ratio_vs_epoll"] = ci.ratio
+            rps = pairing.cell(records, server, REFERENCE, length, connections, field="requests_per_second")
+            row["rps_ratio_vs_epoll"] = rps.ratio if rps is not None else None
         summary[(length, connections, server)] = row
     return summary
+
+
+def ratios(o, records, servers, parents=None):
+    """Every paired ratio of a run, for summary.json: each server against epoll in each cell and
+    over all cells, the findings' pairs, and (ablation) each row against the row it builds on."""
+    cells = [(length, connections) for length in o.lengths for connections in o.connections]
+    out = []
+
+    def add(a, b, scope, ci, length=None, connections=None, cells_used=None):
+        if ci is None:
+            return
+        item = {"a": a, "b": b, "scope": scope, "field": pairing.FIELD}
+        if length is not None:
+            item.update(length=length, connections=connections)
+        if cells_used is not None:
+            item["cells"] = cells_used
+        item.update(ci.as_dict())
+        out.append(item)
+
+    pairs = [(s, REFERENCE) for s in servers if s != REFERENCE and REFERENCE in servers]
+    pairs += [(s, p) for s, p in (parents or {}).items() if p and s in servers and p in servers]
+    pairs += [(a, b) for a, b, _ in needed(o, records, servers)]
+    for a, b in dict.fromkeys(pairs):
+        for length, connections in cells:
+            add(a, b, "cell", pairing.cell(records, a, b, length, connections), length, connections)
+        ci, used = pairing.over_cells(records, a, b, cells)
+        add(a, b, "cells", ci, cells_used=used)
+    return out
 
 
 def write_csv(path, summary, servers, variants=None):
@@ -67,17 +102,11 @@ def write_csv(path, summary, servers, variants=None):
 
 
 
-def write_json(path, title, o, summary):
-    """summary.json: what benchmarks/plot draws from."""
+def write_json(path, title, o, summary, extra=None):
+    """summary.json: what benchmarks/plot draws from. `extra` adds the paired ratios, the findings,
+    the noise record and the rounds (see runner)."""
+    data = {"title": title, "servers": [s for s in o.servers], "lengths": o.lengths,
+            "connections": o.connections, "rows": list(summary.values())}
+    data.update(extra or {})
     with open(path, "w") as f:
-        json.dump({"title": title, "servers": [s for s in o.servers], "lengths": o.lengths,
-                   "connections": o.connections, "rows": list(summary.values())}, f, indent=1)
-
-
-def paired_ratio(records, a, b, length, connections, field="cpu_us_per_request"):
-    """Median over rounds of (a's run / b's run) in the same cell and round; None without a pair."""
-    rounds = {}
-    for r in records:
-        if "metrics" in r and r["length"] == length and r["connections"] == connections and r["server"] in (a, b):
-            rounds.setdefault(r["round"], {})[r["server"]] = r["metrics"].get(field)
-    return median([v[a] / v[b] for v in rounds.values() if v.get(a) and v.get(b)])
+        json.dump(data, f, indent=1)
