@@ -26,7 +26,7 @@ def row_server(o, name, workdir):
     def command(port):
         if variant.is_peer:
             return peer_command(name, port)
-        return [o.echo_binary] + variant.flags + ["--host", "127.0.0.1", "--port", str(port), "--quiet",
+        return [o.binaries.get(name, o.echo_binary)] + variant.flags + ["--host", "127.0.0.1", "--port", str(port), "--quiet",
                                                   "--stats-json", stats_path]
 
     return Server(command, os.path.join(workdir, f"server-{name}.log"), name=name, stats_path=stats_path,

@@ -118,6 +118,10 @@ def parse_options(argv):
                    help="define a variant: a name and the echo flags it runs with, e.g. "
                         "--variant ms-small-cq='--backend uring --uring-mode multishot --cq-entries 4096' "
                         "(repeatable)")
+    p.add_argument("--binary", action="append", default=[], metavar="NAME=PATH",
+                   help="run the variant NAME with this echo executable instead of the one the runner builds, "
+                        "e.g. to compare two builds: --variant before='--backend uring' "
+                        "--binary before=/tmp/echo-before --backends before,uring (repeatable)")
     p.add_argument("--peers", type=name_list(PEERS, allow_none=True),
                    help="other servers, comma-separated: nio (SwiftNIO's echo server, one event loop), "
                         "c-epoll and c-uring (the C reference servers in benchmarks/peers/c, built with cc "
@@ -193,6 +197,16 @@ def parse_options(argv):
                     f"--stats-json itself")
         o.variants[name] = Variant(name, flags, "ad-hoc (--variant)", builtin=False)
         adhoc.append(name)
+
+    o.binaries = {}
+    for spec in o.binary:
+        name, sep, path = spec.partition("=")
+        name, path = name.strip(), os.path.abspath(os.path.expanduser(path.strip()))
+        if not sep or name not in o.variants or o.variants[name].is_peer:
+            p.error(f"--binary {spec!r}: expected NAME=PATH with NAME an echo variant (built in or --variant)")
+        if not os.access(path, os.X_OK):
+            p.error(f"--binary {name}: {path} is not an executable file")
+        o.binaries[name] = path
 
     quick, ablation = o.quick, o.ablation
     if ablation:

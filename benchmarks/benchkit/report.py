@@ -81,7 +81,7 @@ def write_header(w, title, env, o, records, servers, started, finished, planned,
             shown = [os.path.relpath(peer_command(s, 0)[0], ROOT)] + (["--threads", "1"] if s == NIO else [])
             flags = "`" + " ".join(shown) + "`"
         else:
-            flags = f"`{v.flags_text}`"
+            flags = f"`{v.flags_text}`" + (f" (executable {o.binaries[s]})" if s in getattr(o, "binaries", {}) else "")
         origin = "" if v.builtin else " (ad-hoc)"
         w(f"| {s}{origin} | {md_cell(flags)} | {md_cell(summaries.get(s) or v.about)} |")
     w()
