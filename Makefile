@@ -43,7 +43,7 @@ test: deps
 	$(MAKE) bench-test
 
 bench-test:
-	cd benchmarks && python3 -m unittest discover -s tests -t .
+	cd benchmarks && python3 -m tests
 
 # python3-venv only when `python3 -m venv` or ensurepip is missing (Debian and Ubuntu ship it apart), as root
 # directly or through sudo, like deps; then the venv and the pinned packages.
