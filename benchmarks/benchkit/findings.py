@@ -88,6 +88,17 @@ def findings(o, summary, records, servers):
         if REFERENCE in have and REFERENCE != cand:
             add(ratio_finding("reference_vs_nio", records, REFERENCE, NIO, cells))
 
+    for a, b in getattr(o, "pairs", []):
+        if a in have and b in have:
+            add(ratio_finding(f"pair {a}/{b}", records, a, b, cells, prefix="asked (--pair): "))
+            if len(cells) > 1:
+                for length, connections in cells:
+                    ci = pairing.cell(records, a, b, length, connections)
+                    if ci is not None:
+                        out.append(Finding(f"pair {a}/{b} {length}x{connections}",
+                                           f"asked (--pair), at {length} B × {connections}: " + stats.words(ci, a, b),
+                                           ci, a, b, 1))
+
     # The user-space share: what the server's own code costs, beside the kernel's work.
     for length, connections in cells:
         row = summary.get((length, connections, cand))
@@ -113,7 +124,7 @@ def findings(o, summary, records, servers):
 
 def needed(o, records, servers):
     """The intervals `--rounds auto` narrows: the candidate ÷ epoll over the cells, the C floor when
-    both C servers run, and with --ablation every row ÷ epoll. Per-cell intervals are reported but
+    both C servers run, every --pair, and with --ablation every row ÷ epoll. Per-cell intervals are reported but
     do not hold the run open: at ±1 % each they would take far more rounds than the question needs."""
     cells = run_cells(o)
     have = set(servers)
@@ -123,6 +134,7 @@ def needed(o, records, servers):
         pairs += [(s, REFERENCE) for s in rows if s in have and s != REFERENCE]
     if all(s in have for s in C_FLOOR):
         pairs.append(C_FLOOR)
+    pairs += [(a, b) for a, b in getattr(o, "pairs", []) if a in have and b in have]
     return [(a, b, pairing.over_cells(records, a, b, cells)[0]) for a, b in dict.fromkeys(pairs)]
 
 

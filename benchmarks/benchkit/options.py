@@ -122,6 +122,9 @@ def parse_options(argv):
                    help="run the variant NAME with this echo executable instead of the one the runner builds, "
                         "e.g. to compare two builds: --variant before='--backend uring' "
                         "--binary before=/tmp/echo-before --backends before,uring (repeatable)")
+    p.add_argument("--pair", action="append", default=[], metavar="A/B",
+                   help="also report A ÷ B (two rows of the run) with its interval in the findings, and narrow it "
+                        "with --rounds auto, e.g. --pair uring/before for an A/B of two builds (repeatable)")
     p.add_argument("--peers", type=name_list(PEERS, allow_none=True),
                    help="other servers, comma-separated: nio (SwiftNIO's echo server, one event loop), "
                         "c-epoll and c-uring (the C reference servers in benchmarks/peers/c, built with cc "
@@ -208,6 +211,13 @@ def parse_options(argv):
             p.error(f"--binary {name}: {path} is not an executable file")
         o.binaries[name] = path
 
+    o.pairs = []
+    for spec in o.pair:
+        a, sep, b = (part.strip() for part in spec.partition("/"))
+        if not sep or a not in o.variants or b not in o.variants or a == b:
+            p.error(f"--pair {spec!r}: expected A/B, two different variant names")
+        o.pairs.append((a, b))
+
     quick, ablation = o.quick, o.ablation
     if ablation:
         defaults = dict(ABLATION_DEFAULTS, backends=ABLATION_LADDER + adhoc + ABLATION_REFERENCE, peers=[])
@@ -257,6 +267,9 @@ def parse_options(argv):
             o.backends = [s for s in o.servers if s not in o.peers]
             o.candidate_may_alias = True
         o.candidate_row = o.candidate
+    missing = [n for pair in o.pairs for n in pair if n not in o.servers]
+    if missing:
+        p.error(f"--pair: {', '.join(dict.fromkeys(missing))} not in this run (add to --backends or --peers)")
     return o
 
 

@@ -33,6 +33,13 @@ class OptionTests(unittest.TestCase):
         self.assertIn("NAME an echo variant", rejected(["--binary", "nio=/bin/true"]))
         self.assertIn("not an executable", rejected(["--binary", "uring=/nonexistent/echo"]))
 
+    def test_pair(self):
+        o = parse_options(["--variant", "before=--backend uring", "--backends", "before,uring,epoll",
+                           "--peers", "none", "--pair", "uring/before"])
+        self.assertEqual(o.pairs, [("uring", "before")])
+        self.assertIn("two different variant names", rejected(["--pair", "uring"]))
+        self.assertIn("not in this run", rejected(["--quick", "--pair", "uring/nio"]))
+
     def test_noise_options(self):
         o = parse_options(["--quick", "--noise-threshold", "20", "--reruns", "0"])
         self.assertEqual((o.noise_threshold, o.reruns), (20, 0))

@@ -89,6 +89,17 @@ class FindingsTests(unittest.TestCase):
         self.assertEqual(items["c_floor"].ci.verdict, "same")
         self.assertIn("user_share", items)
 
+    def test_pair_is_a_finding_and_narrowed_by_auto_rounds(self):
+        o = parse_options(["--variant", "before=--backend uring", "--backends", "before,uring,epoll",
+                           "--peers", "none", "--connections", "50", "--lengths", "128", "--pair", "uring/before"])
+        records = runs() + [record("before", k, URING[k] * 1.002) for k in URING]
+        rows = summary.summarize(records, o.servers)
+        items = {f.key: f for f in findings.findings(o, rows, records, o.servers)}
+        pair = items["pair uring/before"]
+        self.assertTrue(pair.text.startswith("asked (--pair): "), pair.text)
+        self.assertAlmostEqual(pair.ci.ratio, 1 / 1.002, places=6)
+        self.assertIn(("uring", "before"), [(a, b) for a, b, _ in findings.needed(o, records, o.servers)])
+
     def test_auto_rounds_wait_for_narrow_intervals(self):
         o = parse_options(["--quick", "--connections", "50", "--no-build"])
         plan = rounds.RoundPlan(rounds.AUTO, budget_s=600)
