@@ -54,6 +54,17 @@ def ratio_finding(key, records, a, b, cells, a_name=None, b_name=None, prefix=""
     return Finding(key, text, ci, a, b, used)
 
 
+def per_cell(key, records, a, b, cells, a_name=None, prefix=""):
+    """a ÷ b in each cell, as Findings, when the run has more than one cell."""
+    out = []
+    for length, connections in cells if len(cells) > 1 else []:
+        ci = pairing.cell(records, a, b, length, connections)
+        if ci is not None:
+            out.append(Finding(f"{key} {length}x{connections}", f"{prefix}at {length} B × {connections}: "
+                               + stats.words(ci, a_name or a, b), ci, a, b, 1))
+    return out
+
+
 def findings(o, summary, records, servers):
     """The findings of a run, in the order the report prints them."""
     cells = run_cells(o)
@@ -71,13 +82,7 @@ def findings(o, summary, records, servers):
         add(ratio_finding("candidate", records, cand, REFERENCE, cells, a_name=name))
         if c_floor:
             add(ratio_finding("c_floor", records, *C_FLOOR, cells, prefix="C floor: "))
-        if len(cells) > 1:
-            for length, connections in cells:
-                ci = pairing.cell(records, cand, REFERENCE, length, connections)
-                if ci is not None:
-                    out.append(Finding(f"candidate {length}x{connections}",
-                                       f"at {length} B × {connections}: " + stats.words(ci, name, REFERENCE),
-                                       ci, cand, REFERENCE, 1))
+        out += per_cell("candidate", records, cand, REFERENCE, cells, a_name=name)
     if c_floor and cand in have and cand not in C_FLOOR:
         add(ratio_finding("candidate_vs_c", records, cand, C_FLOOR[0], cells, a_name=name,
                           prefix="against C: "))
@@ -91,13 +96,7 @@ def findings(o, summary, records, servers):
     for a, b in getattr(o, "pairs", []):
         if a in have and b in have:
             add(ratio_finding(f"pair {a}/{b}", records, a, b, cells, prefix="asked (--pair): "))
-            if len(cells) > 1:
-                for length, connections in cells:
-                    ci = pairing.cell(records, a, b, length, connections)
-                    if ci is not None:
-                        out.append(Finding(f"pair {a}/{b} {length}x{connections}",
-                                           f"asked (--pair), at {length} B × {connections}: " + stats.words(ci, a, b),
-                                           ci, a, b, 1))
+            out += per_cell(f"pair {a}/{b}", records, a, b, cells, prefix="asked (--pair), ")
 
     # The user-space share: what the server's own code costs, beside the kernel's work.
     for length, connections in cells:
