@@ -63,7 +63,7 @@ let package = Package(
         ),
         .testTarget(
             name: "EchoServerTests",
-            dependencies: ["Backend", "URingBackend", "EpollBackend", "BlockingBackend"]
+            dependencies: ["Backend", "URingBackend", "CLibUring", "EpollBackend", "BlockingBackend"]
         ),
     ]
 )

@@ -4,7 +4,7 @@ import Glibc
 import Backend
 import CLibUring
 
-/// One connection's own provided-buffer ring and buffers, for receive bundles (`--bundle`).
+/// One connection's own provided-buffer ring and buffers, for receive bundles (`--uring-mode bundle`).
 ///
 /// A bundle's completion names only its first buffer; the others are the ring entries after it.
 /// With one ring shared by every connection that cannot be relied on: a bundle that received,
@@ -15,27 +15,22 @@ import CLibUring
 /// received, and each entry's length says how much of it was filled (the kernel shortens an
 /// entry when it takes only part of it).
 ///
-/// Layout of the one page-aligned allocation: the ring's entries, the `msghdr` and `iovec`s of
+/// One page-aligned allocation holds, in order: the ring's entries, the `msghdr` and `iovec`s of
 /// the connection's gathered send (one send in flight per connection), the bytes each buffer
-/// holds; then, from the next page, the buffers.
-struct ConnectionBufferRing {
+/// holds; then, from the next page, the buffers. Noncopyable: the value owns the allocation and
+/// frees it when it goes (the loop unregisters the ring first, once nothing uses its buffers).
+struct ConnectionBufferRing: ~Copyable {
     /// Buffers per connection: what an idle connection costs in bundle mode (times the buffer size).
     static let count: UInt16 = 8
-    static let mask: Int32 = Int32(count) - 1
 
-    private static let headerBytes = 4096
-    private static let messageOffset = Int(count) * MemoryLayout<io_uring_buf>.stride
-    private static let vectorsOffset = messageOffset + 64
-    private static let filledOffset = vectorsOffset + Int(count) * MemoryLayout<iovec>.stride
-
-    let base: UnsafeMutableRawPointer
+    private let base: UnsafeMutableRawPointer
+    /// Bytes in each buffer.
     let bufferSize: Int
 
     /// Allocates the ring and buffers and fills the ring with every buffer (not yet registered).
     init(bufferSize: Int) {
-        precondition(Self.filledOffset + Int(Self.count) * 4 <= Self.headerBytes)
         self.bufferSize = bufferSize
-        base = .allocate(byteCount: Self.headerBytes + Int(Self.count) * bufferSize, alignment: 4096)
+        base = .allocate(byteCount: Layout.buffers + Int(Self.count) * bufferSize, alignment: Layout.pageSize)
         io_uring_buf_ring_init(ring)
         for id in 0..<Self.count {
             io_uring_buf_ring_add(ring, buffer(id), UInt32(bufferSize), id, Self.mask, Int32(id))
@@ -43,26 +38,59 @@ struct ConnectionBufferRing {
         io_uring_buf_ring_advance(ring, Int32(Self.count))
     }
 
-    /// Frees the memory; the ring must be unregistered and no request may still use its buffers.
-    func deallocate() { base.deallocate() }
+    deinit { base.deallocate() }
 
-    var ring: UnsafeMutablePointer<io_uring_buf_ring> { base.assumingMemoryBound(to: io_uring_buf_ring.self) }
-    var message: UnsafeMutablePointer<msghdr> { (base + Self.messageOffset).assumingMemoryBound(to: msghdr.self) }
-    var vectors: UnsafeMutablePointer<iovec> { (base + Self.vectorsOffset).assumingMemoryBound(to: iovec.self) }
-    /// Bytes received into each buffer.
-    var filled: UnsafeMutablePointer<Int32> { (base + Self.filledOffset).assumingMemoryBound(to: Int32.self) }
+    /// The entry (and buffer id) that ring `position` maps to: positions count up through 16 bits
+    /// and wrap like the kernel's head; entries repeat every ``count`` positions.
+    @inline(__always)
+    static func slot(of position: UInt16) -> UInt16 {
+        position & (count &- 1)
+    }
+
+    /// The mask liburing's ring calls take.
+    static var mask: Int32 {
+        @inline(__always) get { Int32(count) - 1 }
+    }
+
+    var ring: UnsafeMutablePointer<io_uring_buf_ring> {
+        @inline(__always) get { base.assumingMemoryBound(to: io_uring_buf_ring.self) }
+    }
+
+    private var message: UnsafeMutablePointer<msghdr> {
+        @inline(__always) get { (base + Layout.message).assumingMemoryBound(to: msghdr.self) }
+    }
+
+    private var vectors: UnsafeMutablePointer<iovec> {
+        @inline(__always) get { (base + Layout.vectors).assumingMemoryBound(to: iovec.self) }
+    }
+
+    /// Bytes received into each buffer, by buffer id.
+    private var filledLengths: UnsafeMutablePointer<Int32> {
+        @inline(__always) get { (base + Layout.filled).assumingMemoryBound(to: Int32.self) }
+    }
 
     /// The first byte of buffer `id`.
     @inline(__always)
     func buffer(_ id: UInt16) -> UnsafeMutableRawPointer {
-        base + Self.headerBytes + Int(id) * bufferSize
+        base + Layout.buffers + Int(id) * bufferSize
     }
 
     /// The length the kernel left in the entry at ring `position`.
     @inline(__always)
     func entryLength(at position: UInt16) -> Int32 {
-        let entries = base.assumingMemoryBound(to: io_uring_buf.self)
-        return Int32(truncatingIfNeeded: entries[Int(Int32(position) & Self.mask)].len)
+        Int32(truncatingIfNeeded: ring.entry(at: Self.slot(of: position)).len)
+    }
+
+    /// The bytes received into the buffer at ring `position`.
+    @inline(__always)
+    func filled(at position: UInt16) -> Int32 {
+        filledLengths[Int(Self.slot(of: position))]
+    }
+
+    /// Records that the buffer at ring `position` holds `length` bytes.
+    @inline(__always)
+    func setFilled(_ length: Int32, at position: UInt16) {
+        filledLengths[Int(Self.slot(of: position))] = length
     }
 
     /// Puts buffer `id` back at the ring's tail, whole, and publishes it.
@@ -72,12 +100,62 @@ struct ConnectionBufferRing {
         io_uring_buf_ring_advance(ring, 1)
     }
 
-    /// Registers the ring with `uring` as buffer group `group`.
+    /// Prepares `sqe` to send the `count` buffers from ring `position` on, the first from byte
+    /// `offset`: one buffer with `send`, several gathered into one `sendmsg`.
+    @inline(__always)
+    func prepareSend(_ sqe: UnsafeMutablePointer<io_uring_sqe>, fd: Int32, from position: UInt16, count: Int, offset: Int32) {
+        if count == 1 {
+            let id = Self.slot(of: position)
+            io_uring_prep_send(sqe, fd, buffer(id) + Int(offset), Int(filledLengths[Int(id)] &- offset), Int32(MSG_NOSIGNAL))
+            return
+        }
+        var position = position
+        var offset = offset
+        for index in 0..<count {
+            let id = Self.slot(of: position)
+            vectors[index] = iovec(iov_base: buffer(id) + Int(offset), iov_len: Int(filledLengths[Int(id)] &- offset))
+            offset = 0
+            position &+= 1
+        }
+        message.pointee = msghdr()
+        message.pointee.msg_iov = vectors
+        message.pointee.msg_iovlen = count
+        io_uring_prep_sendmsg(sqe, fd, message, UInt32(MSG_NOSIGNAL))
+    }
+
+    /// Registers the ring with `uring` as buffer group `group`; returns 0 or `-errno`.
     func register(on uring: borrowing Ring, group: UInt16) -> Int32 {
         var registration = io_uring_buf_reg()
         registration.ring_addr = UInt64(UInt(bitPattern: base))
         registration.ring_entries = UInt32(Self.count)
         registration.bgid = group
         return io_uring_register_buf_ring(uring.raw, &registration, 0)
+    }
+
+    /// Byte offsets of the parts of the allocation, each aligned for what it holds.
+    private enum Layout {
+        /// The kernel maps the ring by pages, so it starts on one, and the buffers start on the next.
+        static var pageSize: Int { 4096 }
+        /// The ring's entries come first (the ring's tail overlays the first entry).
+        static var message: Int {
+            aligned(Int(ConnectionBufferRing.count) * MemoryLayout<io_uring_buf>.stride, for: msghdr.self)
+        }
+        static var vectors: Int {
+            aligned(message + MemoryLayout<msghdr>.stride, for: iovec.self)
+        }
+        static var filled: Int {
+            aligned(vectors + Int(ConnectionBufferRing.count) * MemoryLayout<iovec>.stride, for: Int32.self)
+        }
+        /// The first buffer: the first page boundary after the header.
+        static var buffers: Int {
+            let headerEnd = filled + Int(ConnectionBufferRing.count) * MemoryLayout<Int32>.stride
+            return (headerEnd + pageSize - 1) / pageSize * pageSize
+        }
+
+        @inline(__always)
+        private static func aligned<T>(_ offset: Int, for _: T.Type) -> Int {
+            let alignment = MemoryLayout<T>.alignment
+            return (offset + alignment - 1) & ~(alignment - 1)
+        }
     }
 }

@@ -1,41 +1,23 @@
-/// The state of one connection in the io_uring loop: which buffer it is sending and how far.
-///
-/// At most one request is in flight per connection (a `recv` or a `send`), so a connection
-/// is closed only when none is, and its descriptor can be reused safely.
-struct URingConnection {
-    /// The descriptor is a connection this loop owns.
-    var isOpen = false
-    /// Waiting in the starved queue for a buffer to come back to the pool.
-    var isStarved = false
-    /// The pool buffer being sent.
-    var sendBuffer: UInt16 = 0
-    /// Bytes of `sendBuffer` already sent.
-    var sendOffset: Int32 = 0
-    /// Bytes of `sendBuffer` to send in all.
-    var sendLength: Int32 = 0
-    /// The next descriptor in the starved queue, or -1.
-    var nextStarved: Int32 = -1
-}
-
 /// A per-connection record a loop keeps in a ``ConnectionTable``.
-protocol ConnectionRecord {
+protocol ConnectionRecord: ~Copyable {
     /// The state of a slot no connection uses.
     init()
 }
 
-extension URingConnection: ConnectionRecord {}
-
 /// Connection state indexed by file descriptor (or direct-descriptor index), in one contiguous
 /// allocation that doubles when a larger descriptor arrives. Descriptors are small dense integers,
 /// so this is both the fastest lookup and bounded by the process's descriptor limit, not by a constant.
-struct ConnectionTable<Record: ConnectionRecord>: ~Copyable {
+///
+/// Records may be noncopyable (a bundle connection owns its buffer ring): the table initializes,
+/// moves and destroys them one by one, so whatever a record still owns is released with the table.
+struct ConnectionTable<Record: ConnectionRecord & ~Copyable>: ~Copyable {
     private(set) var storage: UnsafeMutablePointer<Record>
     private(set) var capacity: Int
 
     init(initialCapacity: Int = 1024) {
         capacity = max(initialCapacity, 16)
         storage = .allocate(capacity: capacity)
-        storage.initialize(repeating: Record(), count: capacity)
+        Self.initializeFree(storage, count: capacity)
     }
 
     deinit {
@@ -57,9 +39,13 @@ struct ConnectionTable<Record: ConnectionRecord>: ~Copyable {
         while newCapacity < needed { newCapacity *= 2 }
         let grown = UnsafeMutablePointer<Record>.allocate(capacity: newCapacity)
         grown.moveInitialize(from: storage, count: capacity)
-        (grown + capacity).initialize(repeating: Record(), count: newCapacity - capacity)
+        Self.initializeFree(grown + capacity, count: newCapacity - capacity)
         storage.deallocate()
         storage = grown
         capacity = newCapacity
+    }
+
+    private static func initializeFree(_ start: UnsafeMutablePointer<Record>, count: Int) {
+        for index in 0..<count { (start + index).initialize(to: Record()) }
     }
 }

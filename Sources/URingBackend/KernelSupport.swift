@@ -41,27 +41,16 @@ enum KernelSupport {
         for (opcode, name) in opcodes where io_uring_opcode_supported(probe, Int32(opcode.rawValue)) == 0 {
             throw .missingKernelFeature(name)
         }
-        if options.mode == .multishot {
+        if options.mode != .legacy {
             // Multishot receive came in 6.0, after everything else this mode uses (5.19).
-            guard kernelVersion >= (6, 0) else {
+            guard KernelVersion.running >= KernelVersion(major: 6, minor: 0) else {
                 throw .missingKernelFeature("multishot receive (IORING_RECV_MULTISHOT, Linux 6.0)")
             }
             _ = try ProvidedBufferRing(registeringOn: ring, entries: 1, group: 1)
         }
-        if options.bundle && ring.features & KernelConstant.featureRecvSendBundle == 0 {
+        if options.mode == .bundle && ring.features & KernelConstant.featureRecvSendBundle == 0 {
             throw .missingKernelFeature("receive bundles (IORING_FEAT_RECVSEND_BUNDLE, Linux 6.10)")
         }
-    }
-
-    /// The running kernel's major and minor version, from `uname`.
-    static var kernelVersion: (Int, Int) {
-        var names = utsname()
-        guard uname(&names) == 0 else { return (0, 0) }
-        let release = withUnsafeBytes(of: &names.release) { raw in
-            String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
-        }
-        let numbers = release.split(whereSeparator: { !$0.isNumber }).prefix(2).compactMap { Int($0) }
-        return numbers.count == 2 ? (numbers[0], numbers[1]) : (0, 0)
     }
 
     /// The error for a failed `io_uring_setup` with `flags`: a set-up flag this kernel does not

@@ -10,7 +10,8 @@ import CLibUring
 /// liburing 2.3 has no `io_uring_setup_buf_ring`, so the ring is mapped and registered by hand.
 /// Returning a buffer is two stores into the ring and, once per loop turn, one tail update.
 struct ProvidedBufferRing: ~Copyable {
-    private let ring: UnsafeMutablePointer<io_uring_buf_ring>
+    /// The shared memory (read by tests through `BufferRingEntries.swift`).
+    let ring: UnsafeMutablePointer<io_uring_buf_ring>
     private let mappedBytes: Int
     private let mask: Int32
     /// The buffer group receives select from.

@@ -4,7 +4,7 @@ import Glibc
 import Backend
 import CLibUring
 
-/// One io_uring instance and the few calls the loops make on it.
+/// One io_uring instance and the few calls the loop makes on it.
 ///
 /// Owns the `io_uring` structure liburing fills in; `deinit` tears the ring down, which also
 /// cancels whatever is still in flight. Every call that enters the kernel counts itself in the
@@ -17,6 +17,20 @@ struct Ring: ~Copyable {
     let flags: UInt32
     /// How long a loop waits before accepting again after running out of descriptors.
     private let acceptBackoff: UnsafeMutablePointer<__kernel_timespec>
+    /// A failure the next ``submitAndWait(enters:)`` reports instead of entering the kernel: a
+    /// submission the ring refused, or the test hook's (``RingFaultInjection``). On the heap, so
+    /// calls that only borrow the ring can leave it.
+    private let pending: UnsafeMutablePointer<PendingFailure>
+    /// Where a submission goes when the ring refuses to take more, so the caller can fill it in
+    /// harmlessly; the loop ends at its next wait.
+    private let scratch: UnsafeMutablePointer<io_uring_sqe>
+
+    private struct PendingFailure {
+        /// The `errno`, or 0 for none.
+        var code: Int32 = 0
+        /// Whether `io_uring_submit` failed (rather than the test hook asking for a failure).
+        var inSubmit = false
+    }
 
     /// Sets up a ring with `entries` submission entries and `parameters` (flags, CQ size, …).
     init(entries: Int, parameters: io_uring_params) throws(EchoError) {
@@ -31,19 +45,26 @@ struct Ring: ~Copyable {
         flags = parameters.flags
         acceptBackoff = .allocate(capacity: 1)
         acceptBackoff.initialize(to: __kernel_timespec(tv_sec: 0, tv_nsec: 50_000_000))
+        pending = .allocate(capacity: 1)
+        pending.initialize(to: PendingFailure())
+        scratch = .allocate(capacity: 1)
+        scratch.initialize(to: io_uring_sqe())
     }
 
     deinit {
         io_uring_queue_exit(raw)
         raw.deallocate()
         acceptBackoff.deallocate()
+        pending.deallocate()
+        scratch.deallocate()
     }
 
-    /// Queues a poll on the stop signal's eventfd; its completion carries ``UserData/Operation/stop``.
-    func watchStopSignal(_ fd: Int32, enters: inout UInt64) {
+    /// Queues a one-shot poll for `fd` to become readable (the stop signal's eventfd, say); its
+    /// completion carries `operation`.
+    func watchReadable(_ fd: Int32, as operation: UserData.Operation, enters: inout UInt64) {
         let sqe = submission(enters: &enters)
         io_uring_prep_poll_add(sqe, fd, UInt32(POLLIN))
-        sqe.pointee.user_data = UserData(.stop).rawValue
+        sqe.pointee.user_data = UserData(operation, fd: fd).rawValue
     }
 
     /// Queues a 50 ms timeout whose completion (``UserData/Operation/acceptRetry``) tells the loop
@@ -68,20 +89,48 @@ struct Ring: ~Copyable {
             enters &+= 1
             if let sqe = io_uring_get_sqe(raw) { return sqe }
             if status < 0 && status != -EINTR && status != -EAGAIN && status != -EBUSY {
-                // Only a broken ring refuses submissions; nothing sensible can continue.
-                fatalError("io_uring_submit failed: \(EchoError.message(for: -status))")
+                // Only a broken ring refuses submissions: nothing sensible can continue. The
+                // caller fills in the scratch entry, and the next wait reports the failure.
+                if pending.pointee.code == 0 { pending.pointee = PendingFailure(code: -status, inSubmit: true) }
+                scratch.pointee = io_uring_sqe()
+                return scratch
             }
         }
     }
 
     /// Submits everything queued and waits for at least one completion.
+    ///
+    /// - Throws: ``EchoError/system(_:errno:)`` when the ring refuses: nothing sensible can continue.
     @inline(__always)
     func submitAndWait(enters: inout UInt64) throws(EchoError) {
+        if _slowPath(pending.pointee.code != 0) { throw takePendingFailure() }
         let status = io_uring_submit_and_wait(raw, 1)
         enters &+= 1
         if status < 0 && status != -EINTR && status != -EAGAIN && status != -EBUSY && status != -ETIME {
             throw .system("io_uring_submit_and_wait", errno: -status)
         }
+    }
+
+    /// Submits everything queued and waits up to `nanoseconds` for a completion (at teardown).
+    /// Returns false when the ring refuses, so the caller stops waiting on it.
+    func submitAndWait(nanoseconds: Int, enters: inout UInt64) -> Bool {
+        var timeout = __kernel_timespec(tv_sec: 0, tv_nsec: Int64(nanoseconds))
+        var cqe: UnsafeMutablePointer<io_uring_cqe>?
+        let status = io_uring_submit_and_wait_timeout(raw, &cqe, 1, &timeout, nil)
+        enters &+= 1
+        return status >= 0 || status == -ETIME || status == -EINTR || status == -EAGAIN || status == -EBUSY
+    }
+
+    /// Makes the next ``submitAndWait(enters:)`` fail with `code` (the test hook's effect).
+    func failNextWait(errno code: Int32) {
+        if pending.pointee.code == 0 { pending.pointee = PendingFailure(code: code, inSubmit: false) }
+    }
+
+    @inline(never)
+    private func takePendingFailure() -> EchoError {
+        let failure = pending.pointee
+        pending.pointee = PendingFailure()
+        return .system(failure.inSubmit ? "io_uring_submit" : "io_uring_submit_and_wait", errno: failure.code)
     }
 }
 

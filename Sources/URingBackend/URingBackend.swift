@@ -1,14 +1,17 @@
 import Backend
 import CLibUring
 
-/// io_uring through liburing, in the design of the reference C server: no explicit poll requests
-/// (the kernel's fast poll arms them internally) and kernel buffer selection from one shared pool.
+/// io_uring through liburing: one thread per loop, one ring, and the kernel picking the buffer
+/// each receive fills, so the loop never submits a poll and idle connections hold no buffer (in
+/// the default mode).
 ///
-/// Each connection has exactly one request in flight at any time: a `recv` that lets the kernel
-/// pick a buffer from the pool, then a `send` of that buffer (resubmitted until every byte is
-/// gone), then the buffer goes back to the pool with `IORING_OP_PROVIDE_BUFFERS` in the same
-/// submission as the next `recv`. The loop drains every ready completion, then makes one
-/// `io_uring_submit_and_wait` call per turn.
+/// The default (``Mode/multishot`` with `DEFER_TASKRUN`, measured cheapest here) keeps one
+/// multishot accept armed and one multishot receive per connection on a provided-buffer ring; a
+/// filled buffer is sent straight back and returns to the ring with no submission once its bytes
+/// are sent, so an echo costs about one submission (the send) and a whole turn of completions one
+/// `io_uring_submit_and_wait`. ``Mode/legacy`` is the classic design kept as the baseline;
+/// ``Mode/bundle`` adds receive bundles on a buffer ring per connection. All three run on one
+/// loop (``LoopDriver``) and differ only in their ``LoopMode``.
 public struct URingBackend: EventBackend {
     public static let name = "uring"
 
@@ -20,6 +23,11 @@ public struct URingBackend: EventBackend {
         /// Multishot accept, multishot receive from a provided-buffer ring, buffers recycled into
         /// the ring without a submission: about one submission per echo (the send).
         case multishot
+        /// Multishot with receive bundles, `IORING_RECVSEND_BUNDLE` (Linux 6.10): every connection
+        /// gets a buffer ring of its own (``ConnectionBufferRing``), one receive completion may fill
+        /// several of its buffers, and sends gather them into one `sendmsg`. Streams gain; each open
+        /// connection holds its own buffers, idle or not.
+        case bundle
     }
 
     /// What the io_uring loop is sized and switched with.
@@ -46,11 +54,8 @@ public struct URingBackend: EventBackend {
         public var fixedFiles = false
         /// Sends of at least this many bytes use `IORING_OP_SEND_ZC` (0: never; multishot mode only).
         public var zeroCopyThreshold = 0
-        /// Receive bundles, `IORING_RECVSEND_BUNDLE` (Linux 6.10; multishot mode only): every
-        /// connection gets a buffer ring of its own (``ConnectionBufferRing``), one receive
-        /// completion may fill several of its buffers, and sends gather them into one `sendmsg`.
-        /// Streams gain; each open connection holds its own buffers.
-        public var bundle = false
+        /// Tests only: a trigger that makes the ring fail (see ``RingFaultInjection``).
+        var faultInjection: RingFaultInjection?
 
         public init() {}
 
@@ -95,7 +100,7 @@ public struct URingBackend: EventBackend {
         if options.sqpoll { parts.append("sqpoll") }
         if options.fixedFiles { parts.append("fixed files") }
         if options.zeroCopyThreshold > 0 { parts.append("zero-copy sends from \(options.zeroCopyThreshold) B") }
-        if options.bundle {
+        if options.mode == .bundle {
             parts.append("recv bundles, \(ConnectionBufferRing.count) × \(options.bufferSize)-byte buffers per connection")
         } else {
             parts.append("\(options.bufferCount) × \(options.bufferSize)-byte buffers")
@@ -127,11 +132,8 @@ public struct URingBackend: EventBackend {
         if options.sqpoll && options.deferTaskrun {
             throw .invalidConfiguration("--sqpoll and --defer-taskrun cannot be combined (the kernel refuses DEFER_TASKRUN with SQPOLL)")
         }
-        if options.mode == .legacy && (options.fixedFiles || options.zeroCopyThreshold > 0 || options.bundle) {
-            throw .invalidConfiguration("--fixed-files, --zerocopy-send and --bundle need --uring-mode multishot")
-        }
-        if options.bundle && (options.fixedFiles || options.zeroCopyThreshold > 0) {
-            throw .invalidConfiguration("--bundle cannot be combined with --fixed-files or --zerocopy-send")
+        if options.mode != .multishot && (options.fixedFiles || options.zeroCopyThreshold > 0) {
+            throw .invalidConfiguration("--fixed-files and --zerocopy-send need --uring-mode multishot")
         }
         try KernelSupport.check(options)
     }
@@ -140,14 +142,11 @@ public struct URingBackend: EventBackend {
         try validate()
         switch options.mode {
         case .legacy:
-            var loop = try LegacyLoop(options: options, listener: listener, stop: stop, statistics: statistics)
-            try loop.run()
-        case .multishot where options.bundle:
-            var loop = try BundleLoop(options: options, listener: listener, stop: stop, statistics: statistics)
-            try loop.run()
+            try LoopDriver<LegacyMode>.serve(options: options, listener: listener, stop: stop, statistics: statistics)
         case .multishot:
-            var loop = try MultishotLoop(options: options, listener: listener, stop: stop, statistics: statistics)
-            try loop.run()
+            try LoopDriver<MultishotMode>.serve(options: options, listener: listener, stop: stop, statistics: statistics)
+        case .bundle:
+            try LoopDriver<BundleMode>.serve(options: options, listener: listener, stop: stop, statistics: statistics)
         }
     }
 }

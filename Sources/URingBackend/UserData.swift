@@ -4,7 +4,7 @@
 /// bits 0–31 the file descriptor. Decoding is shifts and masks: no lookup, no heap.
 struct UserData: Equatable {
     /// The request a completion belongs to.
-    enum Operation: UInt8 {
+    enum Operation: UInt8, CaseIterable {
         case accept = 1
         case acceptRetry
         case recv
@@ -13,6 +13,8 @@ struct UserData: Equatable {
         case stop
         /// Requests whose completion needs no handling (cancels, direct closes).
         case ignored
+        /// The test hook's trigger fired (see ``RingFaultInjection``).
+        case injectedFault
     }
 
     let rawValue: UInt64

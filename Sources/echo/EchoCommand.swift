@@ -23,9 +23,10 @@ struct EchoCommand: ParsableCommand {
               uring     io_uring through liburing. Receives land in buffers the
                         kernel picks from one shared pool (--buffer-count
                         buffers of --buffer-size bytes), so idle connections
-                        hold no memory, and a whole batch of receives and sends
-                        costs one io_uring_enter call. Needs io_uring enabled
-                        in the kernel; where it is not, use --backend epoll.
+                        hold no buffer (except with --uring-mode bundle), and
+                        a whole batch of receives and sends costs one
+                        io_uring_enter call. Needs io_uring enabled in the
+                        kernel; where it is not, use --backend epoll.
               epoll     One thread, non-blocking sockets, level-triggered
                         epoll: one epoll_wait per batch of ready sockets, then
                         a read and a send per request.
@@ -49,16 +50,17 @@ struct EchoCommand: ParsableCommand {
             accept and recv, IORING_OP_PROVIDE_BUFFERS: three submissions per echo); \
             multishot keeps one multishot accept and one multishot recv per connection \
             armed on a provided-buffer ring and recycles each buffer into the ring with \
-            no submission once its bytes are sent. The default, measured cheapest on \
-            Linux 6.18 (see the README), is multishot with --defer-taskrun. --defer-taskrun, --sqpoll, \
-            --fixed-files, --zerocopy-send and --bundle switch on one kernel feature \
-            each, so its worth can be measured; each is probed at start and a kernel \
-            without it is named in the error. --bundle gives every connection a \
-            buffer ring of its own (8 buffers of --buffer-size bytes, held while the \
-            connection is open; --buffer-count does not apply), receives with \
-            IORING_RECVSEND_BUNDLE (one completion may fill several buffers) and \
+            no submission once its bytes are sent; bundle (Linux 6.10; --bundle is the \
+            same) is multishot with receive bundles: every connection gets a buffer \
+            ring of its own (8 buffers of --buffer-size bytes, held while the \
+            connection is open, idle or not; --buffer-count does not apply), receives \
+            with IORING_RECVSEND_BUNDLE (one completion may fill several buffers) and \
             sends the filled buffers with one sendmsg: streams gain, at a price in \
-            memory per connection.
+            memory per connection. The default, measured cheapest on Linux 6.18 (see \
+            the README), is multishot with --defer-taskrun. --defer-taskrun, --sqpoll, \
+            --fixed-files and --zerocopy-send switch on one kernel feature each, so \
+            its worth can be measured; each is probed at start and a kernel without it \
+            is named in the error.
 
             --buffer-size applies to every backend; --buffer-count, --ring-entries, \
             --cq-entries and the io_uring switches only to uring; --epoll-mode and \
@@ -98,7 +100,7 @@ struct EchoCommand: ParsableCommand {
     @Option(help: "How the uring backend drives io_uring (see below).")
     var uringMode: URingModeChoice = .multishot
 
-    @Flag(inversion: .prefixedNo, help: "uring: IORING_SETUP_SINGLE_ISSUER | DEFER_TASKRUN (Linux 6.1): completions are processed only when the loop waits. Default: on in multishot mode without --sqpoll, off otherwise.")
+    @Flag(inversion: .prefixedNo, help: "uring: IORING_SETUP_SINGLE_ISSUER | DEFER_TASKRUN (Linux 6.1): completions are processed only when the loop waits. Default: on in multishot and bundle modes without --sqpoll, off otherwise.")
     var deferTaskrun: Bool?
 
     @Flag(help: "uring: IORING_SETUP_SQPOLL: a kernel thread polls the submission queue.")
@@ -110,7 +112,7 @@ struct EchoCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: ArgumentHelp("uring multishot: send messages of at least this many bytes with IORING_OP_SEND_ZC (0: never).", valueName: "bytes"))
     var zerocopySend: Int = 0
 
-    @Flag(help: "uring multishot: receive bundles (IORING_RECVSEND_BUNDLE, Linux 6.10) on a buffer ring per connection, sends gathered with sendmsg (see below).")
+    @Flag(help: "uring: the same as --uring-mode bundle (receive bundles on a buffer ring per connection; see below).")
     var bundle = false
 
     @Option(help: "epoll: level- or edge-triggered readiness.")
@@ -174,6 +176,15 @@ struct EchoCommand: ParsableCommand {
         if let statsJson, statsJson.isEmpty || statsJson.hasSuffix("/") {
             throw ValidationError("invalid stats JSON path '\(statsJson)': must name a file")
         }
+        if bundle && uringMode == .legacy {
+            throw ValidationError("--bundle is --uring-mode bundle: it cannot be combined with --uring-mode legacy")
+        }
+    }
+
+    /// The io_uring mode: `--uring-mode`, or bundle with `--bundle` (which a benchmark may give
+    /// together with `--uring-mode multishot`, as before bundle was a mode of its own).
+    var resolvedURingMode: URingBackend.Mode {
+        bundle ? .bundle : uringMode.mode
     }
 
     /// The backend the options describe.
@@ -185,12 +196,11 @@ struct EchoCommand: ParsableCommand {
             options.bufferCount = bufferCount
             options.ringEntries = ringEntries
             options.completionQueueEntries = cqEntries
-            options.mode = uringMode.mode
-            options.deferTaskrun = deferTaskrun ?? (uringMode == .multishot && !sqpoll)
+            options.mode = resolvedURingMode
+            options.deferTaskrun = deferTaskrun ?? (options.mode != .legacy && !sqpoll)
             options.sqpoll = sqpoll
             options.fixedFiles = fixedFiles
             options.zeroCopyThreshold = zerocopySend
-            options.bundle = bundle
             return URingBackend(options: options)
         case .epoll:
             var options = EpollBackend.Options()
@@ -303,11 +313,13 @@ enum BlockingModeChoice: String, CaseIterable, ExpressibleByArgument {
 enum URingModeChoice: String, CaseIterable, ExpressibleByArgument {
     case legacy
     case multishot
+    case bundle
 
     var mode: URingBackend.Mode {
         switch self {
         case .legacy: return .legacy
         case .multishot: return .multishot
+        case .bundle: return .bundle
         }
     }
 }

@@ -51,7 +51,7 @@ enum BackendUnderTest: String, CaseIterable, CustomTestStringConvertible, Sendab
         case .uringMultishotBundle:
             // Small buffers, so streams make bundles of several buffers and sends gather them.
             var options = URingBackend.Options()
-            options.bundle = true
+            options.mode = .bundle
             options.bufferSize = 1024
             return URingBackend(options: options)
         case .epoll:
@@ -85,7 +85,7 @@ enum BackendUnderTest: String, CaseIterable, CustomTestStringConvertible, Sendab
         case .uringMultishotWithoutDeferTaskrun: return ["--backend", "uring", "--no-defer-taskrun"]
         case .uringMultishotFixedFilesZeroCopy: return ["--backend", "uring", "--fixed-files", "--zerocopy-send", "2048"]
         case .uringMultishotSQPoll: return ["--backend", "uring", "--sqpoll"]
-        case .uringMultishotBundle: return ["--backend", "uring", "--bundle", "--buffer-size", "1024"]
+        case .uringMultishotBundle: return ["--backend", "uring", "--uring-mode", "bundle", "--buffer-size", "1024"]
         case .epoll: return ["--backend", "epoll"]
         case .epollEdge: return ["--backend", "epoll", "--epoll-mode", "edge"]
         case .blockingThreaded: return ["--backend", "blocking", "--blocking-mode", "threaded"]

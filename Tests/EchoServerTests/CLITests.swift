@@ -81,6 +81,19 @@ extension EchoSuite {
             try expectUsageError(["--backend", "uring"] + arguments)
         }
 
+        @Test("--bundle is --uring-mode bundle, also beside --uring-mode multishot; not with legacy")
+        func bundleAlias() throws {
+            for arguments in [["--uring-mode", "bundle"], ["--bundle"], ["--uring-mode", "multishot", "--bundle"]] {
+                let server = try ServerProcess(arguments: ["--backend", "uring"] + arguments)
+                try echoOnce(port: server.port)
+                let status = server.stop(signal: SIGTERM, timeout: 3)
+                let stderr = server.child.standardError
+                #expect(status == .exited(0), "\(arguments): \(stderr)")
+                #expect(stderr.contains("(io_uring bundle,"), "\(arguments) should start the bundle mode: \(stderr)")
+            }
+            try expectUsageError(["--backend", "uring", "--uring-mode", "legacy", "--bundle"], mentioning: ["--bundle"])
+        }
+
         @Test("--help exits 0 and names every backend")
         func help() throws {
             let result = try ChildProcess.runEcho(["--help"])

@@ -1,0 +1,56 @@
+import Backend
+
+/// One way of driving io_uring (legacy, multishot, bundle): the parts of a loop that differ.
+///
+/// ``LoopDriver`` runs the loop once for every mode — it watches the stop signal, arms the accept,
+/// submits and waits, hands each completion to the mode, runs the mode's end-of-turn work,
+/// publishes the counters, and closes every connection on every way out, errors included. A mode
+/// supplies its completion handlers, its end-of-turn work and its teardown, and owns its own state
+/// (connections, buffers). Noncopyable, and the driver is generic over it, so the compiler
+/// specializes the driver for each mode and inlines the handlers: no dynamic dispatch, no
+/// reference counting on the per-request path.
+protocol LoopMode: ~Copyable {
+    /// Allocates the mode's state and registers what it needs on `ring` (buffer rings, files).
+    init(options: URingBackend.Options, ring: borrowing Ring) throws(EchoError)
+
+    /// Queues what must be in place before the first turn (buffers for the kernel). Default: nothing.
+    mutating func start(_ loop: inout LoopContext)
+
+    /// Queues an accept on the listener: at start, and after an accept back-off has passed.
+    mutating func armAccept(_ loop: inout LoopContext)
+
+    /// An accept completed with `result` (a descriptor, or `-errno`).
+    mutating func accepted(result: Int32, flags: UInt32, _ loop: inout LoopContext)
+
+    /// A receive on `fd` completed.
+    mutating func received(on fd: Int32, result: Int32, flags: UInt32, _ loop: inout LoopContext)
+
+    /// A send on `fd` completed (or, for a zero-copy send, its notification came: `IORING_CQE_F_NOTIF`).
+    mutating func sent(on fd: Int32, buffer: UInt16, result: Int32, flags: UInt32, _ loop: inout LoopContext)
+
+    /// `IORING_OP_PROVIDE_BUFFERS` of `count` buffers completed. Default: nothing (only legacy provides).
+    mutating func buffersProvided(count: UInt16, result: Int32, _ loop: inout LoopContext)
+
+    /// Work once per turn, after every completion of the turn. Default: nothing.
+    mutating func endTurn(_ loop: inout LoopContext)
+
+    /// At stop or failure, before ``closeAll(_:)``: starts ending every connection. Returns true
+    /// when requests still in flight use memory that ``closeAll(_:)`` frees, so the driver lets
+    /// them complete first (for a bounded time). Default: nothing to wait for.
+    mutating func shutDownConnections(_ loop: inout LoopContext) -> Bool
+
+    /// Whether connections still wait for their requests before they can close (asked while the
+    /// driver waits after ``shutDownConnections(_:)``). Default: none.
+    var hasConnectionsInFlight: Bool { get }
+
+    /// Closes every connection still open. Called exactly once, on every way out of the loop.
+    mutating func closeAll(_ loop: inout LoopContext)
+}
+
+extension LoopMode where Self: ~Copyable {
+    mutating func start(_ loop: inout LoopContext) {}
+    mutating func buffersProvided(count: UInt16, result: Int32, _ loop: inout LoopContext) {}
+    mutating func endTurn(_ loop: inout LoopContext) {}
+    mutating func shutDownConnections(_ loop: inout LoopContext) -> Bool { false }
+    var hasConnectionsInFlight: Bool { false }
+}
