@@ -79,8 +79,9 @@ struct BundleConnection: ConnectionRecord, ~Copyable {
             // Every buffer waits to be sent: the send that returns one re-arms the receive.
             receive = .starved
             return .nothing
-        case .noBuffers, .withData:
-            // Ended with data (CQ pressure), or starved when buffers had already come back.
+        case .noBuffers, .interrupted, .withData:
+            // Ended with data (CQ pressure), interrupted, or starved when buffers had already
+            // come back.
             receive = .armed
             return .rearm
         }

@@ -87,9 +87,9 @@ struct MultishotConnection: StarvedQueueMember {
             return .starve
         case .cancelled where !paused:
             return .nothing
-        case .noBuffers, .cancelled, .withData:
-            // Ended with data (CQ pressure), or a paused receive's cancel has landed: receive
-            // again, unless the pause still waits for its queue to drain.
+        case .noBuffers, .cancelled, .interrupted, .withData:
+            // Ended with data (CQ pressure), interrupted, or a paused receive's cancel has
+            // landed: receive again, unless the pause still waits for its queue to drain.
             if paused && send == .sending {
                 receive = .paused
                 return .nothing

@@ -9,8 +9,10 @@ enum ReceiveEnd: Equatable {
     case endOfStream
     /// The buffer ring was empty (`ENOBUFS`).
     case noBuffers
-    /// Cancelled (for back-pressure or closing), or interrupted: `ECANCELED`, `EINTR`, `EAGAIN`.
+    /// Cancelled, for back-pressure or closing: `ECANCELED`.
     case cancelled
+    /// Interrupted before any data (`EINTR`, `EAGAIN`): nothing is wrong, so it is armed again.
+    case interrupted
     /// The connection broke: any other `errno`.
     case failed
     /// It ended with data: the kernel stops a multishot request it has no CQ room for.
@@ -26,7 +28,8 @@ enum ReceiveEnd: Equatable {
         } else {
             switch -result {
             case ENOBUFS: self = .noBuffers
-            case ECANCELED, EINTR, EAGAIN: self = .cancelled
+            case ECANCELED: self = .cancelled
+            case EINTR, EAGAIN: self = .interrupted
             default: self = .failed
             }
         }

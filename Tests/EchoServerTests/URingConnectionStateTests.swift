@@ -15,7 +15,8 @@ extension EchoSuite {
             #expect(ReceiveEnd(result: 0) == .endOfStream)
             #expect(ReceiveEnd(result: 1) == .withData)
             #expect(ReceiveEnd(result: -ENOBUFS) == .noBuffers)
-            for code in [ECANCELED, EINTR, EAGAIN] { #expect(ReceiveEnd(result: -code) == .cancelled, "errno \(code)") }
+            #expect(ReceiveEnd(result: -ECANCELED) == .cancelled)
+            for code in [EINTR, EAGAIN] { #expect(ReceiveEnd(result: -code) == .interrupted, "errno \(code)") }
             for code in [ECONNRESET, EPIPE, EBADF] { #expect(ReceiveEnd(result: -code) == .failed, "errno \(code)") }
         }
 
@@ -85,7 +86,7 @@ extension EchoSuite {
             #expect(!resume, "no pause left to end")
         }
 
-        @Test("multishot: an error closes, data (CQ overflow) re-arms, a closing connection is never re-armed")
+        @Test("multishot: an error closes, data (CQ overflow) and an interruption re-arm, a closing connection is never re-armed")
         func multishotEnds() {
             var broken = MultishotConnection.accepted
             let brokenAction = broken.receiveEnded(result: -ECONNRESET)
@@ -93,6 +94,11 @@ extension EchoSuite {
             var overflowed = MultishotConnection.accepted
             let overflowedAction = overflowed.receiveEnded(result: 100)
             #expect(overflowedAction == .rearm)
+            for code in [EINTR, EAGAIN] {
+                var interrupted = MultishotConnection.accepted
+                let interruptedAction = interrupted.receiveEnded(result: -code)
+                #expect(interruptedAction == .rearm, "errno \(code): a receive that ends with no error must come back")
+            }
             var closing = MultishotConnection.accepted
             _ = closing.lifecycle.beginClosing()
             let closingAction = closing.receiveEnded(result: 100)
@@ -124,6 +130,15 @@ extension EchoSuite {
             #expect(rearm && armed == .armed)
             let rearmAgain = connection.buffersReturned()
             #expect(!rearmAgain, "only a starved receive is re-armed")
+        }
+
+        @Test("bundle: a receive interrupted with EINTR or EAGAIN is armed again")
+        func bundleInterrupted() {
+            for code in [EINTR, EAGAIN] {
+                var connection = BundleConnection(accepted: ConnectionBufferRing(bufferSize: 64))
+                let action = connection.receiveEnded(result: -code)
+                #expect(action == .rearm, "errno \(code)")
+            }
         }
 
         @Test("bundle: ENOBUFS handled after buffers came back re-arms at once")
