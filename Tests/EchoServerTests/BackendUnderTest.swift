@@ -9,6 +9,10 @@ import BlockingBackend
 ///
 /// `uring` is URingBackend with its default options (multishot with `DEFER_TASKRUN`); `uringLegacy`
 /// is the seed's design; the other uring cases switch one feature each on or off.
+///
+/// The lists of cases the suites run (``everyLoop``, ``cli``, ``eventDriven``, …) are derived from
+/// each case's ``setup``, so a case with a new loop mode lands in every list that should run it.
+/// Declare each loop mode's plain configuration first: ``everyLoop`` takes the first case of each mode.
 enum BackendUnderTest: String, CaseIterable, CustomTestStringConvertible, Sendable {
     case uring
     case uringLegacy
@@ -23,53 +27,115 @@ enum BackendUnderTest: String, CaseIterable, CustomTestStringConvertible, Sendab
 
     var testDescription: String { rawValue }
 
-    /// Whether the backend serves several clients at once. The naive blocking loop serves one
-    /// connection until it closes; the others wait in the listen backlog.
-    var servesConcurrentClients: Bool { self != .blockingNaive }
+    /// A backend with its options. Family and loop mode are read from here, so they cannot
+    /// disagree with what the case runs.
+    enum Setup: Sendable {
+        case uring(URingBackend.Options)
+        case epoll(EpollBackend.Options)
+        case blocking(BlockingBackend.Options)
 
-    /// The backend this case runs.
-    var backend: any EventBackend {
+        var backend: any EventBackend {
+            switch self {
+            case .uring(let options): return URingBackend(options: options)
+            case .epoll(let options): return EpollBackend(options: options)
+            case .blocking(let options): return BlockingBackend(options: options)
+            }
+        }
+    }
+
+    /// The backends, by the kind of loop they run.
+    enum Family: Sendable {
+        case uring, epoll, blocking
+
+        /// Whether the family is built for tens of thousands of connections: a thread per
+        /// connection (or one connection at a time) is not.
+        var isEventDriven: Bool { self != .blocking }
+        /// Whether `echo --threads` runs several loops of this family; blocking refuses it (its
+        /// threaded mode is its own answer to concurrency).
+        var runsSeveralLoops: Bool { self != .blocking }
+    }
+
+    /// The loop a configuration exercises: io_uring legacy, multishot or bundle, epoll level or edge,
+    /// blocking threaded or naive. Switches such as `SQPOLL` or fixed files change how the loop
+    /// talks to the kernel, not which loop runs.
+    enum LoopMode: Hashable, Sendable {
+        case uring(URingBackend.Mode)
+        case epoll(EpollBackend.Trigger)
+        case blocking(BlockingBackend.Mode)
+
+        var family: Family {
+            switch self {
+            case .uring: .uring
+            case .epoll: .epoll
+            case .blocking: .blocking
+            }
+        }
+
+        /// Every loop mode the backends have: the test suite needs a case for each.
+        static let all: [LoopMode] = URingBackend.Mode.allCases.map(LoopMode.uring)
+            + EpollBackend.Trigger.allCases.map(LoopMode.epoll) + BlockingBackend.Mode.allCases.map(LoopMode.blocking)
+    }
+
+    /// The backend and options this case runs.
+    var setup: Setup {
         switch self {
         case .uring:
-            return URingBackend()
+            return .uring(URingBackend.Options())
         case .uringLegacy:
-            return URingBackend(options: .legacy)
+            return .uring(.legacy)
         case .uringMultishotWithoutDeferTaskrun:
             var options = URingBackend.Options()
             options.deferTaskrun = false
-            return URingBackend(options: options)
+            return .uring(options)
         case .uringMultishotFixedFilesZeroCopy:
             var options = URingBackend.Options()
             options.fixedFiles = true
             options.zeroCopyThreshold = 2048
-            return URingBackend(options: options)
+            return .uring(options)
         case .uringMultishotSQPoll:
             var options = URingBackend.Options()
             options.deferTaskrun = false
             options.sqpoll = true
-            return URingBackend(options: options)
+            return .uring(options)
         case .uringMultishotBundle:
             // Small buffers, so streams make bundles of several buffers and sends gather them.
             var options = URingBackend.Options()
             options.mode = .bundle
             options.bufferSize = 1024
-            return URingBackend(options: options)
+            return .uring(options)
         case .epoll:
-            return EpollBackend()
+            return .epoll(EpollBackend.Options())
         case .epollEdge:
             var options = EpollBackend.Options()
             options.trigger = .edge
-            return EpollBackend(options: options)
+            return .epoll(options)
         case .blockingThreaded:
             var options = BlockingBackend.Options()
             options.mode = .threaded
-            return BlockingBackend(options: options)
+            return .blocking(options)
         case .blockingNaive:
             var options = BlockingBackend.Options()
             options.mode = .naive
-            return BlockingBackend(options: options)
+            return .blocking(options)
         }
     }
+
+    /// The backend this case runs.
+    var backend: any EventBackend { setup.backend }
+
+    var loopMode: LoopMode {
+        switch setup {
+        case .uring(let options): .uring(options.mode)
+        case .epoll(let options): .epoll(options.trigger)
+        case .blocking(let options): .blocking(options.mode)
+        }
+    }
+
+    var family: Family { loopMode.family }
+
+    /// Whether the backend serves several clients at once. The naive blocking loop serves one
+    /// connection until it closes; the others wait in the listen backlog.
+    var servesConcurrentClients: Bool { loopMode != .blocking(.naive) }
 
     /// Starts an in-process server on 127.0.0.1, on a port the kernel picks.
     func start(loops: Int = 1) throws -> EchoServer {
@@ -77,7 +143,7 @@ enum BackendUnderTest: String, CaseIterable, CustomTestStringConvertible, Sendab
         return try EchoServer.start(backend, host: "127.0.0.1", port: 0, loops: loops)
     }
 
-    /// The `echo` flags that select this backend (for the cases in ``cli``).
+    /// The `echo` flags that select this backend (the same options as ``setup``).
     var cliArguments: [String] {
         switch self {
         case .uring: return ["--backend", "uring"]
@@ -93,11 +159,60 @@ enum BackendUnderTest: String, CaseIterable, CustomTestStringConvertible, Sendab
         }
     }
 
+    /// The `benchmarks/soak --backend` name (a variant of benchmarks/benchkit/variants.py) of the
+    /// cases the soak runs, nil for the others. A soak takes 30 s, so it runs the default loop of
+    /// each event-driven family and the bundle mode, the one loop whose memory grows with each
+    /// connection (a buffer ring of its own). The soak's `uring-bundle` is the bundle mode with
+    /// default buffers. Exhaustive, so a new case has to be decided here.
+    var soakName: String? {
+        switch self {
+        case .uring: return "uring"
+        case .uringMultishotBundle: return "uring-bundle"
+        case .epoll: return "epoll"
+        case .uringLegacy, .uringMultishotWithoutDeferTaskrun, .uringMultishotFixedFilesZeroCopy, .uringMultishotSQPoll,
+             .epollEdge, .blockingThreaded, .blockingNaive:
+            return nil
+        }
+    }
+
+    /// One case per loop mode (the first declared): the suites that run a configuration end to end
+    /// cover every loop without repeating each io_uring switch.
+    static let everyLoop: [BackendUnderTest] = {
+        var seen: Set<LoopMode> = []
+        return allCases.filter { seen.insert($0.loopMode).inserted }
+    }()
+    /// Every case that serves several clients at once.
     static let concurrent: [BackendUnderTest] = allCases.filter(\.servesConcurrentClients)
-    /// The configurations the CLI tests run through the `echo` executable.
-    static let cli: [BackendUnderTest] = [.uring, .uringLegacy, .epoll, .blockingThreaded, .blockingNaive]
-    /// Backends meant for tens of thousands of connections.
-    static let eventDriven: [BackendUnderTest] = [.uring, .uringLegacy, .epoll]
-    /// Backends that can run several loops (`--threads`).
-    static let multiLoop: [BackendUnderTest] = [.uring, .uringLegacy, .epoll, .epollEdge]
+    /// One case per loop mode that serves several clients at once.
+    static let concurrentLoops: [BackendUnderTest] = everyLoop.filter(\.servesConcurrentClients)
+    /// The configurations the CLI tests run through the `echo` executable: every loop.
+    static let cli: [BackendUnderTest] = everyLoop
+    /// One case per loop mode meant for tens of thousands of connections.
+    static let eventDriven: [BackendUnderTest] = everyLoop.filter(\.family.isEventDriven)
+    /// One case per loop mode that can run several loops (`--threads`).
+    static let multiLoop: [BackendUnderTest] = everyLoop.filter(\.family.runsSeveralLoops)
+    /// The cases `benchmarks/soak` runs (see ``soakName``).
+    static let soak: [BackendUnderTest] = allCases.filter { $0.soakName != nil }
+}
+
+extension EchoSuite {
+    @Suite("Backends under test")
+    struct BackendsUnderTest {
+        /// A loop mode added to a backend without a case here would be run by no suite.
+        @Test("every loop mode of every backend has a case, and the lists derived from them cover it")
+        func everyLoopModeHasACase() {
+            let covered = Set(BackendUnderTest.everyLoop.map(\.loopMode))
+            for mode in BackendUnderTest.LoopMode.all {
+                #expect(covered.contains(mode), "no BackendUnderTest case runs \(mode)")
+                #expect(BackendUnderTest.cli.contains { $0.loopMode == mode }, "the CLI tests leave out \(mode)")
+                if mode.family.isEventDriven {
+                    #expect(BackendUnderTest.eventDriven.contains { $0.loopMode == mode }, "eventDriven leaves out \(mode)")
+                }
+                if mode.family.runsSeveralLoops {
+                    #expect(BackendUnderTest.multiLoop.contains { $0.loopMode == mode }, "multiLoop leaves out \(mode)")
+                }
+            }
+            #expect(BackendUnderTest.everyLoop.count == BackendUnderTest.LoopMode.all.count, "one case per loop mode")
+        }
+    }
 }

@@ -59,7 +59,7 @@ extension EchoSuite {
         }
 
         @Test("port in use: one line saying so, non-zero exit",
-              arguments: [BackendUnderTest.uring, .epoll, .blockingThreaded])
+              arguments: BackendUnderTest.cli)
         func portInUse(_ backend: BackendUnderTest) throws {
             let (fd, port) = try listeningSocketOnFreePort()
             defer { close(fd) }

@@ -335,42 +335,30 @@ extension EchoSuite {
 
         // MARK: Constrained options
 
-        /// Options small enough that the backend runs out of buffers, ring entries or event slots while
-        /// 64 clients stream at once: out-of-buffers must be back-pressure, not an error or lost data.
-        enum Constrained: String, CaseIterable, CustomTestStringConvertible, Sendable {
-            case uringFewBuffers, uringMultishotFewBuffers, epollFewEvents, blockingThreadedSmallBuffer
-            var testDescription: String { rawValue }
-            func start() throws -> EchoServer {
-                switch self {
-                case .uringFewBuffers:
-                    var options = URingBackend.Options.legacy
-                    options.bufferSize = 512
-                    options.bufferCount = 16
-                    options.ringEntries = 16
-                    return try EchoServer.start(URingBackend(options: options), host: "127.0.0.1", port: 0)
-                case .uringMultishotFewBuffers:
-                    var options = URingBackend.Options()
-                    options.bufferSize = 512
-                    options.bufferCount = 16
-                    options.ringEntries = 16
-                    return try EchoServer.start(URingBackend(options: options), host: "127.0.0.1", port: 0)
-                case .epollFewEvents:
-                    var options = EpollBackend.Options()
-                    options.bufferSize = 512
-                    options.maxEvents = 4
-                    return try EchoServer.start(EpollBackend(options: options), host: "127.0.0.1", port: 0)
-                case .blockingThreadedSmallBuffer:
-                    var options = BlockingBackend.Options()
-                    options.mode = .threaded
-                    options.bufferSize = 512
-                    return try EchoServer.start(BlockingBackend(options: options), host: "127.0.0.1", port: 0)
-                }
+        /// `backend` with options small enough that it runs out of buffers, ring entries or event
+        /// slots while 64 clients stream at once: out-of-buffers must be back-pressure, not an error
+        /// or lost data.
+        static func constrained(_ backend: BackendUnderTest) -> any EventBackend {
+            switch backend.setup {
+            case .uring(var options):
+                options.bufferSize = 512
+                options.bufferCount = 16
+                options.ringEntries = 16
+                return URingBackend(options: options)
+            case .epoll(var options):
+                options.bufferSize = 512
+                options.maxEvents = 4
+                return EpollBackend(options: options)
+            case .blocking(var options):
+                options.bufferSize = 512
+                return BlockingBackend(options: options)
             }
         }
 
-        @Test("64 clients streaming 128 KiB each through tiny buffers", arguments: Constrained.allCases)
-        func constrainedOptions(_ configuration: Constrained) throws {
-            let server = try configuration.start()
+        @Test("64 clients streaming 128 KiB each through tiny buffers", arguments: BackendUnderTest.concurrentLoops)
+        func constrainedOptions(_ backend: BackendUnderTest) throws {
+            TestEnvironment.prepare()
+            let server = try EchoServer.start(Self.constrained(backend), host: "127.0.0.1", port: 0)
             let outcome = ManyConnections.run(port: server.port, count: 64, window: 64, timeout: 30) { index in
                 ManyConnections.taggedPayload(index: index, size: 128 * 1024, seed: 64)
             }

@@ -13,7 +13,7 @@ extension EchoSuite {
         static let prlimit = "/usr/bin/prlimit"
 
         @Test("EMFILE: serve what is open, no spin, accept again once descriptors are free",
-              arguments: [BackendUnderTest.uring, .uringLegacy, .epoll, .epollEdge, .blockingThreaded])
+              arguments: BackendUnderTest.concurrentLoops)
         func acceptsAgainWhenDescriptorsReturn(_ backend: BackendUnderTest) throws {
             try #require(access(Self.prlimit, X_OK) == 0, "prlimit (util-linux) is needed to limit the server's descriptors")
             let echo = try #require(EchoBinary.path, "the echo executable was not built")

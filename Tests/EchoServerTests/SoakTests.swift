@@ -16,12 +16,13 @@ extension EchoSuite {
             .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("benchmarks/soak").path
 
-        @Test("30-second soak: every byte verified, no RSS or descriptor growth", arguments: [BackendUnderTest.uring, .epoll])
+        @Test("30-second soak: every byte verified, no RSS or descriptor growth", arguments: BackendUnderTest.soak)
         func soak(_ backend: BackendUnderTest) throws {
             let echo = try #require(EchoBinary.path, "the echo executable was not built")
             try #require(access(Self.script, R_OK) == 0, "no soak script at \(Self.script)")
+            let variant = try #require(backend.soakName, "\(backend) has no soak variant")
             let child = try ChildProcess(executable: "/usr/bin/env", arguments: [
-                "python3", Self.script, "--seconds", "30", "--backend", backend.rawValue, "--echo", echo,
+                "python3", Self.script, "--seconds", "30", "--backend", variant, "--echo", echo,
             ])
             guard let status = child.waitForExit(timeout: 105) else {
                 child.send(signal: SIGTERM)  // the script stops its server on SIGTERM
