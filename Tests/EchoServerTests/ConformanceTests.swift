@@ -301,10 +301,11 @@ extension EchoSuite {
                 _ = try? stopServer(server, timeout: 5)
                 throw error
             }
+            // A bound that catches a hang (a server waiting on its idle clients), not a slow machine.
             let started = monotonicNow()
-            let statistics = try stopServer(server, timeout: 5)
+            let statistics = try stopServer(server, timeout: 10)
             let elapsed = monotonicNow() - started
-            #expect(elapsed < 1, "stop took \(elapsed) s with \(clientCount) idle clients connected")
+            #expect(elapsed < 5, "stop took \(elapsed) s with \(clientCount) idle clients connected")
             #expect(statistics.connectionsAccepted == UInt64(clientCount), "\(describe(statistics))")
             #expect(statistics.connectionsClosed == statistics.connectionsAccepted, "\(describe(statistics))")
             #expect(statistics.bytesReceived == UInt64(1000 * clientCount) && statistics.bytesSent == UInt64(1000 * clientCount),

@@ -6,17 +6,21 @@ import Testing
 import Backend
 
 extension EchoSuite {
-    /// SIGTERM or SIGINT while thousands of clients are busy: the process ends within a second, with
-    /// exit status 0 and its statistics printed. The load is `echo-bench`, built next to `echo`.
+    /// SIGTERM or SIGINT while thousands of clients are busy: the process ends promptly (a 3 s bound,
+    /// which catches a stop that waits on its clients, not a slow machine), with exit status 0 and its
+    /// statistics printed. The load is `echo-bench`, built next to `echo`.
     @Suite("Shutdown under load", .timeLimit(.minutes(1)))
     struct ShutdownUnderLoad {
+        /// Seconds a stop may take: it takes milliseconds here, and a loaded CI machine has taken 1.5.
+        static let bound = 3.0
+
         static var benchPath: String? {
             guard let echo = EchoBinary.path else { return nil }
             let path = URL(fileURLWithPath: echo).deletingLastPathComponent().appendingPathComponent("echo-bench").path
             return access(path, X_OK) == 0 ? path : nil
         }
 
-        @Test("a stop signal with 2000 busy clients: exit 0 within 1 s, statistics printed",
+        @Test("a stop signal with 2000 busy clients: exit 0 promptly, statistics printed",
               arguments: BackendUnderTest.eventDriven, [SIGTERM, SIGINT])
         func stopsPromptlyUnderLoad(_ backend: BackendUnderTest, signal: Int32) throws {
             // Timing on a shared 2-core VM: a host hiccup can stall any process for a second, so a
@@ -27,10 +31,10 @@ extension EchoSuite {
                 #expect(outcome.status == .exited(0), "after the signal: \(outcome.status.map(\.description) ?? "still running after 5 s"); stderr: \(outcome.stderr)")
                 #expect(looksLikeStatistics(outcome.stderr), "no statistics on stderr: \(outcome.stderr)")
                 #expect(!looksLikeCrash(outcome.stderr), "stderr: \(outcome.stderr)")
-                if outcome.seconds < 1.0 { return }
+                if outcome.seconds < Self.bound { return }
                 attempts.append("\(outcome.seconds) s (server: \(shutdownLine(outcome.stderr)))")
             }
-            Issue.record("exit took over 1 s twice: \(attempts.joined(separator: "; "))")
+            Issue.record("exit took over \(Self.bound) s twice: \(attempts.joined(separator: "; "))")
         }
 
         /// Starts a server and 2000 busy `echo-bench` clients, then sends `signal` and times the exit.
