@@ -1,7 +1,8 @@
 # uring-echo: build, test and run the echo server.
 #
 #   make run      release build, then serve on io_uring at port 6666 (BACKEND=epoll PORT=7000 to change)
-#   make test     the test suite (swift test), then the benchmark kit's Python tests (make bench-test)
+#   make test     the test suite (swift test), then the benchmark kit's Python tests (make bench-test);
+#                 installs python3, gcc and util-linux first when python3, cc or taskset is missing
 #   make build    debug build;  make release: release build;  make clean: remove build products
 #   make bench-test   the benchmark kit's Python unit tests only (benchmarks/tests; needs python3)
 #   make bench-deps   matplotlib for the plots (benchmarks/plot): a venv at benchmarks/.venv with
@@ -13,21 +14,36 @@ SWIFT   ?= swift
 BACKEND ?= uring
 PORT    ?= 6666
 
-.PHONY: all deps build release run test bench-test bench-deps clean
+.PHONY: all deps test-deps build release run test bench-test bench-deps clean
 
 all: build
 
-# liburing-dev (and pkg-config, which SwiftPM uses to find it), only when missing. As root it
-# runs apt-get directly; otherwise through sudo when there is one.
-deps:
-	@if ! pkg-config --exists liburing 2>/dev/null; then \
+# Installs the Debian packages named in $$missing when there are any: as root with apt-get directly,
+# otherwise through sudo when there is one. One place for every target that installs something.
+define apt_install
+	if [ -n "$$missing" ]; then \
 		if [ "$$(id -u)" -eq 0 ]; then sudo=""; \
 		elif command -v sudo >/dev/null 2>&1; then sudo="sudo"; \
-		else echo "make: liburing-dev is missing and installing it needs root: apt-get install liburing-dev pkg-config" >&2; exit 1; fi; \
-		echo "make: installing liburing-dev and pkg-config"; \
+		else echo "make: missing$$missing; installing needs root: apt-get install$$missing" >&2; exit 1; fi; \
+		echo "make: installing$$missing"; \
 		$$sudo apt-get update -qq && \
-		$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq liburing-dev pkg-config; \
+		$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
+endef
+
+# liburing-dev (and pkg-config, which SwiftPM uses to find it), only when missing.
+deps:
+	@missing=""; \
+	pkg-config --exists liburing 2>/dev/null || missing=" liburing-dev pkg-config"; \
+	$(apt_install)
+
+# What the kit's tests run besides Swift: python3, a C compiler (the calibration probe) and taskset.
+test-deps: deps
+	@missing=""; \
+	command -v python3 >/dev/null 2>&1 || missing="$$missing python3"; \
+	command -v cc >/dev/null 2>&1 || missing="$$missing gcc"; \
+	command -v taskset >/dev/null 2>&1 || missing="$$missing util-linux"; \
+	$(apt_install)
 
 build: deps
 	$(SWIFT) build
@@ -38,24 +54,19 @@ release: deps
 run: deps
 	$(SWIFT) run -c release echo --backend $(BACKEND) --port $(PORT)
 
-test: deps
+test: test-deps
 	$(SWIFT) test
 	$(MAKE) bench-test
 
-bench-test:
+bench-test: test-deps
 	cd benchmarks && python3 -m tests
 
-# python3-venv only when `python3 -m venv` or ensurepip is missing (Debian and Ubuntu ship it apart), as root
-# directly or through sudo, like deps; then the venv and the pinned packages.
-bench-deps:
-	@if ! python3 -m venv --help >/dev/null 2>&1 || ! python3 -c 'import ensurepip' >/dev/null 2>&1; then \
-		if [ "$$(id -u)" -eq 0 ]; then sudo=""; \
-		elif command -v sudo >/dev/null 2>&1; then sudo="sudo"; \
-		else echo "make: python3-venv is missing and installing it needs root: apt-get install python3-venv" >&2; exit 1; fi; \
-		echo "make: installing python3-venv"; \
-		$$sudo apt-get update -qq && \
-		$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv; \
-	fi
+# python3-venv only when `python3 -m venv` or ensurepip is missing (Debian and Ubuntu ship it apart);
+# then the venv and the pinned packages.
+bench-deps: test-deps
+	@missing=""; \
+	{ python3 -m venv --help >/dev/null 2>&1 && python3 -c 'import ensurepip' >/dev/null 2>&1; } || missing=" python3-venv"; \
+	$(apt_install)
 	@benchmarks/.venv/bin/python -m pip --version >/dev/null 2>&1 || python3 -m venv --clear benchmarks/.venv
 	benchmarks/.venv/bin/python -m pip install --quiet --disable-pip-version-check -r benchmarks/requirements.txt
 
