@@ -39,12 +39,6 @@ def ablation_data(o, summary, records, servers):
     return {"cells": cells, "rows": rows, "reference": REFERENCE}
 
 
-def _ci(d):
-    """A RatioCI back from its dict (ablation.json keeps dicts)."""
-    return stats.RatioCI(**{k: d[k] for k in ("ratio", "ci_low", "ci_high", "rounds", "verdict", "half_width",
-                                                "lowest")}) if d else None
-
-
 def ablation_report(path, env, o, summary, records, plots_note, started, finished, planned, data):
     servers = [r["server"] for r in data["rows"]]
     cells = data["cells"]
@@ -69,13 +63,13 @@ def ablation_report(path, env, o, summary, records, plots_note, started, finishe
         if row["server"] == REFERENCE:
             ratios, g, verdict = ["1"] * len(cells), "1", ""
         else:
-            ratios = [stats.ci_text(_ci(d)) for d in row["ratio_ci"]]
-            overall = _ci(row["ratio_geomean_ci"])
+            ratios = [stats.ci_text(stats.RatioCI.from_dict(d)) for d in row["ratio_ci"]]
+            overall = stats.RatioCI.from_dict(row["ratio_geomean_ci"])
             g = stats.ci_text(overall)
             verdict = overall.verdict if overall else ""
             if overall is not None and row["ratio_cells"] < len(cells):
                 g += f" ({row['ratio_cells']}/{len(cells)})"
-        step_ci = _ci(row["step_ci"])
+        step_ci = stats.RatioCI.from_dict(row["step_ci"])
         step = f"{stats.ci_text(step_ci)} [{row['parent']}]" if row["parent"] else ""
         step_verdict = step_ci.verdict if step_ci else ""
         w(f"| {i} | **{row['server']}** | {md_cell(row['about'])} | " + " | ".join(ratios)
@@ -101,7 +95,7 @@ def ablation_report(path, env, o, summary, records, plots_note, started, finishe
                 continue
             ok = r["runs"] - r["failed"]
             ratio = ("1" if row["server"] == REFERENCE
-                     else stats.ci_text(_ci(row["ratio_ci"][cells.index((l, c))])))
+                     else stats.ci_text(stats.RatioCI.from_dict(row["ratio_ci"][cells.index((l, c))])))
             w(f"| {row['server']} | {fmt(r.get('cpu_us_per_request'))} ({fmt(r.get('user_us_per_request'))} + "
               f"{fmt(r.get('system_us_per_request'))}) | {fmt(r.get('cpu_us_per_request_min'))} | "
               f"{fmt(r.get('requests_per_second'), 0)}"

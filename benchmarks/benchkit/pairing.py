@@ -43,17 +43,16 @@ def cell(records, a, b, length, connections, field=FIELD):
 
 def over_cells(records, a, b, cells, field=FIELD):
     """a ÷ b over several cells: the geometric mean over cells per round, then its interval.
-    Cells where the pair never ran are left out; `cells_used` says how many counted."""
+    Cells where the pair never ran are left out; `cells_used` says how many counted. `lowest` is
+    the geometric mean over cells of each cell's ratio of lowest rounds."""
     per_cell, lowest = [], []
     for length, connections in cells:
-        ratios = round_ratios(records, a, b, length, connections, field)
-        if not ratios:
-            continue
-        per_cell.append(ratios)
-        one = cell(records, a, b, length, connections, field)
-        if one is not None and one.lowest is not None:
-            lowest.append(one.lowest)
+        va = round_values(records, a, length, connections, field)
+        vb = round_values(records, b, length, connections, field)
+        ratios = {k: va[k] / vb[k] for k in va if k in vb}
+        if ratios:
+            per_cell.append(ratios)
+            lowest.append(min(va.values()) / min(vb.values()))
     if not per_cell:
         return None, 0
-    ci = stats.geomean_ci(per_cell, lowest=stats.geomean(lowest) if len(lowest) == len(per_cell) else None)
-    return ci, len(per_cell)
+    return stats.geomean_ci(per_cell, lowest=stats.geomean(lowest)), len(per_cell)

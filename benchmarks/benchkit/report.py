@@ -97,11 +97,9 @@ def rounds_text(o, records):
 
 
 def ratio_cell(row):
-    d = row.get("cpu_vs_epoll")
-    if not d:
+    ci = stats.RatioCI.from_dict(row.get("cpu_vs_epoll"))
+    if ci is None:
         return "–"
-    ci = stats.RatioCI(**{k: d[k] for k in ("ratio", "ci_low", "ci_high", "rounds", "verdict", "half_width",
-                                              "lowest")})
     return f"{stats.ci_text(ci)} {ci.verdict} / {fmt(row.get('rps_ratio_vs_epoll'), 3)}"
 
 

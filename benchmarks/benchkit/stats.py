@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 __all__ = ["median", "geomean", "t_cdf", "t_quantile", "RatioCI", "ratio_ci", "paired_ratios",
-           "paired", "geomean_ci", "step_ci", "words", "ci_text", "spread", "spread_text",
+           "paired", "geomean_ci", "words", "ci_text", "spread", "spread_text",
            "needs_more"]
 
 
@@ -161,6 +161,14 @@ class RatioCI:
                 "rounds": self.rounds, "verdict": self.verdict, "half_width": _sig(self.half_width),
                 "lowest": _sig(self.lowest)}
 
+    @classmethod
+    def from_dict(cls, d):
+        """Back from ``as_dict`` (summary.json and ablation.json keep dicts); None for None."""
+        if not d:
+            return None
+        return cls(d["ratio"], d["ci_low"], d["ci_high"], d["rounds"], d["verdict"], d.get("half_width"),
+                   d.get("lowest"))
+
 
 def _verdict(low, high):
     """Only an interval wholly below or above 1 is a difference; touching 1 counts as the same."""
@@ -239,29 +247,6 @@ def geomean_ci(per_cell, level=0.95, lowest=None):
     a round missing any cell is dropped rather than averaged over fewer cells."""
     return ratio_ci(_round_geomeans(list(per_cell)), level, lowest)
 
-
-def _cell_ratios(a, b):
-    """round -> a/b for rounds where both values are positive."""
-    out = {}
-    for k, va in a.items():
-        if k in b:
-            x, y = _number(va), _number(b[k])
-            if x is not None and y is not None and x > 0 and y > 0:
-                out[k] = x / y
-    return out
-
-
-def step_ci(per_cell_a, per_cell_b, level=0.95):
-    """Ablation step (row / parent row), both rows being ratios to the same reference per cell
-    and round: per cell and round a/b, then geomean_ci. The reference cancels, the pairing stays."""
-    per_cell_a, per_cell_b = list(per_cell_a), list(per_cell_b)
-    if len(per_cell_a) != len(per_cell_b):
-        raise ValueError("step_ci: the two rows have different numbers of cells")
-    return geomean_ci([_cell_ratios(a, b) for a, b in zip(per_cell_a, per_cell_b)], level)
-
-
-# ---------------------------------------------------------------------------------------------
-# Report text
 
 def _f(x, d):
     return f"{x:.{d}f}"

@@ -167,18 +167,6 @@ class GeomeanCITests(unittest.TestCase):
         self.assertIsNone(stats.geomean_ci([]))
         self.assertIsNone(stats.geomean_ci([{0: 1.0}, {1: 1.0}]))
 
-    def test_step(self):
-        row = [{0: 0.9, 1: 0.92, 2: 0.91}, {0: 0.8, 1: 0.82, 2: None}]
-        parent = [{0: 1.0, 1: 0.98, 2: 1.01}, {0: 0.9, 1: 0.9, 2: 0.9}]
-        ci = stats.step_ci(row, parent)
-        r0 = math.sqrt(0.9 / 1.0 * 0.8 / 0.9)
-        r1 = math.sqrt(0.92 / 0.98 * 0.82 / 0.9)
-        self.assertEqual(ci.rounds, 2)  # round 2 lacks the second cell
-        self.assertAlmostEqual(ci.ratio, math.sqrt(r0 * r1), places=12)
-        self.assertEqual(ci.verdict, stats.ratio_ci([r0, r1]).verdict)
-        with self.assertRaises(ValueError):
-            stats.step_ci(row, parent[:1])
-
 
 def ci(ratio, low, high, rounds=5):
     return stats.RatioCI(ratio, low, high, rounds, stats._verdict(low, high),
