@@ -11,6 +11,7 @@ enum KernelSupport {
         (IORING_OP_ACCEPT, "IORING_OP_ACCEPT"),
         (IORING_OP_RECV, "IORING_OP_RECV"),
         (IORING_OP_SEND, "IORING_OP_SEND"),
+        (IORING_OP_SENDMSG, "IORING_OP_SENDMSG"),
         (IORING_OP_PROVIDE_BUFFERS, "IORING_OP_PROVIDE_BUFFERS"),
         (IORING_OP_POLL_ADD, "IORING_OP_POLL_ADD"),
         (IORING_OP_TIMEOUT, "IORING_OP_TIMEOUT"),
@@ -32,6 +33,9 @@ enum KernelSupport {
         guard ring.features & UInt32(IORING_FEAT_NODROP) != 0 else {
             throw .missingKernelFeature("IORING_FEAT_NODROP (Linux 5.5)")
         }
+        guard ring.features & UInt32(IORING_FEAT_SUBMIT_STABLE) != 0 else {
+            throw .missingKernelFeature("IORING_FEAT_SUBMIT_STABLE (Linux 5.5)")
+        }
         guard let probe = io_uring_get_probe_ring(ring.raw) else {
             throw .missingKernelFeature("IORING_REGISTER_PROBE (Linux 5.6)")
         }
@@ -47,6 +51,9 @@ enum KernelSupport {
                 throw .missingKernelFeature("multishot receive (IORING_RECV_MULTISHOT, Linux 6.0)")
             }
             _ = try ProvidedBufferRing(registeringOn: ring, entries: 1, group: 1)
+            if options.incrementalBuffers {
+                _ = try ProvidedBufferRing(registeringOn: ring, entries: 1, group: 2, incremental: true)
+            }
         }
         if options.mode == .bundle && ring.features & KernelConstant.featureRecvSendBundle == 0 {
             throw .missingKernelFeature("receive bundles (IORING_FEAT_RECVSEND_BUNDLE, Linux 6.10)")

@@ -1,8 +1,7 @@
 /// The state of one connection in the multishot loop.
 ///
-/// Receives keep arriving while a send is in flight, so each connection has a queue of filled
-/// buffers (linked through the loop's per-buffer `next` array) that it sends one at a time, oldest
-/// first. Its state is three enums, one per question (where in its life, what its receive is
+/// Receives keep arriving while a send is in flight, so each connection has a queue of received
+/// slices (``SendSlices``) that it sends one at a time, oldest first. Its state is three enums, one per question (where in its life, what its receive is
 /// doing, whether a send is in flight); the transitions below change them and return what the
 /// loop must submit, so the rules live here and the loop only does the I/O.
 struct MultishotConnection: StarvedQueueMember {
@@ -12,7 +11,7 @@ struct MultishotConnection: StarvedQueueMember {
         case idle
         /// A multishot receive is in flight.
         case armed
-        /// Too many buffers wait to be sent (the peer reads slowly): a cancel of the receive is in
+        /// Too many slices wait to be sent (the peer reads slowly): a cancel of the receive is in
         /// flight, and the receive is still in flight until its last completion.
         case cancelling
         /// Paused for back-pressure, no receive in flight: armed again once the queue drains.
@@ -24,12 +23,12 @@ struct MultishotConnection: StarvedQueueMember {
     var lifecycle = ConnectionLifecycle.free
     var receive = ReceiveState.idle
     var send = SendState.idle
-    /// First and last queued buffer ids, or -1.
+    /// First and last queued slices, or -1.
     var queueHead: Int32 = -1
     var queueTail: Int32 = -1
-    /// Buffers in the queue, the one being sent included.
+    /// Slices in the queue, the one being sent included.
     var queued: Int32 = 0
-    /// Bytes of the head buffer already sent.
+    /// Bytes of the head slice already sent.
     var sendOffset: Int32 = 0
     /// The next descriptor in the starved queue, or -1.
     var nextStarved: Int32 = -1
@@ -60,7 +59,7 @@ struct MultishotConnection: StarvedQueueMember {
         }
     }
 
-    /// A buffer was queued while the receive stays armed: true when the queue has grown to
+    /// A slice was queued while the receive stays armed: true when the queue has grown to
     /// `threshold` and the receive must be cancelled until it drains.
     @inline(__always)
     mutating func shouldPause(threshold: Int32) -> Bool {
@@ -99,7 +98,7 @@ struct MultishotConnection: StarvedQueueMember {
         }
     }
 
-    /// The send queue has drained (every buffer sent): true when a paused receive must be armed
+    /// The send queue has drained (every slice sent): true when a paused receive must be armed
     /// again.
     @inline(__always)
     mutating func sendQueueDrained() -> Bool {

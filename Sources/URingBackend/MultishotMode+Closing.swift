@@ -11,24 +11,8 @@ extension MultishotMode {
     mutating func beginClosing(_ fd: Int32, _ loop: inout LoopContext) {
         let connection = connections[fd]
         guard connection.pointee.lifecycle.beginClosing() else { return }
-        // Drop what waits to be sent, except a buffer a send in flight still reads.
-        let sending = connection.pointee.send == .sending
-        var id = connection.pointee.queueHead
-        if sending, id >= 0 { id = bufferNext[Int(id)] }
-        while id >= 0 {
-            let next = bufferNext[Int(id)]
-            release(UInt16(truncatingIfNeeded: id))
-            id = next
-        }
-        if sending, connection.pointee.queueHead >= 0 {
-            connection.pointee.queueTail = connection.pointee.queueHead
-            bufferNext[Int(connection.pointee.queueHead)] = -1
-            connection.pointee.queued = 1
-        } else {
-            connection.pointee.queueHead = -1
-            connection.pointee.queueTail = -1
-            connection.pointee.queued = 0
-        }
+        // Drop what waits to be sent, except the slice a send in flight still reads.
+        dropQueue(of: fd, keepingHead: connection.pointee.send == .sending)
         if connection.pointee.isReceiving {
             loop.ring.cancelReceive(on: fd, enters: &loop.statistics.syscalls.ioUringEnter)
         }
@@ -43,12 +27,9 @@ extension MultishotMode {
     mutating func closeIfFinished(_ fd: Int32, _ loop: inout LoopContext) {
         let connection = connections[fd]
         guard connection.pointee.lifecycle != .free, connection.pointee.send == .idle else { return }
-        if connection.pointee.lifecycle == .closing && connection.pointee.queueHead >= 0 {
-            // A send that failed or completed while closing left its buffer at the head.
-            release(UInt16(truncatingIfNeeded: connection.pointee.queueHead))
-            connection.pointee.queueHead = -1
-            connection.pointee.queueTail = -1
-            connection.pointee.queued = 0
+        if connection.pointee.lifecycle == .closing {
+            // A send that failed or completed while closing left its slice at the head.
+            dropQueue(of: fd, keepingHead: false)
         }
         guard connection.pointee.isFinished else { return }
         connection.pointee.lifecycle = .free

@@ -1,53 +1,100 @@
-/// The multishot mode's send queues: each connection's filled buffers, oldest first, linked
-/// through the per-buffer `bufferNext` array (no allocation), sent one at a time.
+/// The multishot mode's send queues: each connection's received bytes as slices, oldest first
+/// (``SendSlices``, no allocation), sent at the end of each turn, several slices at once (see
+/// ``GatherScratch``); and the buffer references that
+/// decide when a buffer goes back to the ring.
 extension MultishotMode {
+    /// Queues `length` received bytes at `offset` in buffer `id` on the connection: they extend
+    /// its last slice when they follow it in the same buffer, or make a new slice that references
+    /// the buffer.
     @inline(__always)
-    mutating func enqueue(_ id: UInt16, length: Int32, on fd: Int32) {
+    mutating func enqueue(_ id: UInt16, offset: Int32, length: Int32, on fd: Int32) {
         let connection = connections[fd]
-        bufferLength[Int(id)] = length
-        bufferNext[Int(id)] = -1
-        if connection.pointee.queueTail >= 0 {
-            bufferNext[Int(connection.pointee.queueTail)] = Int32(id)
-        } else {
-            connection.pointee.queueHead = Int32(id)
+        let tail = connection.pointee.queueTail
+        if tail >= 0 {
+            let last = slices[tail]
+            if last.buffer == id && last.offset &+ last.length == offset {
+                slices[tail].length = last.length &+ length
+                return
+            }
         }
-        connection.pointee.queueTail = Int32(id)
+        references[Int(id)] &+= 1
+        let index = slices.take(buffer: id, offset: offset, length: length)
+        if tail >= 0 {
+            slices[tail].next = index
+        } else {
+            connection.pointee.queueHead = index
+        }
+        connection.pointee.queueTail = index
         connection.pointee.queued &+= 1
     }
 
+    /// `count` more bytes of the queue are sent: drops the slices sent whole and leaves the offset
+    /// into the first one left.
     @inline(__always)
-    mutating func dequeueHead(of fd: Int32) {
+    mutating func advanceQueue(of fd: Int32, by count: Int32) {
         let connection = connections[fd]
-        let id = UInt16(truncatingIfNeeded: connection.pointee.queueHead)
-        connection.pointee.queueHead = bufferNext[Int(id)]
-        if connection.pointee.queueHead < 0 { connection.pointee.queueTail = -1 }
-        connection.pointee.queued &-= 1
-        connection.pointee.sendOffset = 0
-        release(id)
+        var offset = connection.pointee.sendOffset &+ count
+        var index = connection.pointee.queueHead
+        while index >= 0 {
+            let slice = slices[index]
+            guard offset >= slice.length else { break }
+            offset &-= slice.length
+            slices.give(index)
+            unreference(slice.buffer)
+            connection.pointee.queued &-= 1
+            index = slice.next
+        }
+        connection.pointee.queueHead = index
+        if index < 0 { connection.pointee.queueTail = -1 }
+        connection.pointee.sendOffset = offset
     }
 
-    /// Sends the head of the connection's queue, from its first byte.
-    @inline(__always)
-    mutating func sendHead(of fd: Int32, _ loop: inout LoopContext) {
+    /// Drops every queued slice of the connection; with `keepingHead`, all but the head, which a
+    /// send in flight still reads.
+    mutating func dropQueue(of fd: Int32, keepingHead: Bool) {
         let connection = connections[fd]
-        connection.pointee.send = .sending
-        connection.pointee.sendOffset = 0
-        armSend(fd, buffer: UInt16(truncatingIfNeeded: connection.pointee.queueHead), &loop)
-    }
-
-    /// A buffer whose bytes are all sent: back to the ring, or after its zero-copy notifications.
-    @inline(__always)
-    mutating func release(_ id: UInt16) {
-        if pendingNotifications[Int(id)] > 0 {
-            releaseOnNotification[Int(id)] = true
+        var index = connection.pointee.queueHead
+        guard index >= 0 else { return }
+        if keepingHead {
+            index = slices[index].next
+            slices[connection.pointee.queueHead].next = -1
+            connection.pointee.queueTail = connection.pointee.queueHead
+            connection.pointee.queued = 1
         } else {
-            recycle(id)
+            connection.pointee.queueHead = -1
+            connection.pointee.queueTail = -1
+            connection.pointee.queued = 0
+            connection.pointee.sendOffset = 0
+        }
+        while index >= 0 {
+            let slice = slices[index]
+            slices.give(index)
+            unreference(slice.buffer)
+            index = slice.next
         }
     }
 
-    /// Puts buffer `id` back in the ring, visible to the kernel at the end of the turn.
+    /// The connection has bytes to send and no send in flight: its send goes out at the end of
+    /// the turn, with whatever else it receives meanwhile.
+    @inline(__always)
+    mutating func scheduleSend(_ fd: Int32) {
+        connections[fd].pointee.send = .sending
+        schedule.append(fd)
+    }
+
+    /// Drops one reference to buffer `id`; the last one puts it back in the ring.
+    @inline(__always)
+    mutating func unreference(_ id: UInt16) {
+        references[Int(id)] &-= 1
+        if references[Int(id)] == 0 { recycle(id) }
+    }
+
+    /// Puts buffer `id` back in the ring, whole and referenced by the kernel, visible to it at the
+    /// end of the turn.
     @inline(__always)
     mutating func recycle(_ id: UInt16) {
+        references[Int(id)] = 1
+        filled[Int(id)] = 0
         bufferRing.add(id, address: pool.address(of: id), length: pool.bufferSize)
         buffersInRing &+= 1
     }

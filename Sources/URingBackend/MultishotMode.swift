@@ -6,30 +6,44 @@ import CLibUring
 
 /// The default mode, on the kernel features of Linux 5.19–6.1: one multishot accept, one
 /// multishot receive per connection drawing from a provided-buffer ring, sends straight from the
-/// received buffer, and the buffer back in the ring (no submission) once its bytes are sent.
+/// received bytes, and each buffer back in the ring (no submission) once its bytes are sent.
 ///
-/// Optional, per ``URingBackend/Options``: direct descriptors from the accept (`--fixed-files`)
-/// and zero-copy sends above a size. The send queues are in `MultishotMode+SendQueue.swift`,
-/// closing in `MultishotMode+Closing.swift`.
+/// Optional, per ``URingBackend/Options``: incremental buffer consumption (`IOU_PBUF_RING_INC`,
+/// Linux 6.12), where receives take only the bytes that are ready from a large shared buffer, so
+/// small messages use a slice of it and streams get large receives and sends; direct descriptors
+/// from the accept (`--fixed-files`); zero-copy sends above a size. The send queues are in
+/// `MultishotMode+SendQueue.swift`, closing in `MultishotMode+Closing.swift`.
+///
+/// Buffer ownership: a buffer is referenced by the kernel while it is in the ring (with
+/// incremental consumption, until a completion without `IORING_CQE_F_BUF_MORE` ends it), by every
+/// queued slice of it, and by every zero-copy send of it until its notification. It goes back to
+/// the ring when the last reference goes.
 struct MultishotMode: LoopMode, ~Copyable {
     let pool: BufferPool
     var bufferRing: ProvidedBufferRing
-    /// Bytes held by each buffer, and the next buffer in its connection's send queue (or -1).
-    let bufferLength: UnsafeMutablePointer<Int32>
-    let bufferNext: UnsafeMutablePointer<Int32>
-    /// Zero-copy notifications still to come for each buffer, and whether it goes back to the
-    /// ring when they have all come (its bytes are all sent).
-    let pendingNotifications: UnsafeMutablePointer<Int16>
-    let releaseOnNotification: UnsafeMutablePointer<Bool>
+    /// Per buffer: its references (see above), and the bytes receives have taken from it so far
+    /// (incremental consumption only; the next receive's bytes start there).
+    let references: UnsafeMutablePointer<Int32>
+    let filled: UnsafeMutablePointer<Int32>
+    var slices: SendSlices
+    /// Connections whose sends go out at the end of this turn, and the records their gathered
+    /// sends use.
+    var schedule = SendSchedule()
+    var gather = GatherScratch()
     var connections = ConnectionTable<MultishotConnection>()
     var starved = StarvedQueue()
 
+    let incremental: Bool
+    /// Whether several queued slices leave in one `sendmsg`: not with zero-copy sends (a
+    /// notification returns one buffer) nor with `SQPOLL` (the kernel thread takes submissions
+    /// after the turn ends, when ``GatherScratch`` records are already reused).
+    let gathersSends: Bool
     let fixedFiles: Bool
     let zeroCopyThreshold: Int32
-    /// Buffers in the ring as far as completions tell (returns minus receives).
+    /// Buffers in the ring as far as completions tell (returns minus buffers the kernel let go).
     var buffersInRing = 0
 
-    /// Queued buffers at which a connection's receive is cancelled until its queue drains.
+    /// Queued slices at which a connection's receive is cancelled until its queue drains.
     static var pauseThreshold: Int32 { 8 }
     static var bufferGroup: UInt16 { 1 }
 
@@ -37,7 +51,8 @@ struct MultishotMode: LoopMode, ~Copyable {
         // Everything that can fail comes first: a value with a deinit is initialized all at once.
         var entries = 1
         while entries < options.bufferCount { entries <<= 1 }
-        let bufferRing = try ProvidedBufferRing(registeringOn: ring, entries: entries, group: Self.bufferGroup)
+        let bufferRing = try ProvidedBufferRing(registeringOn: ring, entries: entries, group: Self.bufferGroup,
+                                                incremental: options.incrementalBuffers)
         if options.fixedFiles {
             let slots = UInt32(min(max(FileDescriptorLimit.current, 64), 1 << 20))
             let status = io_uring_register_files_sparse(ring.raw, slots)
@@ -51,23 +66,21 @@ struct MultishotMode: LoopMode, ~Copyable {
         self.bufferRing = bufferRing
         pool = BufferPool(bufferSize: options.bufferSize, count: options.bufferCount)
         let count = options.bufferCount
-        bufferLength = .allocate(capacity: count)
-        bufferLength.initialize(repeating: 0, count: count)
-        bufferNext = .allocate(capacity: count)
-        bufferNext.initialize(repeating: -1, count: count)
-        pendingNotifications = .allocate(capacity: count)
-        pendingNotifications.initialize(repeating: 0, count: count)
-        releaseOnNotification = .allocate(capacity: count)
-        releaseOnNotification.initialize(repeating: false, count: count)
+        references = .allocate(capacity: count)
+        references.initialize(repeating: 0, count: count)
+        filled = .allocate(capacity: count)
+        filled.initialize(repeating: 0, count: count)
+        // A slice per buffer is all whole buffers can use; incremental rings start with more.
+        slices = SendSlices(capacity: options.incrementalBuffers ? max(count * 4, 1024) : count)
+        incremental = options.incrementalBuffers
+        gathersSends = options.zeroCopyThreshold == 0 && !options.sqpoll
         fixedFiles = options.fixedFiles
         zeroCopyThreshold = Int32(clamping: options.zeroCopyThreshold)
     }
 
     deinit {
-        bufferLength.deallocate()
-        bufferNext.deallocate()
-        pendingNotifications.deallocate()
-        releaseOnNotification.deallocate()
+        references.deallocate()
+        filled.deallocate()
     }
 
     /// Puts every buffer in the ring.
@@ -81,10 +94,23 @@ struct MultishotMode: LoopMode, ~Copyable {
                                      enters: &loop.statistics.syscalls.ioUringEnter)
     }
 
-    /// Publishes the buffers returned this turn, then wakes the starved connections if any came
-    /// back (see ``StarvedQueue``).
+    /// Submits the sends scheduled this turn, each gathering every slice its connection has
+    /// queued; publishes the buffers returned this turn, then wakes the starved connections if any
+    /// came back (see ``StarvedQueue``).
     @inline(__always)
     mutating func endTurn(_ loop: inout LoopContext) {
+        for index in 0..<schedule.count {
+            let fd = schedule[index]
+            if connections[fd].pointee.lifecycle == .closing {
+                // Broken while its send waited: nothing goes out, and it may close now.
+                connections[fd].pointee.send = .idle
+                closeIfFinished(fd, &loop)
+            } else {
+                armSend(fd, &loop)
+            }
+        }
+        schedule.removeAll()
+        gather.reset()
         bufferRing.publish()
         guard !starved.isEmpty && buffersInRing > 0 else { return }
         var members = starved.removeAll()
@@ -104,19 +130,27 @@ struct MultishotMode: LoopMode, ~Copyable {
         let connection = connections[fd]
         let more = flags & UInt32(IORING_CQE_F_MORE) != 0
         if flags & UInt32(IORING_CQE_F_BUFFER) != 0 {
-            buffersInRing &-= 1
             let id = UInt16(truncatingIfNeeded: flags >> UInt32(IORING_CQE_BUFFER_SHIFT))
+            // The bytes start where earlier receives into this buffer stopped (0 for whole buffers).
+            let start = filled[Int(id)]
+            // An incremental ring keeps a buffer with room left (BUF_MORE); a receive that took
+            // nothing leaves it at the ring's head too.
+            let kept = incremental && (result <= 0 || flags & KernelConstant.completionBufferMore != 0)
             if result > 0 && connection.pointee.lifecycle != .closing {
                 loop.statistics.requests &+= 1
                 loop.statistics.bytesReceived &+= UInt64(result)
-                enqueue(id, length: result, on: fd)
-                if connection.pointee.send == .idle { sendHead(of: fd, &loop) }
+                enqueue(id, offset: start, length: result, on: fd)
+                if connection.pointee.send == .idle { scheduleSend(fd) }
                 if more && connection.pointee.shouldPause(threshold: Self.pauseThreshold) {
                     // The peer reads slower than it writes: stop taking its bytes for now.
                     cancelReceive(on: fd, &loop)
                 }
+            }
+            if kept {
+                if result > 0 { filled[Int(id)] = start &+ result }
             } else {
-                recycle(id)
+                buffersInRing &-= 1
+                unreference(id)  // the kernel's
             }
         }
         if more { return }
@@ -133,23 +167,19 @@ struct MultishotMode: LoopMode, ~Copyable {
     @inline(__always)
     mutating func sent(on fd: Int32, buffer id: UInt16, result: Int32, flags: UInt32, _ loop: inout LoopContext) {
         if flags & UInt32(IORING_CQE_F_NOTIF) != 0 {
-            notified(buffer: id)
+            unreference(id)  // the zero-copy send's, taken below
             return
         }
         let connection = connections[fd]
         if flags & UInt32(IORING_CQE_F_MORE) != 0 {
-            pendingNotifications[Int(id)] &+= 1  // a zero-copy send: the buffer is the kernel's until notified
+            references[Int(id)] &+= 1  // a zero-copy send: the buffer is the kernel's until notified
         }
         if result > 0 && connection.pointee.lifecycle != .closing {
             loop.statistics.bytesSent &+= UInt64(result)
-            connection.pointee.sendOffset &+= result
-            if connection.pointee.sendOffset < bufferLength[Int(id)] {
-                armSend(fd, buffer: id, &loop)  // a short send: the rest next, never two at once
-                return
-            }
-            dequeueHead(of: fd)
+            advanceQueue(of: fd, by: result)
             if connection.pointee.queueHead >= 0 {
-                sendHead(of: fd, &loop)
+                // More to send: a short send's rest, or slices that came meanwhile. Never two at once.
+                schedule.append(fd)
                 return
             }
             if connection.pointee.sendQueueDrained() { armReceive(fd, &loop) }
@@ -157,21 +187,13 @@ struct MultishotMode: LoopMode, ~Copyable {
             return
         }
         if result == -EINTR || result == -EAGAIN {
-            armSend(fd, buffer: id, &loop)
+            schedule.append(fd)
             return
         }
         // The peer is gone (EPIPE, ECONNRESET) or the connection is closing.
         connection.pointee.send = .idle
         beginClosing(fd, &loop)
         closeIfFinished(fd, &loop)
-    }
-
-    private mutating func notified(buffer id: UInt16) {
-        pendingNotifications[Int(id)] &-= 1
-        if pendingNotifications[Int(id)] == 0 && releaseOnNotification[Int(id)] {
-            releaseOnNotification[Int(id)] = false
-            recycle(id)
-        }
     }
 
     mutating func accepted(result: Int32, flags: UInt32, _ loop: inout LoopContext) {
@@ -206,18 +228,40 @@ struct MultishotMode: LoopMode, ~Copyable {
         sqe.pointee.user_data = UserData(.recv, fd: fd).rawValue
     }
 
+    /// Sends the connection's queue from its first unsent byte: with one `sendmsg` over up to
+    /// ``GatherScratch/slicesPerSend`` slices when more than one is queued (see
+    /// ``gathersSends``), else with one `send` or `send_zc`.
     @inline(__always)
-    func armSend(_ fd: Int32, buffer id: UInt16, _ loop: inout LoopContext) {
-        let offset = connections[fd].pointee.sendOffset
-        let length = bufferLength[Int(id)] &- offset
-        let start = pool.address(of: id) + Int(offset)
+    mutating func armSend(_ fd: Int32, _ loop: inout LoopContext) {
+        let connection = connections[fd]
+        let first = slices[connection.pointee.queueHead]
+        let offset = first.offset &+ connection.pointee.sendOffset
+        let length = first.length &- connection.pointee.sendOffset
+        let start = pool.address(of: first.buffer) + Int(offset)
         let sqe = loop.submission()
-        if zeroCopyThreshold > 0 && length >= zeroCopyThreshold {
-            io_uring_prep_send_zc(sqe, fd, start, Int(length), Int32(MSG_NOSIGNAL), 0)
+        sqe.pointee.user_data = UserData(.send, fd: fd, buffer: first.buffer).rawValue
+        if zeroCopyThreshold > 0 {
+            if length >= zeroCopyThreshold {
+                io_uring_prep_send_zc(sqe, fd, start, Int(length), Int32(MSG_NOSIGNAL), 0)
+            } else {
+                io_uring_prep_send(sqe, fd, start, Int(length), Int32(MSG_NOSIGNAL))
+            }
+        } else if gathersSends && first.next >= 0, let header = gather.take() {
+            let vectors = header.pointee.msg_iov!
+            vectors[0] = iovec(iov_base: start, iov_len: Int(length))
+            var count = 1
+            var index = first.next
+            while index >= 0 && count < GatherScratch.slicesPerSend {
+                let slice = slices[index]
+                vectors[count] = iovec(iov_base: pool.address(of: slice.buffer) + Int(slice.offset), iov_len: Int(slice.length))
+                count &+= 1
+                index = slice.next
+            }
+            header.pointee.msg_iovlen = count
+            io_uring_prep_sendmsg(sqe, fd, header, UInt32(MSG_NOSIGNAL))
         } else {
             io_uring_prep_send(sqe, fd, start, Int(length), Int32(MSG_NOSIGNAL))
         }
         target(sqe)
-        sqe.pointee.user_data = UserData(.send, fd: fd, buffer: id).rawValue
     }
 }

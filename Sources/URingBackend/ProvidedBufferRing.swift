@@ -19,18 +19,20 @@ struct ProvidedBufferRing: ~Copyable {
     /// Buffers added since the tail was last published.
     private var unpublished: Int32 = 0
 
-    /// Maps a ring with room for `entries` buffers (a power of two) and registers it as `group`.
-    init(registeringOn uring: borrowing Ring, entries: Int, group: UInt16) throws(EchoError) {
+    /// Maps a ring with room for `entries` buffers (a power of two) and registers it as `group`;
+    /// `incremental` registers it with `IOU_PBUF_RING_INC` (Linux 6.12), so each receive takes only
+    /// the bytes it needs from the head buffer.
+    init(registeringOn uring: borrowing Ring, entries: Int, group: UInt16, incremental: Bool = false) throws(EchoError) {
         precondition(entries > 0 && entries & (entries - 1) == 0, "buffer ring entries must be a power of two")
         let bytes = entries * MemoryLayout<io_uring_buf>.stride
-        ring = try Self.mapAndRegister(on: uring, bytes: bytes, entries: entries, group: group)
+        ring = try Self.mapAndRegister(on: uring, bytes: bytes, entries: entries, group: group, incremental: incremental)
         mappedBytes = bytes
         mask = Int32(entries - 1)
         self.group = group
     }
 
-    private static func mapAndRegister(on uring: borrowing Ring, bytes: Int, entries: Int,
-                                       group: UInt16) throws(EchoError) -> UnsafeMutablePointer<io_uring_buf_ring> {
+    private static func mapAndRegister(on uring: borrowing Ring, bytes: Int, entries: Int, group: UInt16,
+                                       incremental: Bool) throws(EchoError) -> UnsafeMutablePointer<io_uring_buf_ring> {
         guard let memory = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0),
               memory != MAP_FAILED else {
             throw .system("mmap(buffer ring)", errno: errno)
@@ -41,9 +43,13 @@ struct ProvidedBufferRing: ~Copyable {
         registration.ring_addr = UInt64(UInt(bitPattern: memory))
         registration.ring_entries = UInt32(entries)
         registration.bgid = group
+        if incremental { registration.pad = KernelConstant.bufferRingIncremental }
         let status = io_uring_register_buf_ring(uring.raw, &registration, 0)
         guard status == 0 else {
             munmap(memory, bytes)
+            if status == -EINVAL && incremental {
+                throw .missingKernelFeature("incremental buffer consumption (IOU_PBUF_RING_INC, Linux 6.12)")
+            }
             if status == -EINVAL {
                 throw .missingKernelFeature("provided-buffer rings (IORING_REGISTER_PBUF_RING, Linux 5.19)")
             }

@@ -54,6 +54,10 @@ public struct URingBackend: EventBackend {
         public var fixedFiles = false
         /// Sends of at least this many bytes use `IORING_OP_SEND_ZC` (0: never; multishot mode only).
         public var zeroCopyThreshold = 0
+        /// `IOU_PBUF_RING_INC` (Linux 6.12) on the shared ring: a receive takes only the bytes that
+        /// are ready from the head buffer and the next continues after them, so large buffers serve
+        /// small messages without a buffer each (multishot mode only).
+        public var incrementalBuffers = false
         /// Tests only: a trigger that makes the ring fail (see ``RingFaultInjection``).
         var faultInjection: RingFaultInjection?
 
@@ -100,6 +104,7 @@ public struct URingBackend: EventBackend {
         if options.sqpoll { parts.append("sqpoll") }
         if options.fixedFiles { parts.append("fixed files") }
         if options.zeroCopyThreshold > 0 { parts.append("zero-copy sends from \(options.zeroCopyThreshold) B") }
+        if options.incrementalBuffers { parts.append("incremental buffer consumption") }
         if options.mode == .bundle {
             parts.append("recv bundles, \(ConnectionBufferRing.count) × \(options.bufferSize)-byte buffers per connection")
         } else {
@@ -132,8 +137,8 @@ public struct URingBackend: EventBackend {
         if options.sqpoll && options.deferTaskrun {
             throw .invalidConfiguration("--sqpoll and --defer-taskrun cannot be combined (the kernel refuses DEFER_TASKRUN with SQPOLL)")
         }
-        if options.mode != .multishot && (options.fixedFiles || options.zeroCopyThreshold > 0) {
-            throw .invalidConfiguration("--fixed-files and --zerocopy-send need --uring-mode multishot")
+        if options.mode != .multishot && (options.fixedFiles || options.zeroCopyThreshold > 0 || options.incrementalBuffers) {
+            throw .invalidConfiguration("--fixed-files, --zerocopy-send and --incremental-buffers need --uring-mode multishot")
         }
         try KernelSupport.check(options)
     }

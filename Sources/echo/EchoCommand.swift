@@ -112,6 +112,9 @@ struct EchoCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: ArgumentHelp("uring multishot: send messages of at least this many bytes with IORING_OP_SEND_ZC (0: never).", valueName: "bytes"))
     var zerocopySend: Int = 0
 
+    @Flag(inversion: .prefixedNo, help: "uring multishot: IOU_PBUF_RING_INC (Linux 6.12): receives take only the bytes that are ready from the head buffer of the shared ring, and the next receive continues in it.")
+    var incrementalBuffers: Bool?
+
     @Flag(help: "uring: the same as --uring-mode bundle (receive bundles on a buffer ring per connection; see below).")
     var bundle = false
 
@@ -201,6 +204,7 @@ struct EchoCommand: ParsableCommand {
             options.sqpoll = sqpoll
             options.fixedFiles = fixedFiles
             options.zeroCopyThreshold = zerocopySend
+            options.incrementalBuffers = incrementalBuffers ?? options.incrementalBuffers
             return URingBackend(options: options)
         case .epoll:
             var options = EpollBackend.Options()

@@ -20,6 +20,7 @@ enum BackendUnderTest: String, CaseIterable, CustomTestStringConvertible, Sendab
     case uringMultishotFixedFilesZeroCopy
     case uringMultishotSQPoll
     case uringMultishotBundle
+    case uringMultishotIncremental
     case epoll
     case epollEdge
     case blockingThreaded
@@ -103,6 +104,13 @@ enum BackendUnderTest: String, CaseIterable, CustomTestStringConvertible, Sendab
             options.mode = .bundle
             options.bufferSize = 1024
             return .uring(options)
+        case .uringMultishotIncremental:
+            // Small buffers, so messages are cut across buffers and connections share each one.
+            var options = URingBackend.Options()
+            options.incrementalBuffers = true
+            options.bufferSize = 4096
+            options.bufferCount = 64
+            return .uring(options)
         case .epoll:
             return .epoll(EpollBackend.Options())
         case .epollEdge:
@@ -152,6 +160,8 @@ enum BackendUnderTest: String, CaseIterable, CustomTestStringConvertible, Sendab
         case .uringMultishotFixedFilesZeroCopy: return ["--backend", "uring", "--fixed-files", "--zerocopy-send", "2048"]
         case .uringMultishotSQPoll: return ["--backend", "uring", "--sqpoll"]
         case .uringMultishotBundle: return ["--backend", "uring", "--uring-mode", "bundle", "--buffer-size", "1024"]
+        case .uringMultishotIncremental:
+            return ["--backend", "uring", "--incremental-buffers", "--buffer-size", "4096", "--buffer-count", "64"]
         case .epoll: return ["--backend", "epoll"]
         case .epollEdge: return ["--backend", "epoll", "--epoll-mode", "edge"]
         case .blockingThreaded: return ["--backend", "blocking", "--blocking-mode", "threaded"]
@@ -169,7 +179,7 @@ enum BackendUnderTest: String, CaseIterable, CustomTestStringConvertible, Sendab
         case .uring: return "uring"
         case .uringMultishotBundle: return "uring-bundle"
         case .epoll: return "epoll"
-        case .uringLegacy, .uringMultishotWithoutDeferTaskrun, .uringMultishotFixedFilesZeroCopy, .uringMultishotSQPoll,
+        case .uringLegacy, .uringMultishotWithoutDeferTaskrun, .uringMultishotIncremental, .uringMultishotFixedFilesZeroCopy, .uringMultishotSQPoll,
              .epollEdge, .blockingThreaded, .blockingNaive:
             return nil
         }
