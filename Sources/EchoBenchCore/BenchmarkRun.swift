@@ -14,7 +14,7 @@ import Glibc
 ///
 /// The calling thread coordinates and otherwise sleeps; each of `threads` event loops runs on a
 /// ``LoopThread`` of its own with a contiguous share of the connections:
-/// 1. every loop connects its share and reports back; meanwhile the coordinator opens the `--idle`
+/// 1. every loop connects its share and reports back; then the coordinator opens the `--idle`
 ///    connections (with helper processes when one process cannot hold them, see ``IdlePlan``);
 /// 2. once all have, the coordinator fixes the schedule (now + warm-up = window start, + duration =
 ///    window end) and starts them together;
@@ -57,14 +57,7 @@ public enum BenchmarkRun {
             }
         }
 
-        // Connect phase: the idle connections here, the measured ones in the loops.
-        let idle: IdleFleet
-        do {
-            idle = try IdleFleet(configuration: configuration, address: address, plan: plan)
-        } catch {
-            abort()
-            throw error
-        }
+        // Connect phase: the measured connections in the loops, then the idle ones.
         control.waitForReady(count: threads.count)
         let connectSeconds = Double(ProcessClock.monotonic() &- connectStart) / 1e9
         var established = 0
@@ -84,6 +77,13 @@ public enum BenchmarkRun {
         guard established > 0 else {
             abort()
             throw .cannotConnect(endpoint: configuration.endpoint, errno: firstError != 0 ? firstError : ETIMEDOUT)
+        }
+        let idle: IdleFleet
+        do {
+            idle = try IdleFleet(configuration: configuration, address: address, plan: plan)
+        } catch {
+            abort()
+            throw error
         }
 
         // Warm-up and window.

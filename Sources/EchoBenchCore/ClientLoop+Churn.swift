@@ -4,8 +4,9 @@ import Glibc
 
 /// `--requests-per-connection`: churn.
 ///
-/// After its last echo a connection closes and a new one opens in its slot at once (non-blocking;
-/// the loop serves the others meanwhile). The slot's message numbers continue, so the new
+/// After its last echo a connection closes (the client first, so `TIME_WAIT` stays on the client's
+/// side, which Linux reuses for loopback connects) and a new one opens in its slot at once
+/// (non-blocking; the loop serves the others meanwhile). The slot's message numbers continue, so the new
 /// connection's payload is its own. Connect latency runs from the connect's start to `EPOLLOUT`,
 /// first-echo latency from the connect's start to the first echo's last byte; both are recorded
 /// for connections opened in the window.

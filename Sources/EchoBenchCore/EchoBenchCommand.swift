@@ -106,7 +106,7 @@ public struct EchoBenchCommand: ParsableCommand {
     @Option(help: ArgumentHelp("With --rate: how requests fall due, uniform or poisson (default uniform).", valueName: "process"))
     var arrival: ArrivalSchedule.Arrival?
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("With --rate: requests a connection may hold waiting before more are dropped (1-65536, default 1000).", valueName: "count"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("With --rate: requests a connection may hold waiting before more are dropped (1-65536, default \(BenchmarkConfiguration().queueLimit)).", valueName: "count"))
     var queueLimit: Int?
 
     @Option(parsing: .unconditional, help: ArgumentHelp("Requests in flight per connection (1-4096; with --rate, at most).", valueName: "count"))
@@ -118,7 +118,7 @@ public struct EchoBenchCommand: ParsableCommand {
     @Flag(help: "Each connection writes continuously and reads concurrently.")
     var stream = false
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("With --stream: bytes a connection may have in flight (default 262144).", valueName: "bytes"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("With --stream: bytes a connection may have in flight (default \(BenchmarkConfiguration().streamWindow)).", valueName: "bytes"))
     var streamWindow: Int?
 
     @Option(parsing: .unconditional, help: ArgumentHelp("Idle connections held through the run (0-1000000).", valueName: "count"))
