@@ -5,7 +5,8 @@ public struct BenchmarkConfiguration: Sendable, Equatable {
     public var host: String = "127.0.0.1"
     /// The server's TCP port.
     public var port: Int = 6666
-    /// Persistent connections, each with one request in flight at a time.
+    /// Connections measured: persistent, each with `pipeline` requests in flight (churn: slots
+    /// whose connection is replaced after `requestsPerConnection` echoes).
     public var connections: Int = 50
     /// Bytes per message.
     public var length: Int = 128
@@ -19,11 +20,45 @@ public struct BenchmarkConfiguration: Sendable, Equatable {
     /// connections still pending are given up (counted as connect errors).
     public var connectTimeout: Double = 10
     /// A request outstanding for longer than this at the end of the window counts as stalled.
+    /// `--rate` waits this long after the window for the requests due in it.
     public var stallThreshold: Double = 1
+
+    /// `--rate`: requests per second across all connections (an open loop); nil for a closed loop.
+    public var rate: Double? = nil
+    /// `--rate`: how arrivals are spaced.
+    public var arrival: ArrivalSchedule.Arrival = .uniform
+    /// `--rate`: requests a connection may hold due but not yet sent; arrivals beyond are dropped.
+    public var queueLimit: Int = 1000
+    /// Requests in flight per connection (closed loop; with `--rate`, the most in flight).
+    public var pipeline: Int = 1
+    /// Churn: echoes per connection before it closes and a new one opens in its place; nil to keep
+    /// connections for the whole run.
+    public var requestsPerConnection: Int? = nil
+    /// Each connection writes continuously and reads concurrently.
+    public var stream = false
+    /// `--stream`: the most bytes a connection has sent and not yet had back.
+    public var streamWindow: Int = 256 << 10
+    /// Idle connections opened before the warm-up and held, silent, until the end.
+    public var idle: Int = 0
+    /// Idle connections one process holds at most; nil for what its descriptor limit allows.
+    /// The rest go to helper processes (``helperExecutable`` run with `--idle-helper`).
+    public var idlePerProcess: Int? = nil
+    /// Idle connections per 127.0.0.x source address; nil to bind only when the connections to the
+    /// server would exceed the local port range.
+    public var idlePerSource: Int? = nil
+    /// The `echo-bench` executable that helper processes run, when the idle connections need more
+    /// than one process.
+    public var helperExecutable: String? = nil
 
     public static let connectionRange = 1...1_000_000
     public static let lengthRange = 1...(16 << 20)
     public static let threadRange = 1...64
+    public static let rateRange = 0.001...100_000_000.0
+    public static let queueLimitRange = 1...65536
+    public static let pipelineRange = 1...4096
+    public static let requestsPerConnectionRange = 1...1_000_000_000
+    public static let streamWindowRange = 1...(1 << 30)
+    public static let idleRange = 0...1_000_000
 
     public init() {}
 
@@ -70,6 +105,7 @@ public struct BenchmarkConfiguration: Sendable, Equatable {
         guard stallThreshold.isFinite, stallThreshold > 0 else {
             throw .invalidConfiguration("invalid stall threshold \(stallThreshold): must be more than 0 seconds")
         }
+        try validateModes()
     }
 
     /// The connections loop `index` of ``threads`` serves: a contiguous range of identifiers.

@@ -3,8 +3,9 @@ import Histogram
 
 /// What a benchmark run measured.
 ///
-/// Requests, bytes and latencies cover the measured window only (echoes that completed in it);
-/// errors cover the whole run, connect phase and warm-up included.
+/// Requests, bytes and latencies cover the measured window only (echoes that completed in it;
+/// `--rate`: requests due in it); errors cover the whole run, connect phase, warm-up and idle
+/// connections included.
 public struct BenchmarkReport: Sendable {
     /// The generator's own CPU time over the measured window.
     public struct CPUUsage: Sendable, Equatable {
@@ -26,14 +27,50 @@ public struct BenchmarkReport: Sendable {
         public var p999: Double
         public var max: Double
         public var mean: Double
+
+        /// The percentiles of `histogram` (nanoseconds), all 0 when it is empty.
+        public init(_ histogram: Histogram<UInt64>) {
+            func micro(_ nanoseconds: UInt64) -> Double { Double(nanoseconds) / 1000 }
+            guard histogram.totalCount > 0 else {
+                self.init(p50: 0, p90: 0, p99: 0, p999: 0, max: 0, mean: 0)
+                return
+            }
+            self.init(p50: micro(histogram.valueAtPercentile(50)), p90: micro(histogram.valueAtPercentile(90)),
+                      p99: micro(histogram.valueAtPercentile(99)), p999: micro(histogram.valueAtPercentile(99.9)),
+                      max: micro(histogram.maxRecorded), mean: histogram.mean / 1000)
+        }
+
+        init(p50: Double, p90: Double, p99: Double, p999: Double, max: Double, mean: Double) {
+            self.p50 = p50
+            self.p90 = p90
+            self.p99 = p99
+            self.p999 = p999
+            self.max = max
+            self.mean = mean
+        }
+
+        /// `{"p50":…,"p90":…,"p99":…,"p999":…,"max":…,"mean":…}`, one decimal.
+        var json: String {
+            "{\"p50\":\(JSONText.fixed(p50, 1)),\"p90\":\(JSONText.fixed(p90, 1)),\"p99\":\(JSONText.fixed(p99, 1)),"
+                + "\"p999\":\(JSONText.fixed(p999, 1)),\"max\":\(JSONText.fixed(max, 1)),\"mean\":\(JSONText.fixed(mean, 1))}"
+        }
+
+        /// `p50 … p90 … p99 … p99.9 … max … mean …`, for the summary.
+        var text: String {
+            "p50 \(JSONText.fixed(p50, 1))  p90 \(JSONText.fixed(p90, 1))  p99 \(JSONText.fixed(p99, 1))  "
+                + "p99.9 \(JSONText.fixed(p999, 1))  max \(JSONText.fixed(max, 1))  mean \(JSONText.fixed(mean, 1))"
+        }
     }
 
     public var configuration: BenchmarkConfiguration
     /// Seconds of the measured window (its deadlines' difference: `duration`, to the nanosecond).
     public var elapsedSeconds: Double
-    /// Requests (round trips) completed in the window.
+    /// Requests (round trips) completed in the window (`--rate`: due in the window and answered;
+    /// `--stream`: bytes echoed in the window over `length`).
     public var requests: UInt64
-    /// Latency of each counted request, in nanoseconds, from its first send to its echo's last byte.
+    /// Latency of each counted request, in nanoseconds, from when it was issued (closed loop: its
+    /// first send; `--rate`: when it was due) to its echo's last byte; `--stream`: one sample per
+    /// send, from the send to the echo of its last byte.
     public var latency: Histogram<UInt64>
     public var errors: ErrorCounts
     /// Connections that completed their connect.
@@ -45,8 +82,32 @@ public struct BenchmarkReport: Sendable {
     public var windowStartUnixNanoseconds: UInt64
     public var windowEndUnixNanoseconds: UInt64
 
-    /// Bytes echoed in the window, counted one way.
-    public var bytes: UInt64 { requests &* UInt64(configuration.length) }
+    /// `--rate`: requests due in the window (``requests`` counts those of them answered).
+    public var scheduledInWindow: UInt64 = 0
+    /// Connections that completed their connect over the run, idle ones aside: the connect phase's
+    /// and, with churn, every replacement. The server accepts exactly these.
+    public var connectionsOpened: UInt64 = 0
+    /// Churn: connections that did all their echoes and closed in the window.
+    public var connectionsCompleted: UInt64 = 0
+    /// Churn: connect latency (nanoseconds, connect start to `EPOLLOUT`) of connections opened in
+    /// the window.
+    public var connectLatency = ClientLoop.histogram()
+    /// Churn: nanoseconds from a connect's start to its first echo's last byte, for connections
+    /// opened in the window.
+    public var firstEchoLatency = ClientLoop.histogram()
+    /// `--stream`: bytes echoed and verified in the window.
+    public var streamBytes: UInt64 = 0
+    /// `--idle`: idle connections established, helper processes that held some, and source
+    /// addresses they used.
+    public var idleEstablished = 0
+    public var idleProcesses = 0
+    public var idleSources = 0
+
+    /// Bytes echoed in the window, counted one way (stream mode: counted as they came; otherwise
+    /// whole messages).
+    public var bytes: UInt64 {
+        configuration.mode == .stream ? streamBytes : requests &* UInt64(configuration.length)
+    }
 
     public var requestsPerSecond: Double {
         elapsedSeconds > 0 ? Double(requests) / elapsedSeconds : 0
@@ -68,18 +129,7 @@ public struct BenchmarkReport: Sendable {
     }
 
     /// The latency percentiles, in microseconds.
-    public var latencySummary: LatencySummary {
-        func micro(_ nanoseconds: UInt64) -> Double { Double(nanoseconds) / 1000 }
-        guard latency.totalCount > 0 else { return LatencySummary(p50: 0, p90: 0, p99: 0, p999: 0, max: 0, mean: 0) }
-        return LatencySummary(
-            p50: micro(latency.valueAtPercentile(50)),
-            p90: micro(latency.valueAtPercentile(90)),
-            p99: micro(latency.valueAtPercentile(99)),
-            p999: micro(latency.valueAtPercentile(99.9)),
-            max: micro(latency.maxRecorded),
-            mean: latency.mean / 1000
-        )
-    }
+    public var latencySummary: LatencySummary { LatencySummary(latency) }
 
     // MARK: Output
 
@@ -99,15 +149,14 @@ public struct BenchmarkReport: Sendable {
         fields.append("\"requests\":\(requests)")
         fields.append("\"requests_per_second\":\(JSONText.fixed(requestsPerSecond, 1))")
         fields.append("\"mib_per_second\":\(JSONText.fixed(mebibytesPerSecond, 3))")
-        fields.append("\"latency_us\":{\"p50\":\(JSONText.fixed(l.p50, 1)),\"p90\":\(JSONText.fixed(l.p90, 1)),"
-            + "\"p99\":\(JSONText.fixed(l.p99, 1)),\"p999\":\(JSONText.fixed(l.p999, 1)),"
-            + "\"max\":\(JSONText.fixed(l.max, 1)),\"mean\":\(JSONText.fixed(l.mean, 1))}")
+        fields.append("\"latency_us\":\(l.json)")
         fields.append("\"errors\":{\"mismatch\":\(errors.mismatch),\"reset\":\(errors.reset),\"eof\":\(errors.eof),"
-            + "\"connect\":\(errors.connect),\"stalled\":\(errors.stalled)}")
+            + "\"connect\":\(errors.connect),\"stalled\":\(errors.stalled),\"dropped\":\(errors.dropped)}")
         fields.append("\"connections_established\":\(connectionsEstablished)")
         fields.append("\"cpu\":{\"user_s\":\(JSONText.fixed(cpu.userSeconds, 3)),\"system_s\":\(JSONText.fixed(cpu.systemSeconds, 3)),"
             + "\"share_of_one_core\":\(JSONText.fixed(cpu.shareOfOneCore, 3))}")
         fields.append("\"window\":{\"start_unix_ns\":\(windowStartUnixNanoseconds),\"end_unix_ns\":\(windowEndUnixNanoseconds)}")
+        fields += modeFields
         return "{" + fields.joined(separator: ",") + "}"
     }
 
@@ -120,13 +169,12 @@ public struct BenchmarkReport: Sendable {
             + "\(c.threads) thread\(c.threads == 1 ? "" : "s"), warm-up \(JSONText.number(c.warmup)) s, window \(JSONText.fixed(elapsedSeconds, 3)) s")
         lines.append("  requests     \(requests): \(JSONText.fixed(requestsPerSecond, 1)) requests/s, "
             + "\(JSONText.fixed(mebibytesPerSecond, 2)) MiB/s each way")
-        lines.append("  latency µs   p50 \(JSONText.fixed(l.p50, 1))  p90 \(JSONText.fixed(l.p90, 1))  "
-            + "p99 \(JSONText.fixed(l.p99, 1))  p99.9 \(JSONText.fixed(l.p999, 1))  max \(JSONText.fixed(l.max, 1))  "
-            + "mean \(JSONText.fixed(l.mean, 1))")
+        lines.append("  latency µs   " + l.text)
         lines.append("  connections  \(connectionsEstablished) of \(c.connections) established in \(JSONText.fixed(connectSeconds, 3)) s")
-        let total = errors.failures &+ errors.stalled
+        lines += modeSummaryLines
+        let total = errors.failures &+ errors.stalled &+ errors.dropped
         lines.append("  errors       \(total == 0 ? "none" : String(total)): mismatch \(errors.mismatch), reset \(errors.reset), "
-            + "eof \(errors.eof), connect \(errors.connect), stalled \(errors.stalled)")
+            + "eof \(errors.eof), connect \(errors.connect), stalled \(errors.stalled), dropped \(errors.dropped)")
         lines.append("  generator    CPU \(JSONText.fixed(cpu.userSeconds, 2)) s user + \(JSONText.fixed(cpu.systemSeconds, 2)) s system "
             + "= \(JSONText.fixed(cpu.shareOfOneCore * 100, 0))% of one core (\(cpu.coresUsable) usable)")
         if generatorSaturated { lines.append("  " + saturationWarning) }

@@ -14,11 +14,12 @@ import Glibc
 ///
 /// The calling thread coordinates and otherwise sleeps; each of `threads` event loops runs on a
 /// ``LoopThread`` of its own with a contiguous share of the connections:
-/// 1. every loop connects its share and reports back;
+/// 1. every loop connects its share and reports back; then the coordinator opens the `--idle`
+///    connections (with helper processes when one process cannot hold them, see ``IdlePlan``);
 /// 2. once all have, the coordinator fixes the schedule (now + warm-up = window start, + duration =
 ///    window end) and starts them together;
-/// 3. it samples the process's CPU time at the window's start and end, joins the loops and merges
-///    their counts and histograms.
+/// 3. it samples the process's CPU time at the window's start and end, joins the loops, checks
+///    and closes the idle connections, and merges the loops' counts and histograms.
 public enum BenchmarkRun {
     /// Descriptors kept free for everything that is not a connection.
     static let reservedDescriptors = 64
@@ -27,7 +28,11 @@ public enum BenchmarkRun {
         try configuration.validate()
         let address = try SocketAddress.resolve(host: configuration.host, port: configuration.port)
         let limit = FileDescriptorLimit.raiseToHardLimit()
-        let needed = configuration.connections + configuration.threads + reservedDescriptors
+        let plan = IdlePlan(idle: configuration.idle, connections: configuration.connections, threads: configuration.threads,
+                            descriptorLimit: limit, reserved: reservedDescriptors, perProcess: configuration.idlePerProcess,
+                            perSource: configuration.idlePerSource, portsPerSource: IdlePlan.portsPerSource(),
+                            loopbackIPv4: address.isLoopbackIPv4)
+        let needed = configuration.connections + configuration.threads + reservedDescriptors + plan.local.count
         guard needed <= limit else { throw .descriptorLimit(needed: needed, limit: limit) }
 
         let control = try RunControl()
@@ -35,22 +40,24 @@ public enum BenchmarkRun {
         let outcomes = (0..<configuration.threads).map { _ in LoopOutcome() }
         var threads: [LoopThread] = []
         threads.reserveCapacity(configuration.threads)
+        func abort() {
+            control.abort()
+            for thread in threads { thread.join() }
+        }
         for index in 0..<configuration.threads {
             let outcome = outcomes[index]
-            let share = configuration.share(ofLoop: index)
             do {
                 threads.append(try LoopThread(name: "echo-bench-\(index)") {
-                    runLoop(configuration: configuration, address: address, share: share,
+                    runLoop(configuration: configuration, address: address, index: index,
                             control: control, outcome: outcome)
                 })
             } catch {
-                control.abort()
-                for thread in threads { thread.join() }
+                abort()
                 throw .system(error)
             }
         }
 
-        // Connect phase.
+        // Connect phase: the measured connections in the loops, then the idle ones.
         control.waitForReady(count: threads.count)
         let connectSeconds = Double(ProcessClock.monotonic() &- connectStart) / 1e9
         var established = 0
@@ -61,17 +68,22 @@ public enum BenchmarkRun {
                 established += phase.established
                 if firstError == 0 { firstError = phase.firstError }
             case .failure(let error)?:
-                control.abort()
-                for thread in threads { thread.join() }
+                abort()
                 throw .system(error)
             case nil:
                 break
             }
         }
         guard established > 0 else {
-            control.abort()
-            for thread in threads { thread.join() }
+            abort()
             throw .cannotConnect(endpoint: configuration.endpoint, errno: firstError != 0 ? firstError : ETIMEDOUT)
+        }
+        let idle: IdleFleet
+        do {
+            idle = try IdleFleet(configuration: configuration, address: address, plan: plan)
+        } catch {
+            abort()
+            throw error
         }
 
         // Warm-up and window.
@@ -79,7 +91,7 @@ public enum BenchmarkRun {
         let realtimeStart = ProcessClock.realtime()
         let warmupEnd = monotonicStart &+ ProcessClock.nanoseconds(configuration.warmup)
         let windowEnd = warmupEnd &+ ProcessClock.nanoseconds(configuration.duration)
-        control.start(warmupEnd: warmupEnd, windowEnd: windowEnd)
+        control.start(runStart: monotonicStart, warmupEnd: warmupEnd, windowEnd: windowEnd)
         ProcessClock.sleep(until: warmupEnd)
         let cpuBefore = ProcessClock.processCPU()
         let sampledBefore = ProcessClock.monotonic()
@@ -88,26 +100,21 @@ public enum BenchmarkRun {
         let sampledAfter = ProcessClock.monotonic()
         for thread in threads { thread.join() }
 
-        var requests: UInt64 = 0
-        var errors = ErrorCounts()
-        var latency = Histogram<UInt64>(lowestDiscernibleValue: 1, highestTrackableValue: ClientLoop.latencyLimit,
-                                        numberOfSignificantValueDigits: .three)
+        var total = LoopResult.empty
         for outcome in outcomes {
-            guard let result = outcome.result.withLock({ $0 }) else { continue }
-            requests &+= result.requests
-            errors = errors + result.errors
-            latency.add(result.latency)
+            if let result = outcome.result.withLock({ $0 }) { total.add(result) }
         }
+        total.errors = total.errors + idle.finish()
 
         let cpuInterval = Double(sampledAfter &- sampledBefore) / 1e9
         let user = max(cpuAfter.user - cpuBefore.user, 0)
         let system = max(cpuAfter.system - cpuBefore.system, 0)
-        return BenchmarkReport(
+        var report = BenchmarkReport(
             configuration: configuration,
             elapsedSeconds: Double(windowEnd &- warmupEnd) / 1e9,
-            requests: requests,
-            latency: latency,
-            errors: errors,
+            requests: total.requests,
+            latency: total.latency,
+            errors: total.errors,
             connectionsEstablished: established,
             connectSeconds: connectSeconds,
             cpu: .init(userSeconds: user, systemSeconds: system,
@@ -116,26 +123,38 @@ public enum BenchmarkRun {
             windowStartUnixNanoseconds: realtimeStart &+ (warmupEnd &- monotonicStart),
             windowEndUnixNanoseconds: realtimeStart &+ (windowEnd &- monotonicStart)
         )
+        report.scheduledInWindow = total.scheduledInWindow
+        report.connectionsOpened = UInt64(established) &+ total.reopened
+        report.connectionsCompleted = total.connectionsCompleted
+        report.connectLatency = total.connectLatency
+        report.firstEchoLatency = total.firstEchoLatency
+        report.streamBytes = total.streamBytes
+        if configuration.mode == .stream { report.requests = total.streamBytes / UInt64(configuration.length) }
+        report.idleEstablished = idle.established
+        report.idleProcesses = plan.helpers.count
+        report.idleSources = plan.sources
+        return report
     }
 
-    /// The body of one loop thread.
-    private static func runLoop(configuration: BenchmarkConfiguration, address: SocketAddress, share: Range<Int>,
+    /// The body of loop `index`'s thread.
+    private static func runLoop(configuration: BenchmarkConfiguration, address: SocketAddress, index: Int,
                                 control: RunControl, outcome: LoopOutcome) {
         var loop: ClientLoop
         do {
-            loop = try ClientLoop(configuration: configuration, address: address, identifiers: share)
+            loop = try ClientLoop(configuration: configuration, address: address,
+                                  identifiers: configuration.share(ofLoop: index), loopIndex: index)
         } catch {
             outcome.connectPhase.withLock { $0 = .failure(error) }
             control.signalReady()
             return
         }
         loop.connectAll(timeout: ProcessClock.nanoseconds(configuration.connectTimeout))
-        let phase = LoopOutcome.ConnectPhase(established: loop.established, firstError: loop.firstConnectError)
+        let phase = LoopOutcome.ConnectPhase(established: loop.tally.established, firstError: loop.firstConnectError)
         outcome.connectPhase.withLock { $0 = .success(phase) }
         control.signalReady()
         guard let schedule = control.waitForStart() else { return }
-        loop.run(warmupEnd: schedule.warmupEnd, windowEnd: schedule.windowEnd)
-        let result = loop.result
+        loop.run(runStart: schedule.runStart, warmupEnd: schedule.warmupEnd, windowEnd: schedule.windowEnd)
+        let result = loop.tally
         outcome.result.withLock { $0 = result }
     }
 }

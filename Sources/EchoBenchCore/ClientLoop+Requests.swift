@@ -1,143 +1,105 @@
 import CLinux
+import Histogram
 
 #if canImport(Glibc)
 import Glibc
 #endif
 
+/// The per-request path every mode shares: issuing, sending, reading, verifying, completing.
+///
+/// A connection's bytes form one stream (see ``ClientConnection``): a send moves bytes
+/// `[bytesSent, sendLimit)` in chunks, however many messages they span; a read takes at most
+/// what is owed back and verifies it against the regenerated pattern. Modes differ only in when
+/// requests are issued and what a completed message does.
 extension ClientLoop {
     /// Which counter a failure goes to.
     enum Failure {
         case mismatch, reset, eof
     }
 
-    /// The closed loop: every established connection sends its first message at once, then each
-    /// echo fully received and verified starts the connection's next request, until `windowEnd`.
-    ///
-    /// Requests completed in `[warmupEnd, windowEnd)` are counted and their latencies recorded.
-    /// On return the stalled connections are counted and every socket is closed.
-    mutating func run(warmupEnd: UInt64, windowEnd: UInt64) {
-        self.warmupEnd = warmupEnd
-        self.windowEnd = windowEnd
-        for slot in 0..<count where connections[slot].state == .established {
-            connections[slot].state = .active
-            active += 1
-            // Its own clock reading: the first sends go out one after another.
-            begin(slot, now: ProcessClock.monotonic())
-        }
-        while active > 0 && !windowClosed {
-            let now = ProcessClock.monotonic()
-            if now >= windowEnd { break }
-            let ready = epoll_wait(epollDescriptor, events, Int32(Self.maxEvents),
-                                   ProcessClock.milliseconds(from: now, to: windowEnd))
-            if ready < 0 {
-                if errno == EINTR { continue }
-                break  // EBADF, EINVAL: cannot happen with the loop's own descriptor
-            }
-            var index = 0
-            while index < Int(ready) {
-                let event = events[index]
-                serve(Int(truncatingIfNeeded: event.data.u64), events: event.events)
-                index += 1
-            }
-        }
-        finish()
-    }
-
-    /// Counts the stalled connections and closes every socket.
-    private mutating func finish() {
-        for slot in 0..<count {
-            let connection = connections + slot
-            if connection.pointee.state == .active && connection.pointee.started < windowEnd
-                && windowEnd - connection.pointee.started > stallThreshold {
-                errors.stalled &+= 1
-            }
-            if connection.pointee.descriptor >= 0 {
-                _ = Glibc.close(connection.pointee.descriptor)
-                connection.pointee.descriptor = -1
-            }
-        }
-        active = 0
-    }
-
-    /// Serves one event of connection `slot`.
+    /// How far connection `connection`'s byte stream may be sent now: to the end of the requests
+    /// issued (closed loop), also at most `depth` messages ahead of the echoes (`--rate`), or
+    /// `streamWindow` bytes ahead of them (`--stream`).
     @inline(__always)
-    private mutating func serve(_ slot: Int, events: UInt32) {
-        let connection = connections + slot
-        guard connection.pointee.state == .active else { return }
-        if events & Self.readable != 0 {
-            receive(slot, connection)
-        }
-        if connection.pointee.state == .active && connection.pointee.wantsWrite && events & Self.writable != 0 {
-            send(slot, connection)
+    func sendLimit(_ connection: UnsafeMutablePointer<ClientConnection>) -> UInt64 {
+        switch mode {
+        case .stream:
+            return connection.pointee.bytesReceived &+ streamWindow
+        case .rate:
+            return min(connection.pointee.issued, connection.pointee.bytesReceived / messageLength &+ depth) &* messageLength
+        case .pingpong, .pipeline, .churn:
+            return connection.pointee.issued &* messageLength
         }
     }
 
-    /// Starts connection `slot`'s next request at `now`.
+    /// Issues connection `slot`'s next request, due at `time` (its latency counts from then).
     @inline(__always)
-    private mutating func begin(_ slot: Int, now: UInt64) {
-        let connection = connections + slot
-        connection.pointee.sequence &+= 1
-        connection.pointee.seed = Payload.seed(connection: connection.pointee.identifier,
-                                               sequence: connection.pointee.sequence)
-        connection.pointee.sent = 0
-        connection.pointee.received = 0
-        connection.pointee.started = now
-        send(slot, connection)
+    func issue(_ slot: Int, _ connection: UnsafeMutablePointer<ClientConnection>, at time: UInt64) {
+        times[ring(slot, connection.pointee.issued)] = time
+        connection.pointee.issued &+= 1
     }
 
-    /// Sends what is left of the current message, one chunk at a time, until the socket takes
-    /// no more (then waits for `EPOLLOUT`) or all of it is out.
+    /// Sends connection `slot`'s stream up to its ``sendLimit(_:)``, one chunk at a time, until the
+    /// socket takes no more (then waits for `EPOLLOUT`) or the limit is reached.
     @inline(__always)
-    private mutating func send(_ slot: Int, _ connection: UnsafeMutablePointer<ClientConnection>) {
+    mutating func send(_ slot: Int, _ connection: UnsafeMutablePointer<ClientConnection>) {
         let descriptor = connection.pointee.descriptor
-        while connection.pointee.sent < length {
-            let offset = connection.pointee.sent
-            let size = min(length - offset, chunk)
-            let head = offset & 7
-            Payload.fill(sendBuffer, seed: connection.pointee.seed, firstWord: offset >> 3, byteCount: head + size)
+        let limit = sendLimit(connection)
+        var blocked = false
+        while connection.pointee.bytesSent < limit {
+            let from = connection.pointee.bytesSent
+            let size = Int(truncatingIfNeeded: min(limit &- from, UInt64(chunk)))
+            let head = Payload.fill(sendBuffer, connection: connection.pointee.identifier, from: from,
+                                    count: size, length: length)
             let sent = Glibc.send(descriptor, sendBuffer + head, size, Self.sendFlags)
             if sent > 0 {
-                connection.pointee.sent = offset + sent
-                if sent < size { break }  // the send buffer is full: a retry now would see EAGAIN
+                connection.pointee.bytesSent = from &+ UInt64(sent)
+                if mode == .stream { sampleSend(slot, connection) }
+                if sent < size {
+                    blocked = true  // the send buffer is full: a retry now would see EAGAIN
+                    break
+                }
                 continue
             }
             let code = sent < 0 ? errno : EAGAIN
             if code == EINTR { continue }
-            if code == EAGAIN { break }
+            if code == EAGAIN {
+                blocked = true
+                break
+            }
             fail(slot, .reset)  // EPIPE, ECONNRESET, …
             return
         }
-        let wantsWrite = connection.pointee.sent < length
-        if wantsWrite != connection.pointee.wantsWrite {
-            connection.pointee.wantsWrite = wantsWrite
-            let interest = EPOLLIN.rawValue | (wantsWrite ? EPOLLOUT.rawValue : 0)
+        if blocked != connection.pointee.wantsWrite {
+            connection.pointee.wantsWrite = blocked
+            let interest = EPOLLIN.rawValue | (blocked ? EPOLLOUT.rawValue : 0)
             if control(EPOLL_CTL_MOD, slot, events: interest) != 0 { fail(slot, .reset) }
         }
     }
 
-    /// Reads the echo, verifying every byte against the message sent. A read shorter than asked
+    /// Reads what is owed, verifying every byte against the stream sent. A read shorter than asked
     /// means the socket is drained for now; the next `EPOLLIN` brings the rest.
     @inline(__always)
-    private mutating func receive(_ slot: Int, _ connection: UnsafeMutablePointer<ClientConnection>) {
+    mutating func receive(_ slot: Int, _ connection: UnsafeMutablePointer<ClientConnection>) {
         let descriptor = connection.pointee.descriptor
         while true {
-            let offset = connection.pointee.received
-            // Never more than the echo still owed: extra bytes would be the next message's start.
-            let wanted = min(length - offset, chunk)
+            let from = connection.pointee.bytesReceived
+            let owed = connection.pointee.bytesSent &- from
+            // Never more than is owed: more would be a later message's start. With nothing owed,
+            // one byte: whatever comes was never asked for (or the read sees the end of the stream).
+            let wanted = owed == 0 ? 1 : Int(truncatingIfNeeded: min(owed, UInt64(chunk)))
             let count = Glibc.read(descriptor, receiveBuffer, wanted)
             if count > 0 {
-                let head = offset & 7
-                Payload.fill(expectedBuffer, seed: connection.pointee.seed, firstWord: offset >> 3, byteCount: head + count)
-                if memcmp(receiveBuffer, expectedBuffer + head, count) != 0 {
+                let head = Payload.fill(expectedBuffer, connection: connection.pointee.identifier, from: from,
+                                        count: count, length: length)
+                if owed == 0 || memcmp(receiveBuffer, expectedBuffer + head, count) != 0 {
                     fail(slot, .mismatch)
                     return
                 }
-                connection.pointee.received = offset + count
-                if offset + count == length {
-                    complete(slot, connection)
-                    return
-                }
-                if count < wanted { return }
+                let to = from &+ UInt64(count)
+                connection.pointee.bytesReceived = to
+                guard received(slot, connection, from: from, to: to) else { return }
+                if count < wanted || to == connection.pointee.bytesSent { return }
                 continue
             }
             if count == 0 {
@@ -152,32 +114,67 @@ extension ClientLoop {
         }
     }
 
-    /// A whole echo arrived and matched: counts it if it falls in the window and starts the next
-    /// request, or retires the connection once the window has closed.
+    /// Bytes `[from, to)` of connection `slot`'s stream came back and matched: completes the
+    /// messages they end. Returns false when the connection stops reading (finished, replaced,
+    /// or the window closed).
     @inline(__always)
-    private mutating func complete(_ slot: Int, _ connection: UnsafeMutablePointer<ClientConnection>) {
+    private mutating func received(_ slot: Int, _ connection: UnsafeMutablePointer<ClientConnection>,
+                                   from: UInt64, to: UInt64) -> Bool {
+        if mode == .stream { return streamed(slot, connection, count: to &- from) }
+        var message = from / messageLength
+        let end = to / messageLength
+        guard message < end else { return true }
         let now = ProcessClock.monotonic()
+        while message < end {
+            guard complete(slot, connection, message, now: now) else { return false }
+            message &+= 1
+        }
+        return true
+    }
+
+    /// Message `message`'s echo is complete at `now`: records its latency if it counts, and issues
+    /// the connection's next request (closed loop), or retires the connection once the window has
+    /// closed. Returns false when the connection stops reading.
+    @inline(__always)
+    private mutating func complete(_ slot: Int, _ connection: UnsafeMutablePointer<ClientConnection>,
+                                   _ message: UInt64, now: UInt64) -> Bool {
+        let issuedAt = times[ring(slot, message)]
+        if mode == .rate {
+            answered(due: issuedAt, now: now)
+            return true
+        }
         if now >= windowEnd {
             connection.pointee.state = .finished
             active -= 1
             windowClosed = true
-            return
+            return false
         }
         if now >= warmupEnd {
-            requests &+= 1
-            latency.record(min(now &- connection.pointee.started, Self.latencyLimit))
+            tally.requests &+= 1
+            Self.record(&tally.latency, from: issuedAt, to: now)
         }
-        begin(slot, now: now)
+        if requestsPerConnection != 0 { return churnEcho(slot, connection, now: now) }
+        issue(slot, connection, at: now)
+        return true
+    }
+
+    /// Records `to - from` nanoseconds (0 if the clock has not moved), at most ``latencyLimit``.
+    @inline(__always)
+    static func record(_ histogram: inout Histogram<UInt64>, from: UInt64, to: UInt64) {
+        histogram.record(to > from ? min(to - from, Self.latencyLimit) : 0)
     }
 
     /// Counts `failure`, closes the connection and retires it: it is not reconnected.
-    private mutating func fail(_ slot: Int, _ failure: Failure) {
+    mutating func fail(_ slot: Int, _ failure: Failure) {
         switch failure {
-        case .mismatch: errors.mismatch &+= 1
-        case .reset: errors.reset &+= 1
-        case .eof: errors.eof &+= 1
+        case .mismatch: tally.errors.mismatch &+= 1
+        case .reset: tally.errors.reset &+= 1
+        case .eof: tally.errors.eof &+= 1
         }
-        if connections[slot].state == .active { active -= 1 }
+        if connections[slot].state == .active {
+            active -= 1
+            if mode == .rate { forgetOutstanding(slot) }
+        }
         closeSocket(slot)
     }
 }

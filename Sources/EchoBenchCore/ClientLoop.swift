@@ -6,27 +6,22 @@ import Histogram
 import Glibc
 #endif
 
-/// What one loop did, handed to the coordinator once it has stopped.
-struct LoopResult: Sendable {
-    /// Requests completed inside the measured window.
-    var requests: UInt64 = 0
-    /// Their latencies in nanoseconds.
-    var latency: Histogram<UInt64>
-    var errors = ErrorCounts()
-    var established = 0
-}
-
 /// One event loop of the load generator: its share of the connections, on one thread.
 ///
 /// A noncopyable value confined to its thread, like the server's `EpollLoop`: no reference
 /// counting, no locks, no allocation once connected. Connections live in one contiguous table
 /// indexed by their position in the loop's share, which is also what `epoll_event.data` carries.
 /// Messages are generated into, and echoes read into, three buffers the loop shares across its
-/// connections (see ``Payload``).
+/// connections (see ``Payload``); request times live in one ring per connection, carved out of
+/// one allocation.
 ///
 /// The loop runs in two phases, each driven by the coordinator (``BenchmarkRun``):
 /// 1. ``connectAll(timeout:)``: non-blocking connects, a bounded number in flight at a time;
-/// 2. ``run(warmupEnd:windowEnd:)``: the closed loop, until `windowEnd`.
+/// 2. ``run(runStart:warmupEnd:windowEnd:)``: the mode's traffic, until `windowEnd` (`--rate`:
+///    and until the requests due in the window are answered).
+///
+/// A loop made for idle connections (``BenchmarkRun`` and `--idle-helper`) only connects, holds
+/// and finally checks them (``checkIdle()``).
 struct ClientLoop: ~Copyable {
     /// Events taken per `epoll_wait`.
     static let maxEvents = 1024
@@ -36,6 +31,8 @@ struct ClientLoop: ~Copyable {
     static let chunkSize = 64 << 10
     /// Latencies above this (in nanoseconds) are recorded as this.
     static let latencyLimit: UInt64 = 60_000_000_000
+    /// `--stream`: latency samples (one per send) a connection has in flight at most.
+    static let streamSamples = 16
     /// Flags for every `send`: no `SIGPIPE` when the peer has gone.
     static let sendFlags = Int32(MSG_NOSIGNAL)
     static let readable = EPOLLIN.rawValue | EPOLLERR.rawValue | EPOLLHUP.rawValue
@@ -43,9 +40,13 @@ struct ClientLoop: ~Copyable {
 
     let epollDescriptor: Int32
     let address: SocketAddress
+    let mode: BenchmarkMode
     /// Bytes per message.
     let length: Int
-    /// Bytes moved per call: `min(length, chunkSize)`.
+    /// `length`, for byte-position arithmetic.
+    let messageLength: UInt64
+    /// Bytes moved per call at most: `min(length, chunkSize)` in the closed modes, `chunkSize` when
+    /// a send or read may span messages.
     let chunk: Int
     /// Connections in this loop's share.
     let count: Int
@@ -57,19 +58,41 @@ struct ClientLoop: ~Copyable {
     let receiveBuffer: UnsafeMutableRawPointer
     /// Where the words an echo must match are generated.
     let expectedBuffer: UnsafeMutableRawPointer
-    /// Requests outstanding longer than this (nanoseconds) at the window's end are stalled.
+    /// Requests outstanding longer than this (nanoseconds) at the window's end are stalled;
+    /// `--rate` waits this long after the window for the requests due in it.
     let stallThreshold: UInt64
+    /// Requests in flight per connection (closed loop: always; `--rate`: at most).
+    let depth: UInt64
+    /// `--rate`: requests a connection may hold due but unsent.
+    let queueLimit: UInt64
+    /// Churn: echoes per connection, 0 to keep connections.
+    let requestsPerConnection: UInt32
+    /// `--stream`: bytes in flight per connection at most.
+    let streamWindow: UInt64
+    /// Request times (issue, or due, nanoseconds), `1 << ringShift` per connection; stream mode:
+    /// the times of its latency samples.
+    let times: UnsafeMutablePointer<UInt64>
+    /// Stream mode: the byte position each latency sample waits for.
+    let samplePositions: UnsafeMutablePointer<UInt64>
+    let ringShift: Int
+    let ringMask: UInt64
+    /// Idle connections per source address (127.0.0.2 onwards, by identifier), 0 to let the
+    /// kernel choose.
+    let perSource: Int
+    /// `--rate`: this loop's share, and where in the aggregate schedule its arrivals sit.
+    let loopRate: Double
+    let loopIndex: Int
+    let loops: Int
 
-    /// Latencies of the requests completed in the window, in nanoseconds.
-    var latency: Histogram<UInt64>
-    /// Requests completed in the window.
-    var requests: UInt64 = 0
-    var errors = ErrorCounts()
-    /// Connections established in the connect phase.
-    var established = 0
+    /// `--rate`: the arrival times (made at the start).
+    var schedule: ArrivalSchedule
+    /// `--rate`: where the round-robin of arrivals over the connections stands.
+    var nextSlot = 0
+    /// What the loop counts: requests, latencies, errors, and the modes' figures.
+    var tally = LoopResult.empty
     /// The `errno` of the first failed connect, 0 if none failed.
     var firstConnectError: Int32 = 0
-    /// Connections in the ``ClientConnection/State/active`` state.
+    /// Connections in the ``ClientConnection/State/active`` state (churn: and reconnecting).
     var active = 0
     /// When the warm-up ends and the window begins (monotonic nanoseconds).
     var warmupEnd: UInt64 = .max
@@ -77,32 +100,59 @@ struct ClientLoop: ~Copyable {
     var windowEnd: UInt64 = .max
     /// Whether an echo completed after ``windowEnd``: the loop stops after this batch.
     var windowClosed = false
+    /// `--rate`: requests due in the window issued and not yet answered.
+    var outstandingInWindow: UInt64 = 0
+    /// Churn: connections whose replacement's connect is under way.
+    var reconnecting = 0
 
     /// Creates the epoll instance and allocates everything the loop will need.
     ///
-    /// - Parameter identifiers: the connections' numbers across all loops.
-    init(configuration: BenchmarkConfiguration, address: SocketAddress, identifiers: Range<Int>) throws(EchoError) {
+    /// - Parameters:
+    ///   - identifiers: the connections' numbers across all loops (idle loops: across the idle
+    ///     connections, which picks their source address).
+    ///   - loopIndex: this loop's number of `configuration.threads`.
+    ///   - idle: a loop for idle connections: no request times.
+    ///   - perSource: idle connections per source address, 0 for none.
+    init(configuration: BenchmarkConfiguration, address: SocketAddress, identifiers: Range<Int>,
+         loopIndex: Int = 0, idle: Bool = false, perSource: Int = 0) throws(EchoError) {
         let epollDescriptor = epoll_create1(Int32(EPOLL_CLOEXEC))
         guard epollDescriptor >= 0 else { throw .system("epoll_create1", errno: errno) }
         self.epollDescriptor = epollDescriptor
         self.address = address
+        mode = configuration.mode
         length = configuration.length
-        chunk = min(configuration.length, Self.chunkSize)
+        messageLength = UInt64(configuration.length)
+        chunk = mode == .pingpong || mode == .churn ? min(configuration.length, Self.chunkSize) : Self.chunkSize
         count = identifiers.count
         stallThreshold = ProcessClock.nanoseconds(configuration.stallThreshold)
+        depth = UInt64(configuration.pipeline)
+        queueLimit = UInt64(configuration.queueLimit)
+        requestsPerConnection = UInt32(configuration.requestsPerConnection ?? 0)
+        streamWindow = UInt64(configuration.streamWindow)
+        self.perSource = perSource
+        loopRate = configuration.rate(ofLoop: loopIndex)
+        self.loopIndex = loopIndex
+        loops = configuration.threads
+        schedule = ArrivalSchedule(rate: max(loopRate, 1), arrival: configuration.arrival, start: .max)
         connections = .allocate(capacity: max(count, 1))
         connections.initialize(repeating: ClientConnection(), count: max(count, 1))
         for index in 0..<count {
             connections[index].identifier = UInt32(truncatingIfNeeded: identifiers.lowerBound + index)
         }
+        let capacity = idle ? 1 : configuration.ringCapacity
+        ringShift = capacity.trailingZeroBitCount
+        ringMask = UInt64(capacity - 1)
+        times = .allocate(capacity: max(count, 1) * capacity)
+        times.initialize(repeating: 0, count: max(count, 1) * capacity)
+        let samples = mode == .stream ? max(count, 1) * capacity : 1
+        samplePositions = .allocate(capacity: samples)
+        samplePositions.initialize(repeating: 0, count: samples)
         events = .allocate(capacity: Self.maxEvents)
         // Generated words may start up to 7 bytes before the chunk and end 7 after it.
         let bufferSize = (chunk + 16 + 63) & ~63
         sendBuffer = .allocate(byteCount: bufferSize, alignment: 64)
         receiveBuffer = .allocate(byteCount: bufferSize, alignment: 64)
         expectedBuffer = .allocate(byteCount: bufferSize, alignment: 64)
-        latency = Histogram<UInt64>(lowestDiscernibleValue: 1, highestTrackableValue: Self.latencyLimit,
-                                    numberOfSignificantValueDigits: .three)
     }
 
     deinit {
@@ -111,147 +161,27 @@ struct ClientLoop: ~Copyable {
         }
         _ = Glibc.close(epollDescriptor)
         connections.deallocate()
+        times.deallocate()
+        samplePositions.deallocate()
         events.deallocate()
         sendBuffer.deallocate()
         receiveBuffer.deallocate()
         expectedBuffer.deallocate()
     }
 
-    /// What the loop counted, for the coordinator.
-    var result: LoopResult {
-        LoopResult(requests: requests, latency: latency, errors: errors, established: established)
-    }
-
-    // MARK: Connect phase
-
-    /// Connects every connection of the share, at most ``connectsInFlight`` at a time.
-    ///
-    /// Gives up on the connects still pending when none has completed for `timeout` nanoseconds,
-    /// and stops starting new ones once the server refuses or the process runs out of descriptors,
-    /// ports or memory. Every connection not established is counted in ``errors``' `connect`.
-    mutating func connectAll(timeout: UInt64) {
-        var next = 0
-        var pending = 0
-        var stopStarting = false
-        var deadline = ProcessClock.monotonic() &+ timeout
-        while true {
-            while !stopStarting && pending < Self.connectsInFlight && next < count {
-                let code = startConnect(next)
-                next += 1
-                if code == EINPROGRESS { pending += 1 } else if code != 0 && Self.endsConnecting(code) { stopStarting = true }
-            }
-            if pending == 0 && (stopStarting || next == count) { break }
-            let now = ProcessClock.monotonic()
-            if now >= deadline {
-                abandonPendingConnects(next: next, code: ETIMEDOUT)
-                break
-            }
-            let ready = epoll_wait(epollDescriptor, events, Int32(Self.maxEvents), ProcessClock.milliseconds(from: now, to: deadline))
-            if ready < 0 {
-                let code = errno
-                if code == EINTR { continue }
-                abandonPendingConnects(next: next, code: code)
-                break
-            }
-            var index = 0
-            while index < Int(ready) {
-                let slot = Int(truncatingIfNeeded: events[index].data.u64)
-                index += 1
-                guard connections[slot].state == .connecting else { continue }
-                let code = finishConnect(slot)
-                pending -= 1
-                deadline = ProcessClock.monotonic() &+ timeout
-                if code != 0 && Self.endsConnecting(code) { stopStarting = true }
-            }
-        }
-        // Connections never tried count as failed connects too: connect = asked - established.
-        errors.connect &+= UInt64(count - next)
-    }
-
-    /// Errors after which starting more connects is pointless.
-    private static func endsConnecting(_ code: Int32) -> Bool {
-        code == ECONNREFUSED || code == EMFILE || code == ENFILE || code == EADDRNOTAVAIL
-            || code == ENOBUFS || code == ENOMEM || code == ENETUNREACH || code == EHOSTUNREACH
-    }
-
-    /// Opens connection `slot`'s socket and starts its connect. Returns 0 when it connected at
-    /// once, `EINPROGRESS` when it is under way, or the `errno` it failed with.
-    private mutating func startConnect(_ slot: Int) -> Int32 {
-        let flags = Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue)
-        let descriptor = socket(address.family, flags, 0)
-        guard descriptor >= 0 else {
-            let code = errno
-            failConnect(slot, code)
-            return code
-        }
-        connections[slot].descriptor = descriptor
-        var enabled: Int32 = 1
-        _ = setsockopt(descriptor, Int32(IPPROTO_TCP), TCP_NODELAY, &enabled, socklen_t(MemoryLayout<Int32>.size))
-        var code = address.connect(descriptor)
-        if code == 0 {
-            code = markEstablished(slot)
-            return code
-        }
-        guard code == EINPROGRESS || code == EINTR else {
-            failConnect(slot, code)
-            return code
-        }
-        connections[slot].state = .connecting
-        let registered = control(EPOLL_CTL_ADD, slot, events: EPOLLOUT.rawValue)
-        if registered != 0 {
-            failConnect(slot, registered)
-            return registered
-        }
-        return EINPROGRESS
-    }
-
-    /// Reads the outcome of connection `slot`'s connect. Returns 0 or the `errno` it failed with.
-    private mutating func finishConnect(_ slot: Int) -> Int32 {
-        var code: Int32 = 0
-        var size = socklen_t(MemoryLayout<Int32>.size)
-        if getsockopt(connections[slot].descriptor, SOL_SOCKET, SO_ERROR, &code, &size) != 0 { code = errno }
-        guard code == 0 else {
-            failConnect(slot, code)
-            return code
-        }
-        connections[slot].state = .established
-        established += 1
-        let modified = control(EPOLL_CTL_MOD, slot, events: EPOLLIN.rawValue)
-        if modified != 0 {
-            established -= 1
-            failConnect(slot, modified)
-            return modified
-        }
-        return 0
-    }
-
-    /// Registers connection `slot`, connected at once, for reading.
-    private mutating func markEstablished(_ slot: Int) -> Int32 {
-        let code = control(EPOLL_CTL_ADD, slot, events: EPOLLIN.rawValue)
-        guard code == 0 else {
-            failConnect(slot, code)
-            return code
-        }
-        connections[slot].state = .established
-        established += 1
-        return 0
-    }
-
-    /// Counts a failed connect and closes its socket.
-    private mutating func failConnect(_ slot: Int, _ code: Int32) {
-        errors.connect &+= 1
-        if firstConnectError == 0 { firstConnectError = code }
-        closeSocket(slot)
-    }
-
-    /// Gives up every connect still under way among the first `next` connections.
-    private mutating func abandonPendingConnects(next: Int, code: Int32) {
-        for slot in 0..<next where connections[slot].state == .connecting {
-            failConnect(slot, code)
-        }
+    /// A latency histogram: 1 ns to ``latencyLimit``, three significant digits.
+    static func histogram() -> Histogram<UInt64> {
+        Histogram<UInt64>(lowestDiscernibleValue: 1, highestTrackableValue: latencyLimit,
+                          numberOfSignificantValueDigits: .three)
     }
 
     // MARK: Shared helpers
+
+    /// Where the time of message `message` of connection `slot` is kept.
+    @inline(__always)
+    func ring(_ slot: Int, _ message: UInt64) -> Int {
+        (slot << ringShift) | Int(truncatingIfNeeded: message & ringMask)
+    }
 
     /// `epoll_ctl` for connection `slot`. Returns 0, or the `errno` it failed with.
     @inline(__always)
@@ -269,5 +199,24 @@ struct ClientLoop: ~Copyable {
             connection.pointee.descriptor = -1
         }
         connection.pointee.state = .closed
+    }
+
+    /// Waits for events until `deadline` (monotonic nanoseconds, to the nanosecond: `epoll_pwait2`),
+    /// and serves them with `serve`. Returns the number of events, 0 on timeout or `EINTR`, or -1
+    /// when `epoll_pwait2` failed otherwise.
+    @inline(__always)
+    mutating func wait(until deadline: UInt64, now: UInt64,
+                       _ serve: (inout ClientLoop, Int, UInt32) -> Void) -> Int {
+        let remaining = deadline > now ? deadline - now : 0
+        var timeout = timespec(tv_sec: Int(remaining / 1_000_000_000), tv_nsec: Int(remaining % 1_000_000_000))
+        let ready = epoll_pwait2(epollDescriptor, events, Int32(Self.maxEvents), &timeout, nil)
+        if ready < 0 { return errno == EINTR ? 0 : -1 }
+        var index = 0
+        while index < Int(ready) {
+            let event = events[index]
+            serve(&self, Int(truncatingIfNeeded: event.data.u64), event.events)
+            index += 1
+        }
+        return Int(ready)
     }
 }

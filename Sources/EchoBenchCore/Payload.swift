@@ -38,6 +38,33 @@ public enum Payload {
         }
     }
 
+    /// Writes bytes `[position, position + count)` of connection `connection`'s byte stream, in
+    /// which message `m` (request `m + 1`) fills `[m * length, (m + 1) * length)`, to `buffer`, and
+    /// returns the offset in `buffer` where they start (0 to 7: generation is by whole words).
+    ///
+    /// Pipelined and streamed sends and reads span several messages; each segment is generated
+    /// after the previous one, whose up to 7 spilled bytes it overwrites. The buffer needs
+    /// `count + 16` bytes.
+    @inline(__always)
+    public static func fill(_ buffer: UnsafeMutableRawPointer, connection: UInt32, from position: UInt64,
+                            count: Int, length: Int) -> Int {
+        let messageLength = UInt64(truncatingIfNeeded: length)
+        var message = position / messageLength
+        var offset = Int(truncatingIfNeeded: position &- message &* messageLength)
+        let head = offset & 7
+        var written = 0
+        while written < count {
+            let size = min(length &- offset, count &- written)
+            let lead = offset & 7
+            fill(buffer + (head &+ written &- lead), seed: seed(connection: connection, sequence: message &+ 1),
+                 firstWord: offset >> 3, byteCount: lead &+ size)
+            written &+= size
+            message &+= 1
+            offset = 0
+        }
+        return head
+    }
+
     /// The byte at `position` of the message `seed` names.
     public static func byte(seed: UInt64, at position: Int) -> UInt8 {
         let word = seed &+ UInt64(truncatingIfNeeded: position >> 3) &* step

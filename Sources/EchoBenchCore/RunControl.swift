@@ -13,6 +13,7 @@ final class RunControl: Sendable {
     private let readyDescriptor: Int32
     /// An eventfd written once, never read: readable for every loop from the start on.
     private let goDescriptor: Int32
+    private let runStart = Atomic<UInt64>(0)
     private let warmupEnd = Atomic<UInt64>(0)
     private let windowEnd = Atomic<UInt64>(0)
     private let aborted = Atomic<Bool>(false)
@@ -52,7 +53,8 @@ final class RunControl: Sendable {
     }
 
     /// Starts every loop with the schedule (monotonic nanoseconds).
-    func start(warmupEnd: UInt64, windowEnd: UInt64) {
+    func start(runStart: UInt64, warmupEnd: UInt64, windowEnd: UInt64) {
+        self.runStart.store(runStart, ordering: .relaxed)
         self.warmupEnd.store(warmupEnd, ordering: .relaxed)
         self.windowEnd.store(windowEnd, ordering: .releasing)
         release()
@@ -69,14 +71,14 @@ final class RunControl: Sendable {
         while write(goDescriptor, &one, 8) < 0 && errno == EINTR {}
     }
 
-    /// Called by a loop: blocks until ``start(warmupEnd:windowEnd:)`` or ``abort()``, and returns
-    /// the schedule, or `nil` after an abort.
-    func waitForStart() -> (warmupEnd: UInt64, windowEnd: UInt64)? {
+    /// Called by a loop: blocks until ``start(runStart:warmupEnd:windowEnd:)`` or ``abort()``, and
+    /// returns the schedule, or `nil` after an abort.
+    func waitForStart() -> (runStart: UInt64, warmupEnd: UInt64, windowEnd: UInt64)? {
         var descriptor = pollfd(fd: goDescriptor, events: Int16(POLLIN), revents: 0)
         while poll(&descriptor, 1, -1) <= 0 {}
         if aborted.load(ordering: .acquiring) { return nil }
         let end = windowEnd.load(ordering: .acquiring)
-        return (warmupEnd.load(ordering: .relaxed), end)
+        return (runStart.load(ordering: .relaxed), warmupEnd.load(ordering: .relaxed), end)
     }
 }
 

@@ -42,3 +42,37 @@ struct SocketAddress: @unchecked Sendable {
         return result == 0 ? 0 : errno
     }
 }
+
+extension SocketAddress {
+    /// The first source address idle connections spread over: 127.0.0.2 (127.0.0.1 stays the
+    /// measured connections').
+    static let firstLoopbackSource: UInt32 = 0x7F00_0002
+
+    /// Binds `descriptor` to source address 127.0.0.2 + `index`, port 0, with
+    /// `IP_BIND_ADDRESS_NO_PORT` so the kernel picks the port at connect time, for the whole
+    /// 4-tuple: each source address then has the full local port range towards the server.
+    /// Returns 0 or the `errno` it failed with.
+    static func bindLoopbackSource(_ descriptor: Int32, index: Int) -> Int32 {
+        var enabled: Int32 = 1
+        _ = setsockopt(descriptor, Int32(IPPROTO_IP), IP_BIND_ADDRESS_NO_PORT, &enabled, socklen_t(MemoryLayout<Int32>.size))
+        var source = sockaddr_in()
+        source.sin_family = sa_family_t(AF_INET)
+        source.sin_port = 0
+        source.sin_addr.s_addr = (firstLoopbackSource &+ UInt32(truncatingIfNeeded: index)).bigEndian
+        let result = withUnsafePointer(to: &source) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        return result == 0 ? 0 : errno
+    }
+
+    /// Whether this is an IPv4 address in 127.0.0.0/8, where source addresses can be spread.
+    var isLoopbackIPv4: Bool {
+        guard family == AF_INET else { return false }
+        var copy = storage
+        return withUnsafePointer(to: &copy) {
+            $0.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { UInt32(bigEndian: $0.pointee.sin_addr.s_addr) >> 24 == 127 }
+        }
+    }
+}

@@ -28,22 +28,7 @@ final class Console: Sendable {
 
     /// Writes `line` and a newline to standard error.
     static func writeLine(_ line: String) {
-        var text = line
-        text.append("\n")
-        text.withUTF8 { bytes in
-            guard let base = bytes.baseAddress else { return }
-            var offset = 0
-            while offset < bytes.count {
-                let written = Glibc.write(2, base + offset, bytes.count - offset)
-                if written > 0 {
-                    offset += written
-                } else if written < 0 && errno == EINTR {
-                    continue
-                } else {
-                    return
-                }
-            }
-        }
+        StandardStream.write(line + "\n", to: 2)
     }
 }
 

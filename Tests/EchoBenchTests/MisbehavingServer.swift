@@ -19,6 +19,14 @@ final class MisbehavingServer: Sendable {
         case closeAfter(count: Int)
         /// Reads and never answers.
         case blackHole
+        /// Echoes faithfully, except during the first `pause` seconds of every `period` (counted
+        /// from the server's start), when it neither reads nor answers.
+        case pauseEvery(period: Double, pause: Double)
+        /// Writes `greeting` to every connection as it is accepted, then echoes faithfully.
+        case greet(greeting: [UInt8])
+        /// Answers each read with the bytes of the read before it, from whichever connection
+        /// (the very first is echoed): replies that belong to another connection.
+        case crossTalk
     }
 
     let listener: ListeningSocket
@@ -26,6 +34,10 @@ final class MisbehavingServer: Sendable {
     private let acceptThread = Mutex<LoopThread?>(nil)
     private let connections = Mutex<[(descriptor: Int32, thread: LoopThread)]>([])
     private let stopping = Atomic<Bool>(false)
+    /// `crossTalk`: the last read, from any connection.
+    private let lastRead = Mutex<[UInt8]>([])
+    /// When the server started, in `CLOCK_MONOTONIC` nanoseconds (`pauseEvery`'s origin).
+    private let started = MisbehavingServer.monotonic()
 
     var port: Int { listener.port }
 
@@ -59,8 +71,10 @@ final class MisbehavingServer: Sendable {
             }
             var one: Int32 = 1
             _ = setsockopt(descriptor, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
-            let behaviour = self.behaviour
-            guard let thread = try? LoopThread(name: "bad-conn", { Self.serve(descriptor, behaviour) }) else {
+            if case .greet(let greeting) = behaviour {
+                _ = greeting.withUnsafeBufferPointer { Self.sendAll(descriptor, $0.baseAddress!, $0.count) }
+            }
+            guard let thread = try? LoopThread(name: "bad-conn", { [self] in serve(descriptor) }) else {
                 _ = close(descriptor)
                 continue
             }
@@ -68,7 +82,7 @@ final class MisbehavingServer: Sendable {
         }
     }
 
-    private static func serve(_ descriptor: Int32, _ behaviour: Behaviour) {
+    private func serve(_ descriptor: Int32) {
         let capacity = 1 << 16
         let buffer = UnsafeMutablePointer<UInt8>.allocate(capacity: capacity)
         let first = UnsafeMutablePointer<UInt8>.allocate(capacity: capacity)
@@ -87,12 +101,12 @@ final class MisbehavingServer: Sendable {
                 var offset = 0
                 while offset < count {
                     let size = min(piece, count - offset)
-                    guard sendAll(descriptor, buffer + offset, size) else { return }
+                    guard Self.sendAll(descriptor, buffer + offset, size) else { return }
                     offset += size
                 }
             case .flipByte(let every):
                 if reads % every == 0 { buffer[count / 2] ^= 0x5A }
-                guard sendAll(descriptor, buffer, count) else { return }
+                guard Self.sendAll(descriptor, buffer, count) else { return }
             case .replayFirst:
                 if reads == 1 {
                     first.update(from: buffer, count: count)
@@ -102,7 +116,7 @@ final class MisbehavingServer: Sendable {
                 var offset = 0
                 while offset < count {
                     let size = min(firstCount, count - offset)
-                    guard sendAll(descriptor, first, size) else { return }
+                    guard Self.sendAll(descriptor, first, size) else { return }
                     offset += size
                 }
             case .closeAfter(let limit):
@@ -111,11 +125,32 @@ final class MisbehavingServer: Sendable {
                     _ = shutdown(descriptor, Int32(SHUT_RDWR))
                     return
                 }
-                guard sendAll(descriptor, buffer, count) else { return }
+                guard Self.sendAll(descriptor, buffer, count) else { return }
             case .blackHole:
                 continue
+            case .pauseEvery(let period, let pause):
+                let periodNanoseconds = UInt64(period * 1e9)
+                let phase = (Self.monotonic() - started) % periodNanoseconds
+                let pauseNanoseconds = UInt64(pause * 1e9)
+                if phase < pauseNanoseconds { usleep(UInt32((pauseNanoseconds - phase) / 1000)) }
+                guard Self.sendAll(descriptor, buffer, count) else { return }
+            case .greet:
+                guard Self.sendAll(descriptor, buffer, count) else { return }
+            case .crossTalk:
+                let previous = lastRead.withLock { last in
+                    defer { last = Array(UnsafeBufferPointer(start: buffer, count: count)) }
+                    return last
+                }
+                let reply = previous.count == count ? previous : Array(UnsafeBufferPointer(start: buffer, count: count))
+                guard reply.withUnsafeBufferPointer({ Self.sendAll(descriptor, $0.baseAddress!, count) }) else { return }
             }
         }
+    }
+
+    private static func monotonic() -> UInt64 {
+        var time = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &time)
+        return UInt64(time.tv_sec) * 1_000_000_000 + UInt64(time.tv_nsec)
     }
 
     private static func sendAll(_ descriptor: Int32, _ bytes: UnsafePointer<UInt8>, _ count: Int) -> Bool {

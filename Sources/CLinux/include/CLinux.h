@@ -23,3 +23,7 @@ int clinux_errno(void);
 
 /// Pins the calling thread to CPU `cpu`; returns 0 or an errno value.
 int clinux_pin_thread(int cpu);
+
+/// prctl(PR_SET_TIMERSLACK): how late the calling thread's timers may fire, in nanoseconds
+/// (prctl is variadic, which Swift cannot call). Returns 0 or -1 with errno set.
+int clinux_set_timer_slack(unsigned long nanoseconds);

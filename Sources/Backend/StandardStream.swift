@@ -1,0 +1,26 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Whole writes to standard output and error without Foundation, for the command-line tools'
+/// messages (`echo`'s and `echo-bench`'s), and `echo-bench`'s helper processes' reports.
+public enum StandardStream {
+    /// Writes `text` to `descriptor`, retrying short writes and `EINTR`; gives up on other errors.
+    public static func write(_ text: String, to descriptor: Int32) {
+        var text = text
+        text.withUTF8 { bytes in
+            guard let base = bytes.baseAddress else { return }
+            var offset = 0
+            while offset < bytes.count {
+                let written = Glibc.write(descriptor, base + offset, bytes.count - offset)
+                if written > 0 {
+                    offset += written
+                } else if written < 0 && errno == EINTR {
+                    continue
+                } else {
+                    return
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,91 @@
+import CLinux
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `--rate`: the open loop.
+///
+/// Arrivals follow the loop's ``ArrivalSchedule`` whatever the server does, and go round-robin to
+/// the connections. A connection sends an arrival at once when it has fewer than `depth` requests
+/// in flight; otherwise the request waits in the connection's queue (its due time in the ring),
+/// and is dropped when `queueLimit` are already waiting. Latency counts from the due time, so a
+/// stall delays, and shows in, every request due during it (wrk2's correction for coordinated
+/// omission).
+extension ClientLoop {
+    /// Starts the schedule at `runStart`, this loop's arrivals interleaved with the other loops',
+    /// and lets the thread's timers fire to the nanosecond (the default slack is 50 µs).
+    mutating func startSchedule(at runStart: UInt64) {
+        let phase = UInt64((Double(loopIndex) * 1e9 / (loopRate * Double(loops))).rounded())
+        schedule = ArrivalSchedule(rate: loopRate, arrival: schedule.arrival, start: runStart &+ phase,
+                                   seed: 0x5EED_0F_A771_7A15 ^ UInt64(loopIndex))
+        _ = clinux_set_timer_slack(1)
+    }
+
+    /// Admits every arrival due by `now` (and before the window's end).
+    @inline(__always)
+    mutating func admitArrivals(now: UInt64) {
+        while schedule.next <= now && schedule.next < windowEnd {
+            let due = schedule.next
+            schedule.advance()
+            let inWindow = due >= warmupEnd
+            if inWindow { tally.scheduledInWindow &+= 1 }
+            guard let slot = nextActiveSlot() else { return }
+            let connection = connections + slot
+            let started = (connection.pointee.bytesSent &+ messageLength &- 1) / messageLength
+            if connection.pointee.issued &- started >= queueLimit {
+                tally.errors.dropped &+= 1
+                continue
+            }
+            issue(slot, connection, at: due)
+            if inWindow { outstandingInWindow &+= 1 }
+            if !connection.pointee.wantsWrite && connection.pointee.bytesSent < sendLimit(connection) {
+                send(slot, connection)
+            }
+        }
+    }
+
+    /// The next active connection in round-robin order, or nil when none is left.
+    @inline(__always)
+    private mutating func nextActiveSlot() -> Int? {
+        var tried = 0
+        while tried < count {
+            let slot = nextSlot
+            nextSlot = slot + 1 == count ? 0 : slot + 1
+            if connections[slot].state == .active { return slot }
+            tried += 1
+        }
+        return nil
+    }
+
+    /// An echo of a request due at `due` completed at `now`: counts it if it was due in the window.
+    @inline(__always)
+    mutating func answered(due: UInt64, now: UInt64) {
+        guard due >= warmupEnd && due < windowEnd else { return }
+        tally.requests &+= 1
+        outstandingInWindow &-= 1
+        Self.record(&tally.latency, from: due, to: now)
+    }
+
+    /// After the window: serves events until every request due in it is answered, or for the
+    /// stall threshold at most.
+    mutating func drain() {
+        let deadline = windowEnd &+ stallThreshold
+        while outstandingInWindow > 0 && active > 0 {
+            let now = ProcessClock.monotonic()
+            if now >= deadline { break }
+            if wait(until: deadline, now: now, { $0.serve($1, events: $2) }) < 0 { break }
+        }
+    }
+
+    /// Connection `slot` failed: its requests due in the window will never be answered.
+    mutating func forgetOutstanding(_ slot: Int) {
+        let connection = connections + slot
+        var message = connection.pointee.bytesReceived / messageLength
+        while message < connection.pointee.issued {
+            let due = times[ring(slot, message)]
+            if due >= warmupEnd && due < windowEnd { outstandingInWindow &-= 1 }
+            message &+= 1
+        }
+    }
+}
