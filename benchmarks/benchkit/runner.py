@@ -226,21 +226,26 @@ def main():
     width = max(len(s) for s in o.servers)
     for server in o.servers:
         v = o.variants[server]
-        say(f"  {server:<{width}}  {v.flags_text if not v.is_peer else peer_text(server)}"
+        say(f"  {server:<{width}}  {v.flags_text if not v.is_peer else peer_text(server, o.server_threads)}"
             + ("   (candidate)" if server == o.candidate_row and (o.ablation or o.candidate != 'uring') else ""))
     if o.dry_run:
         for index, (round_index, length, connections, server) in enumerate(runs, 1):
             say(f"  [{index}/{len(runs)}] round {round_index}, {length} B × {connections} conn, {server}")
         return
     started = time.monotonic()
+    planned = len(o.servers)
     build(o)
+    if len(o.servers) < planned:
+        runs = plan(o)
+        say(f"plan: {len(runs)} runs without the skipped peer(s), about {duration_text(len(runs) * per_run)}")
     o.summaries, problems = preflight(o)
     if problems:
-        sys.exit("benchmarks/run: error: a server would not start (drop it from --backends or fix its flags):\n  "
-                 + "\n  ".join(problems))
+        sys.exit("benchmarks/run: error: a server failed its preflight (drop it from --backends or --peers, or fix "
+                 "it):\n  " + "\n  ".join(problems))
     for server in o.servers:
-        if server in o.summaries:
-            say(f"preflight: {server:<{width}}  {o.summaries[server]}")
+        said = o.summaries.get(server) or o.conformance.get(server)
+        if said:
+            say(f"preflight: {server:<{width}}  {said}")
     if o.candidate_may_alias:
         mine = o.summaries.get(o.candidate)
         same = [s for s in o.servers if s != o.candidate and mine and o.summaries.get(s) == mine]
@@ -279,6 +284,7 @@ def main():
                    "rounds": done_rounds, "rounds_asked": o.rounds, "rounds_reason": o.rounds_reason,
                    "ratios": ratios(o, records, servers_run, parents),
                    "findings": [f.as_dict() for f in found],
+                   "peers": env["peers"],
                    "noise": o.noise})
     data = None
     if o.ablation:
@@ -296,6 +302,9 @@ def main():
     rerun = sum(1 for r in records if r.get("excluded"))
     say(f"done in {duration_text(time.monotonic() - started)}: {done_rounds} round(s), "
         f"{len(records) - failed - rerun} runs ok, {failed} failed, {rerun} flagged noisy and re-run")
+    for name, peer in env["peers"].items():
+        if "skipped" in peer:
+            say(f"peers: {name} not run: {peer['skipped']}")
     findings.say_all(o, found, say)
     say(f"report: {shown_path(os.path.join(out, 'report.md'))}")
     if data is not None:
