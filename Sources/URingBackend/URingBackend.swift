@@ -33,12 +33,16 @@ public struct URingBackend: EventBackend {
     /// What the io_uring loop is sized and switched with.
     public struct Options: Sendable, Equatable {
         /// The loop's design. The default is the one measured cheapest here (see the README's
-        /// "what each io_uring feature buys"): multishot with `DEFER_TASKRUN`.
-        public var mode: Mode = .multishot
-        /// Size of each buffer in the shared pool: the most one receive reads.
-        public var bufferSize: Int = 4096
-        /// Number of buffers in the shared pool (the kernel numbers them with 16 bits).
-        public var bufferCount: Int = 4096
+        /// "what each io_uring feature buys" and "streams"): multishot with `DEFER_TASKRUN` and
+        /// incremental consumption of 64 KiB buffers.
+        public var mode: Mode
+        /// Size of each buffer in the shared pool: the most one receive reads. Default: 64 KiB in
+        /// multishot mode (with incremental consumption, a receive takes only what it needs);
+        /// 4 KiB in legacy and bundle modes, where every receive takes a whole buffer.
+        public var bufferSize: Int
+        /// Number of buffers in the shared pool (the kernel numbers them with 16 bits). Default:
+        /// 16 MiB in all, 256 × 64 KiB or 4096 × 4 KiB (bundle mode: 8 per connection instead).
+        public var bufferCount: Int
         /// Submission queue entries.
         public var ringEntries: Int = 1024
         /// Completion queue entries: generous, so a burst of completions from tens of thousands of
@@ -56,17 +60,30 @@ public struct URingBackend: EventBackend {
         public var zeroCopyThreshold = 0
         /// `IOU_PBUF_RING_INC` (Linux 6.12) on the shared ring: a receive takes only the bytes that
         /// are ready from the head buffer and the next continues after them, so large buffers serve
-        /// small messages without a buffer each (multishot mode only).
-        public var incrementalBuffers = false
+        /// small messages without a buffer each (multishot mode only; its default).
+        public var incrementalBuffers: Bool
         /// Tests only: a trigger that makes the ring fail (see ``RingFaultInjection``).
         var faultInjection: RingFaultInjection?
 
-        public init() {}
+        /// The defaults of `mode`: the options below, with the buffers that mode is measured
+        /// best with.
+        public init(mode: Mode = .multishot) {
+            self.mode = mode
+            switch mode {
+            case .multishot:
+                bufferSize = 65536
+                bufferCount = 256
+                incrementalBuffers = true
+            case .legacy, .bundle:
+                bufferSize = 4096
+                bufferCount = 4096
+                incrementalBuffers = false
+            }
+        }
 
         /// The seed's design and nothing newer: legacy mode without `DEFER_TASKRUN`.
         public static var legacy: Options {
-            var options = Options()
-            options.mode = .legacy
+            var options = Options(mode: .legacy)
             options.deferTaskrun = false
             return options
         }

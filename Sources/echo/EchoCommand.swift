@@ -85,10 +85,10 @@ struct EchoCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "The listen backlog: connections the kernel queues before they are accepted.")
     var backlog: Int = 4096
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("Bytes read at once: the size of each pooled buffer (uring; default \(URingBackend.Options().bufferSize)), the loop's read buffer (epoll; default \(EpollBackend.Options().bufferSize)), or each connection's buffer (blocking; default \(BlockingBackend.Options().bufferSize)).", valueName: "bytes"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Bytes read at once: the size of each pooled buffer (uring; default \(URingBackend.Options(mode: .multishot).bufferSize) in multishot mode, \(URingBackend.Options(mode: .legacy).bufferSize) in the others), the loop's read buffer (epoll; default \(EpollBackend.Options().bufferSize)), or each connection's buffer (blocking; default \(BlockingBackend.Options().bufferSize)).", valueName: "bytes"))
     var bufferSize: Int?
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("Buffers in uring's shared provided-buffer pool (default \(URingBackend.Options().bufferCount)).", valueName: "count"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Buffers in uring's shared provided-buffer pool (default \(URingBackend.Options(mode: .multishot).bufferCount) in multishot mode, \(URingBackend.Options(mode: .legacy).bufferCount) in legacy mode).", valueName: "count"))
     var bufferCount: Int?
 
     @Option(parsing: .unconditional, help: ArgumentHelp("Submission queue entries of uring's ring.", valueName: "entries"))
@@ -112,7 +112,7 @@ struct EchoCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: ArgumentHelp("uring multishot: send messages of at least this many bytes with IORING_OP_SEND_ZC (0: never).", valueName: "bytes"))
     var zerocopySend: Int = 0
 
-    @Flag(inversion: .prefixedNo, help: "uring multishot: IOU_PBUF_RING_INC (Linux 6.12): receives take only the bytes that are ready from the head buffer of the shared ring, and the next receive continues in it.")
+    @Flag(inversion: .prefixedNo, help: "uring multishot: IOU_PBUF_RING_INC (Linux 6.12): receives take only the bytes that are ready from the head buffer of the shared ring, and the next receive continues in it. Default: on in multishot mode.")
     var incrementalBuffers: Bool?
 
     @Flag(help: "uring: the same as --uring-mode bundle (receive bundles on a buffer ring per connection; see below).")
@@ -194,12 +194,11 @@ struct EchoCommand: ParsableCommand {
     func makeBackend() -> any EventBackend {
         switch backend {
         case .uring:
-            var options = URingBackend.Options()
+            var options = URingBackend.Options(mode: resolvedURingMode)
             options.bufferSize = bufferSize ?? options.bufferSize
             options.bufferCount = bufferCount ?? options.bufferCount
             options.ringEntries = ringEntries
             options.completionQueueEntries = cqEntries
-            options.mode = resolvedURingMode
             options.deferTaskrun = deferTaskrun ?? (options.mode != .legacy && !sqpoll)
             options.sqpoll = sqpoll
             options.fixedFiles = fixedFiles
