@@ -5,10 +5,10 @@ import CLibUring
 /// each receive fills, so the loop never submits a poll and idle connections hold no buffer (in
 /// the default mode).
 ///
-/// The default (``Mode/multishot`` with `DEFER_TASKRUN`, measured cheapest here) keeps one
-/// multishot accept armed and one multishot receive per connection on a provided-buffer ring; a
-/// filled buffer is sent straight back and returns to the ring with no submission once its bytes
-/// are sent, so an echo costs about one submission (the send) and a whole turn of completions one
+/// The default (``Mode/multishot`` with `DEFER_TASKRUN` and incremental consumption of 64 KiB
+/// buffers, measured cheapest here) keeps one multishot accept armed and one multishot receive per
+/// connection on a provided-buffer ring; received bytes are sent straight from the buffer, several
+/// slices per `sendmsg`, and a buffer returns to the ring with no submission once its bytes are sent, so an echo costs about one submission (the send) and a whole turn of completions one
 /// `io_uring_submit_and_wait`. ``Mode/legacy`` is the classic design kept as the baseline;
 /// ``Mode/bundle`` adds receive bundles on a buffer ring per connection. All three run on one
 /// loop (``LoopDriver``) and differ only in their ``LoopMode``.

@@ -49,18 +49,22 @@ struct EchoCommand: ParsableCommand {
             io_uring modes (--uring-mode): legacy is the classic design (single-shot \
             accept and recv, IORING_OP_PROVIDE_BUFFERS: three submissions per echo); \
             multishot keeps one multishot accept and one multishot recv per connection \
-            armed on a provided-buffer ring and recycles each buffer into the ring with \
-            no submission once its bytes are sent; bundle (Linux 6.10; --bundle is the \
-            same) is multishot with receive bundles: every connection gets a buffer \
-            ring of its own (8 buffers of --buffer-size bytes, held while the \
-            connection is open, idle or not; --buffer-count does not apply), receives \
-            with IORING_RECVSEND_BUNDLE (one completion may fill several buffers) and \
-            sends the filled buffers with one sendmsg: streams gain, at a price in \
-            memory per connection. The default, measured cheapest on Linux 6.18 (see \
-            the README), is multishot with --defer-taskrun. --defer-taskrun, --sqpoll, \
-            --fixed-files and --zerocopy-send switch on one kernel feature each, so \
-            its worth can be measured; each is probed at start and a kernel without it \
-            is named in the error.
+            armed on a provided-buffer ring, sends each connection's received bytes at \
+            the end of the loop's turn (several at once with one sendmsg) and recycles \
+            each buffer into the ring with no submission once its bytes are sent. Its \
+            ring consumes buffers incrementally (Linux 6.12; --no-incremental-buffers \
+            turns it off): a receive takes only the bytes that are ready from a 64 KiB \
+            buffer, so small messages share buffers and streams move 64 KiB per call. \
+            bundle (Linux 6.10; --bundle is the same) is multishot with receive bundles: \
+            every connection gets a buffer ring of its own (8 buffers of --buffer-size \
+            bytes, held while the connection is open, idle or not; --buffer-count does \
+            not apply) and receives with IORING_RECVSEND_BUNDLE (one completion may fill \
+            several buffers). The default, measured cheapest on Linux 6.18 (see the \
+            README), is multishot with --defer-taskrun and incremental buffers. \
+            --defer-taskrun, --incremental-buffers, --sqpoll, --fixed-files and \
+            --zerocopy-send switch on one kernel feature each, so its worth can be \
+            measured; each is probed at start and a kernel without it is named in the \
+            error.
 
             --buffer-size applies to every backend; --buffer-count, --ring-entries, \
             --cq-entries and the io_uring switches only to uring; --epoll-mode and \
