@@ -92,6 +92,9 @@ ALIASES = {"uring-bundle": "uring-multishot-defer-bundle"}
 ABLATION_LADDER = ["uring-legacy", "uring-multishot", "uring-multishot-defer", "uring-multishot-defer-fixed",
                    "uring-multishot-defer-bundle", "uring-multishot-sqpoll", "uring-multishot-defer-zc"]
 ABLATION_REFERENCE = ["epoll", "epoll-edge"]
+# The servers of `benchmarks/run --verdict`, in its order: the candidate, the reference, the C floor
+# and the peers. Peers added to the kit join the verdict by being named here.
+VERDICT_SERVERS = ["uring", "epoll", "c-uring", "c-epoll", NIO]
 
 
 def lookup(name):
@@ -111,10 +114,10 @@ def c_binary(name):
     return os.path.join(C_BUILD, C_PEERS[name])
 
 
-def peer_command(name, port):
-    """The command line of a peer server listening on `port`."""
+def peer_command(name, port, host="127.0.0.1"):
+    """The command line of a peer server listening on `port` (the C peers listen on every address)."""
     if name == NIO:
-        return [NIO_BINARY, "--host", "127.0.0.1", "--port", str(port), "--threads", "1"]
+        return [NIO_BINARY, "--host", host, "--port", str(port), "--threads", "1"]
     return [c_binary(name), "--port", str(port)]
 
 
