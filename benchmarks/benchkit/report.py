@@ -3,7 +3,7 @@
 import io
 import os
 
-from benchkit.measure import SATURATED, SYSCALL_KINDS
+from benchkit.measure import SATURATED, SYSCALL_KINDS, network
 from benchkit.paths import ROOT
 from benchkit.procfs import CLOCK_TICKS
 from benchkit import findings, stats
@@ -77,7 +77,7 @@ def write_header(w, title, env, o, records, servers, started, finished, planned,
     w()
     summaries = server_summaries(o, records)
     w("**Servers** (flags as given to `.build/release/echo`, which the runner completes with "
-      "`--host 127.0.0.1 --port P --quiet --stats-json PATH`; summary as the server printed it)")
+      f"`--host {network(o).server_host} --port P --quiet --stats-json PATH`; summary as the server printed it)")
     w()
     w("| server | flags | server's summary |")
     w("|:--|:--|:--|")

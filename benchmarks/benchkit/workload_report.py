@@ -142,7 +142,7 @@ def point_table(w, entry, point, servers):
                 continue
             ci = stats.RatioCI.from_dict(r.get("cpu_vs_epoll"))
             ratio = "1" if server == REFERENCE else (f"{stats.ci_text(ci)} {ci.verdict}" if ci else "–")
-            w(f"| {server} | {fmt(r.get('units_per_second'), 1)} | {fmt(r.get(FIELD))} ({fmt(r.get(FIELD + '_min'))}) | "
+            w(f"| {server} | {fmt(r.get('units_per_second'), 1 if unit == 'MiB' else 0)} | {fmt(r.get(FIELD))} ({fmt(r.get(FIELD + '_min'))}) | "
               f"{ratio} | {fmt(r.get('syscalls_per_unit'), 3)} | {percent(r.get('user_share'))} | "
               f"{fmt(r.get('latency_p50_us'), 1)} | {fmt(r.get('latency_p99_us'), 1)} | {fmt(r.get('latency_p999_us'), 1)} | "
               + "".join(f"{cell(r)} | " for _, cell in extra) + f"{r['runs'] - r['failed']}/{r['runs']} |")
