@@ -7,6 +7,8 @@
 #   make bench-test   the benchmark kit's Python unit tests only (benchmarks/tests; needs python3)
 #   make bench-deps   matplotlib for the plots (benchmarks/plot): a venv at benchmarks/.venv with
 #                     benchmarks/requirements.txt (installs python3-venv first when it is missing)
+#   make peer-deps    what the benchmark peers need from Debian, each only when missing: golang-go (go,
+#                     go-mt), cargo and librust-tokio-dev (tokio, tokio-mt; built offline from its crates)
 #
 # Every target that builds installs liburing-dev first when pkg-config cannot find liburing.
 
@@ -14,7 +16,7 @@ SWIFT   ?= swift
 BACKEND ?= uring
 PORT    ?= 6666
 
-.PHONY: all deps test-deps build release run test bench-test bench-deps clean
+.PHONY: all deps test-deps build release run test bench-test bench-deps peer-deps clean
 
 all: build
 
@@ -69,6 +71,14 @@ bench-deps: test-deps
 	$(apt_install)
 	@benchmarks/.venv/bin/python -m pip --version >/dev/null 2>&1 || python3 -m venv --clear benchmarks/.venv
 	benchmarks/.venv/bin/python -m pip install --quiet --disable-pip-version-check -r benchmarks/requirements.txt
+
+# The peers in benchmarks/peers/ (see their READMEs); benchmarks/run skips a peer whose toolchain is missing.
+peer-deps: deps
+	@missing=""; \
+	command -v go >/dev/null 2>&1 || missing="$$missing golang-go"; \
+	command -v cargo >/dev/null 2>&1 || missing="$$missing cargo"; \
+	ls -d /usr/share/cargo/registry/tokio-1.* >/dev/null 2>&1 || missing="$$missing librust-tokio-dev"; \
+	$(apt_install)
 
 clean:
 	$(SWIFT) package clean

@@ -1,7 +1,6 @@
 /// The multishot mode's send queues: each connection's received bytes as slices, oldest first
 /// (``SendSlices``, no allocation), sent at the end of each turn, several slices at once (see
-/// ``GatherScratch``); and the buffer references that
-/// decide when a buffer goes back to the ring.
+/// ``GatherScratch``). Buffer references are in `MultishotMode+Buffers.swift`.
 extension MultishotMode {
     /// Queues `length` received bytes at `offset` in buffer `id` on the connection: they extend
     /// its last slice when they follow it in the same buffer, or make a new slice that references
@@ -80,22 +79,5 @@ extension MultishotMode {
     mutating func scheduleSend(_ fd: Int32) {
         connections[fd].pointee.send = .sending
         schedule.append(fd)
-    }
-
-    /// Drops one reference to buffer `id`; the last one puts it back in the ring.
-    @inline(__always)
-    mutating func unreference(_ id: UInt16) {
-        references[Int(id)] &-= 1
-        if references[Int(id)] == 0 { recycle(id) }
-    }
-
-    /// Puts buffer `id` back in the ring, whole and referenced by the kernel, visible to it at the
-    /// end of the turn.
-    @inline(__always)
-    mutating func recycle(_ id: UInt16) {
-        references[Int(id)] = 1
-        filled[Int(id)] = 0
-        bufferRing.add(id, address: pool.address(of: id), length: pool.bufferSize)
-        buffersInRing &+= 1
     }
 }

@@ -42,6 +42,12 @@ struct MultishotMode: LoopMode, ~Copyable {
     let zeroCopyThreshold: Int32
     /// Buffers in the ring as far as completions tell (returns minus buffers the kernel let go).
     var buffersInRing = 0
+    /// Free buffers out of the ring, most recently freed last, and the ring's size target (see
+    /// `MultishotMode+Buffers.swift`): the whole pool with whole buffers.
+    let spare: UnsafeMutablePointer<UInt16>
+    var spareCount = 0
+    var ringTarget: Int
+    var quietTurns = 0
 
     /// Queued slices at which a connection's receive is cancelled until its queue drains.
     static var pauseThreshold: Int32 { 8 }
@@ -70,6 +76,8 @@ struct MultishotMode: LoopMode, ~Copyable {
         references.initialize(repeating: 0, count: count)
         filled = .allocate(capacity: count)
         filled.initialize(repeating: 0, count: count)
+        spare = .allocate(capacity: count)
+        ringTarget = options.incrementalBuffers ? min(Self.smallestRingTarget, count) : count
         // A slice per buffer is all whole buffers can use; incremental rings start with more.
         slices = SendSlices(capacity: options.incrementalBuffers ? max(count * 4, 1024) : count)
         incremental = options.incrementalBuffers
@@ -81,9 +89,10 @@ struct MultishotMode: LoopMode, ~Copyable {
     deinit {
         references.deallocate()
         filled.deallocate()
+        spare.deallocate()
     }
 
-    /// Puts every buffer in the ring.
+    /// Frees every buffer: the ring takes its target, the spare stack the rest.
     mutating func start(_ loop: inout LoopContext) {
         for id in 0..<pool.count { recycle(UInt16(id)) }
         bufferRing.publish()
@@ -111,6 +120,7 @@ struct MultishotMode: LoopMode, ~Copyable {
         }
         schedule.removeAll()
         gather.reset()
+        refillRing(starvedThisTurn: !starved.isEmpty)
         bufferRing.publish()
         guard !starved.isEmpty && buffersInRing > 0 else { return }
         var members = starved.removeAll()

@@ -85,11 +85,11 @@ struct EchoCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "The listen backlog: connections the kernel queues before they are accepted.")
     var backlog: Int = 4096
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("Bytes read at once: the size of each pooled buffer (uring), the read buffer (epoll), or each connection's buffer (blocking).", valueName: "bytes"))
-    var bufferSize: Int = 4096
+    @Option(parsing: .unconditional, help: ArgumentHelp("Bytes read at once: the size of each pooled buffer (uring; default \(URingBackend.Options().bufferSize)), the loop's read buffer (epoll; default \(EpollBackend.Options().bufferSize)), or each connection's buffer (blocking; default \(BlockingBackend.Options().bufferSize)).", valueName: "bytes"))
+    var bufferSize: Int?
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("Buffers in uring's shared provided-buffer pool.", valueName: "count"))
-    var bufferCount: Int = 4096
+    @Option(parsing: .unconditional, help: ArgumentHelp("Buffers in uring's shared provided-buffer pool (default \(URingBackend.Options().bufferCount)).", valueName: "count"))
+    var bufferCount: Int?
 
     @Option(parsing: .unconditional, help: ArgumentHelp("Submission queue entries of uring's ring.", valueName: "entries"))
     var ringEntries: Int = 1024
@@ -149,10 +149,10 @@ struct EchoCommand: ParsableCommand {
         guard (1...Int(Int32.max)).contains(backlog) else {
             throw ValidationError("invalid backlog \(backlog): must be at least 1")
         }
-        guard bufferSize > 0 else {
+        if let bufferSize, bufferSize <= 0 {
             throw ValidationError("invalid buffer size \(bufferSize): must be at least 1 byte")
         }
-        guard bufferCount > 0 else {
+        if let bufferCount, bufferCount <= 0 {
             throw ValidationError("invalid buffer count \(bufferCount): must be at least 1")
         }
         guard ringEntries > 0 else {
@@ -195,8 +195,8 @@ struct EchoCommand: ParsableCommand {
         switch backend {
         case .uring:
             var options = URingBackend.Options()
-            options.bufferSize = bufferSize
-            options.bufferCount = bufferCount
+            options.bufferSize = bufferSize ?? options.bufferSize
+            options.bufferCount = bufferCount ?? options.bufferCount
             options.ringEntries = ringEntries
             options.completionQueueEntries = cqEntries
             options.mode = resolvedURingMode
@@ -208,14 +208,14 @@ struct EchoCommand: ParsableCommand {
             return URingBackend(options: options)
         case .epoll:
             var options = EpollBackend.Options()
-            options.bufferSize = bufferSize
+            options.bufferSize = bufferSize ?? options.bufferSize
             options.trigger = epollMode.trigger
             options.maxEvents = maxEvents
             return EpollBackend(options: options)
         case .blocking:
             var options = BlockingBackend.Options()
             options.mode = blockingMode.mode
-            options.bufferSize = bufferSize
+            options.bufferSize = bufferSize ?? options.bufferSize
             return BlockingBackend(options: options)
         }
     }

@@ -1,7 +1,6 @@
 """Preparation: building echo, echo-bench and the peer servers; the machine's description."""
 
 import datetime
-import json
 import os
 import platform
 import shlex
@@ -10,11 +9,11 @@ import subprocess
 import sys
 import time
 
-from benchkit.paths import C_BUILD, C_DIR, NIO_BINARY, NIO_DIR, ROOT
-from benchkit.processes import command_output, run_bounded
+from benchkit import peers
+from benchkit.paths import ROOT
+from benchkit.processes import command_output
 from benchkit.procfs import cpu_model
 from benchkit.text import duration_text, say
-from benchkit.variants import C_PEERS, c_binary
 
 
 def build(o):
@@ -28,60 +27,45 @@ def build(o):
             if r.returncode != 0:
                 sys.exit(f"benchmarks/run: error: building {product} failed (exit {r.returncode})")
             say(f"build: {product} ready in {duration_text(time.monotonic() - started)}")
-        if "nio" in o.peers:
-            say("build: SwiftNIO peer (cd benchmarks/peers/nio && swift build -c release); the first build takes 1-2 minutes")
-            started = time.monotonic()
-            r = subprocess.run(["swift", "build", "-c", "release"], cwd=NIO_DIR)
-            if r.returncode != 0:
-                sys.exit(f"benchmarks/run: error: building the NIO peer failed (exit {r.returncode})")
-            say(f"build: nio-echo ready in {duration_text(time.monotonic() - started)}")
-        for name in [p for p in o.peers if p in C_PEERS]:
-            build_c_peer(name)
+    build_peers(o)
     needed = [o.echo_binary] if o.backends else []
     needed.append(o.bench_binary)
-    if "nio" in o.peers:
-        needed.append(NIO_BINARY)
-    needed += [c_binary(p) for p in o.peers if p in C_PEERS]
     for path in needed:
         if not os.access(path, os.X_OK):
             sys.exit(f"benchmarks/run: error: {path} is missing; build it or drop --no-build")
 
 
-def c_build_command(name):
-    """cc -O2 for one C peer; c-uring links liburing (pkg-config liburing, else plain -luring)."""
-    stem = C_PEERS[name]
-    argv = [os.environ.get("CC", "cc"), "-O2", "-Wall", "-o", os.path.join(C_BUILD, stem),
-            os.path.join(C_DIR, stem + ".c")]
-    if name == "c-uring":
-        flags = command_output(["pkg-config", "--cflags", "--libs", "liburing"], timeout=30)
-        argv += shlex.split(flags) if flags else ["-luring"]
-    return argv
-
-
-def build_c_peer(name):
-    os.makedirs(C_BUILD, exist_ok=True)
-    argv = c_build_command(name)
-    say(f"build: {' '.join(shlex.quote(os.path.relpath(a, ROOT) if os.path.isabs(a) else a) for a in argv)}")
-    try:
-        r = run_bounded(argv, timeout=300, cwd=ROOT)
-    except (OSError, subprocess.TimeoutExpired) as e:
-        sys.exit(f"benchmarks/run: error: building {name} failed: {e}")
-    if r.returncode != 0:
-        hint = " (c-uring needs liburing: apt-get install liburing-dev)" if name == "c-uring" else ""
-        sys.exit(f"benchmarks/run: error: building {name} failed (exit {r.returncode}){hint}:\n"
-                 + (r.stderr or r.stdout).strip())
+def build_peers(o):
+    """Builds the run's peers (each folder once) into o.peer_builds {name: Built}. A peer that is
+    skipped (its toolchain is missing; nio-uring does not compile) leaves the run with one line."""
+    o.peer_builds, done = {}, {}
+    for name in o.peers:
+        peer = peers.BY_NAME[name]
+        key = (peer.builder, peer.binary)  # tokio and tokio-mt, go and go-mt: one build each
+        started = time.monotonic()
+        try:
+            if key not in done:
+                done[key] = peers.build(peer, say, o.no_build)
+        except peers.PeerBuildFailed as e:
+            sys.exit(f"benchmarks/run: error: {e}")
+        o.peer_builds[name] = built = done[key]
+        if built.skipped:
+            say(f"peers: {name} skipped: {built.skipped}")
+        elif not o.no_build and time.monotonic() - started > 1:
+            say(f"build: {name} ready in {duration_text(time.monotonic() - started)} ({built.version})")
+    skipped = [n for n, b in o.peer_builds.items() if b.skipped]
+    if skipped:
+        o.peers = [n for n in o.peers if n not in skipped]
+        o.servers = [n for n in o.servers if n not in skipped]
+        o.pairs = [(a, b) for a, b in o.pairs if a not in skipped and b not in skipped]
+        if o.candidate_row in skipped:
+            sys.exit(f"benchmarks/run: error: the candidate {o.candidate} is skipped: {o.peer_builds[o.candidate].skipped}")
+        if not o.servers:
+            sys.exit("benchmarks/run: error: every server was skipped; nothing to run")
 
 
 def environment(o):
     swift = command_output(["swift", "--version"]) or "unknown"
-    nio_version = None
-    try:
-        with open(os.path.join(NIO_DIR, "Package.resolved")) as f:
-            for pin in json.load(f).get("pins", []):
-                if pin.get("identity") == "swift-nio":
-                    nio_version = pin.get("state", {}).get("version")
-    except (OSError, ValueError):
-        pass
     return {
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
         "hostname": socket.gethostname(),
@@ -90,9 +74,9 @@ def environment(o):
         "cpus": os.cpu_count(),
         "swift": swift.splitlines()[0] if swift else "unknown",
         "liburing": command_output(["pkg-config", "--modversion", "liburing"]) or "unknown",
-        "swift_nio": nio_version,
-        "cc": (command_output([os.environ.get("CC", "cc"), "--version"]) or "unknown").splitlines()[0]
-              if any(p in C_PEERS for p in o.peers) else None,
+        "peers": {name: dict(built.as_dict(), about=peers.BY_NAME[name].about,
+                             command=peers.BY_NAME[name].shown(o.server_threads))
+                  for name, built in getattr(o, "peer_builds", {}).items()},
         "io_uring_disabled": (open("/proc/sys/kernel/io_uring_disabled").read().strip()
                               if os.path.exists("/proc/sys/kernel/io_uring_disabled") else "n/a"),
         "python": platform.python_version(),

@@ -2,12 +2,13 @@
 
 A user running the kit on their own machine wants to know what io_uring costs against epoll
 there, and how far both are from the C reference servers (the floor on that kernel), not
-whether some goal of ours was met. The findings name the candidate (--candidate, default uring)
-and always put the C floor beside a candidate ÷ epoll ratio when both C servers ran.
+whether some goal of ours was met. The findings name the candidate (--candidate, default uring),
+always put the C floor beside a candidate ÷ epoll ratio when both C servers ran, and give the
+candidate ÷ every other peer that ran (SwiftNIO, tokio, Go).
 """
 
 from benchkit import pairing, stats
-from benchkit.variants import C_FLOOR, NIO, REFERENCE
+from benchkit.variants import C_FLOOR, NIO, PEERS, REFERENCE
 
 
 class Finding:
@@ -88,9 +89,11 @@ def findings(o, summary, records, servers):
                           prefix="against C: "))
         if REFERENCE in have:
             add(ratio_finding("reference_vs_c", records, REFERENCE, C_FLOOR[1], cells, prefix="against C: "))
-    if NIO in have and cand in have and cand != NIO:
-        add(ratio_finding("candidate_vs_nio", records, cand, NIO, cells, a_name=name))
-        if REFERENCE in have and REFERENCE != cand:
+    # Against each other peer a user might pick instead (nio, nio-uring, tokio, go, ...).
+    for peer in [s for s in servers if s in PEERS and s not in C_FLOOR and s != cand]:
+        if cand in have:
+            add(ratio_finding(f"candidate_vs_{peer}", records, cand, peer, cells, a_name=name))
+        if peer == NIO and REFERENCE in have and REFERENCE != cand:
             add(ratio_finding("reference_vs_nio", records, REFERENCE, NIO, cells))
 
     for a, b in getattr(o, "pairs", []):

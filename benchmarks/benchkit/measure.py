@@ -7,10 +7,9 @@ import subprocess
 import tempfile
 import time
 
-from benchkit import procfs, workloads
+from benchkit import conformance, peers, procfs, workloads
 from benchkit.netpath import LOOPBACK
 from benchkit.server import Server, ServerFailed
-from benchkit.variants import peer_command
 
 SATURATED = 0.9          # generator CPU share of one core above which it limits the result
 SYSCALL_KINDS = ["io_uring_enter", "epoll_wait", "epoll_ctl", "read", "write", "accept", "close", "other"]
@@ -33,7 +32,7 @@ def row_server(o, name, workdir):
 
     def command(port):
         if variant.is_peer:
-            return peer_command(name, port, net.server_host)
+            return peers.BY_NAME[name].command(port, o.server_threads, net.server_host)
         return [o.binaries.get(name, o.echo_binary)] + variant.flags + ["--host", net.server_host, "--port", str(port),
                                                                          "--quiet", "--stats-json", stats_path]
 
@@ -62,8 +61,9 @@ def wait_for_connections(server, connections, limit, counter="open"):
     that many (counter "accepted": churn); returns when, and whether it saw it.
 
     echo says so itself (connections_open, connections_accepted, sampled with SIGUSR1); for a peer,
-    its sockets are counted in /proc/PID/fd (the listener is one of them). A peer keeps no count of
-    accepts: under churn, half the connections open at once shows the load is under way."""
+    its connections on the server port are counted through /proc (procfs.tcp_connections). A peer
+    keeps no count of accepts: under churn, half the connections open at once shows the load is
+    under way."""
     deadline = time.monotonic() + limit
     if counter == "accepted" and not server.stats_path:
         connections = max(1, connections // 2)
@@ -71,7 +71,7 @@ def wait_for_connections(server, connections, limit, counter="open"):
         if server.stats_path:
             open_now = sample(server, cpu=False)["server"][f"connections_{counter}"]
         else:
-            open_now = procfs.open_sockets(server.pid) - 1
+            open_now = procfs.tcp_connections(server.pid, server.port)
         if open_now >= connections:
             return time.monotonic(), True
         time.sleep(0.01)
@@ -79,23 +79,37 @@ def wait_for_connections(server, connections, limit, counter="open"):
 
 
 def preflight(o):
-    """Starts each echo variant once, briefly, before the long run: a flag echo rejects or a kernel
-    feature it lacks shows at once, not an hour later, and the summary each one prints for its
-    configuration goes into the report. Returns ({name: summary}, [problems])."""
+    """Starts each server once, briefly, before the long run. An echo variant: a flag echo rejects
+    or a kernel feature it lacks shows at once, not an hour later, and the summary it prints for
+    its configuration goes into the report. A peer: the quick conformance cases (every byte
+    checked), so one that drops or corrupts bytes stops the run instead of being measured.
+    Returns ({name: summary}, [problems]); o.conformance gets {peer: what was verified}."""
     summaries, problems = {}, []
+    o.conformance = {}
     with tempfile.TemporaryDirectory(prefix="echo-bench-preflight-") as workdir:
         for name in o.servers:
-            if o.variants[name].is_peer:
-                continue
+            variant = o.variants[name]
             server = row_server(o, name, workdir)
+            failed = False
             try:
                 server.start()
-                with open(server.stats_path) as f:
-                    summaries[name] = json.load(f).get("summary")
+                if variant.is_peer:
+                    done = conformance.run(server, conformance.QUICK, quick=True)
+                    o.conformance[name] = (f"{len(done)} quick conformance cases passed, every byte compared ("
+                                           + ", ".join(case.replace("_", " ") for case, _ in done) + ")")
+                else:
+                    with open(server.stats_path) as f:
+                        summaries[name] = json.load(f).get("summary")
+            except conformance.ConformanceFailed as e:
+                problems.append(f"{name} failed the conformance check: {e}")
+                failed = True
             except (RunFailed, OSError, ValueError) as e:
-                problems.append(f"{name} ({o.variants[name].flags_text}): {e}")
+                problems.append(f"{name} ({variant.flags_text or peers.BY_NAME[name].shown(o.server_threads)}): {e}")
+                failed = True
             finally:
-                server.stop()
+                status = server.stop()
+                if variant.is_peer and not failed and status not in (0, None):
+                    problems.append(f"{name} exited with status {status} when stopped (SIGTERM): {server.log_tail()}")
     return summaries, problems
 
 

@@ -132,7 +132,7 @@ def workload_options(p, o):
 def parse_options(argv):
     p = argparse.ArgumentParser(
         prog="benchmarks/run",
-        description="Benchmark the echo backends (and SwiftNIO's echo server, and C reference servers) "
+        description="Benchmark the echo backends (and peers: SwiftNIO, tokio, Go, C reference servers) "
                     "side by side: "
                     "requests/s, server CPU per request, syscalls per request, latency.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -188,10 +188,14 @@ def parse_options(argv):
                    help="also report A ÷ B (two rows of the run) with its interval in the findings, and narrow it "
                         "with --rounds auto, e.g. --pair uring/before for an A/B of two builds (repeatable)")
     p.add_argument("--peers", type=name_list(PEERS, allow_none=True),
-                   help="other servers, comma-separated: nio (SwiftNIO's echo server, one event loop), "
-                        "c-epoll and c-uring (the C reference servers in benchmarks/peers/c, built with cc "
-                        "into benchmarks/peers/c/build; with both, the findings show the C floor "
-                        "c-uring ÷ c-epoll beside the candidate's ratio), or none (default nio; none with --quick or --ablation)")
+                   help="other servers, comma-separated: nio (SwiftNIO's echo server, one event loop), nio-uring "
+                        "(the same on NIO's io_uring selector, tried once per swift-nio version), tokio and "
+                        "tokio-mt (tokio's current-thread and multi-thread runtimes), go and go-mt (GOMAXPROCS=1 "
+                        "and the server's CPU count), c-epoll and c-uring (the C reference servers; with both, "
+                        "the findings show the C floor c-uring ÷ c-epoll beside the candidate's ratio), or none "
+                        "(default nio; none with --quick or --ablation). Each is built from benchmarks/peers/NAME "
+                        "and must pass a quick conformance check first; one whose toolchain is missing (make "
+                        "peer-deps installs Go, cargo and Debian's tokio) is skipped with a line saying so")
     p.add_argument("--candidate", default="uring", metavar="NAME",
                    help="the variant the findings are about: its ratio to epoll (and to the C servers and nio "
                         "when they run), with intervals (default uring)")
@@ -343,7 +347,9 @@ def parse_options(argv):
     if o.bench_threads < 1:
         p.error("--bench-threads must be at least 1")
     workload_options(p, o)
-    # A peer (nio, c-epoll, c-uring) named in --backends counts as a peer.
+    # The multi-thread peers (tokio-mt, go-mt) run one thread per server CPU, as echo --threads N would.
+    o.server_threads = len(cpu_set(o.server_cpus))
+    # A peer named in --backends counts as a peer.
     o.peers = list(dict.fromkeys(o.peers + [n for n in o.backends if n in PEERS]))
     o.backends = list(dict.fromkeys(n for n in o.backends if n not in PEERS))
     o.servers = o.backends + o.peers

@@ -9,10 +9,7 @@ VENV_PYTHON = os.path.join(VENV, "bin", "python")
 PLOT_SCRIPT = os.path.join(BENCH_DIR, "plot")
 RESULTS_DIR = os.path.join(BENCH_DIR, "results")
 
-NIO_DIR = os.path.join(BENCH_DIR, "peers", "nio")
-NIO_BINARY = os.path.join(NIO_DIR, ".build", "release", "nio-echo")
-C_DIR = os.path.join(BENCH_DIR, "peers", "c")
-C_BUILD = os.path.join(C_DIR, "build")
+PEERS_DIR = os.path.join(BENCH_DIR, "peers")  # one folder per peer server (benchkit/peers.py)
 
 ECHO_RELEASE = os.path.join(ROOT, ".build", "release", "echo")
 ECHO_DEBUG = os.path.join(ROOT, ".build", "debug", "echo")

@@ -38,18 +38,32 @@ def switches_and_io(pid):
     return extra
 
 
-def open_sockets(pid):
-    """Sockets among the descriptors of `pid` (the listener and every connection); -1 when unreadable."""
-    count = 0
+def tcp_connections(pid, port):
+    """Connections `pid` holds on its local TCP port `port` (not the listener, nor its other
+    sockets such as a runtime's wake-up pair): its socket inodes found in /proc/PID/net/tcp and tcp6,
+    the tables of its own network namespace (--path veth). -1 when its descriptors are unreadable."""
+    inodes = set()
     try:
         for fd in os.listdir(f"/proc/{pid}/fd"):
             try:
-                if os.readlink(f"/proc/{pid}/fd/{fd}").startswith("socket:"):
-                    count += 1
+                link = os.readlink(f"/proc/{pid}/fd/{fd}")
             except OSError:
-                pass
+                continue
+            if link.startswith("socket:["):
+                inodes.add(link[len("socket:["):-1])
     except OSError:
         return -1
+    local, listening, count = f":{port:04X}", "0A", 0
+    for table in (f"/proc/{pid}/net/tcp", f"/proc/{pid}/net/tcp6"):
+        try:
+            with open(table) as f:
+                next(f)
+                for line in f:
+                    fields = line.split()
+                    if fields[1].endswith(local) and fields[3] != listening and fields[9] in inodes:
+                        count += 1
+        except (OSError, StopIteration):
+            pass
     return count
 
 

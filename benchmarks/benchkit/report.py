@@ -4,11 +4,10 @@ import io
 import os
 
 from benchkit.measure import SATURATED, SYSCALL_KINDS, network
-from benchkit.paths import ROOT
 from benchkit.procfs import CLOCK_TICKS
 from benchkit import findings, stats
 from benchkit.text import duration_text, fmt, md_cell, percent  # noqa: F401 (fmt, md_cell, percent: for callers)
-from benchkit.variants import NIO, REFERENCE, peer_command
+from benchkit.variants import REFERENCE, peer_text
 
 def matrix_table(summary, server, lengths, connections, cell):
     """The seed's shape: one row per message length, one column per connection count."""
@@ -45,9 +44,14 @@ def write_header(w, title, env, o, records, servers, started, finished, planned,
     w(f"- Kernel: {env['kernel']}; CPU: {env['cpu']} ({env['cpus']} CPUs)")
     w(f"- Pinning: {env['pinning']}")
     w(f"- Swift: {env['swift']}; liburing: {env['liburing']}"
-      + (f"; swift-nio: {env['swift_nio']}" if env.get("swift_nio") and NIO in o.servers else "")
-      + (f"; C peers: {env['cc']} -O2" if env.get("cc") else "")
       + f"; commit {env.get('commit', 'unknown')} (plus any local changes)")
+    for name, peer in (env.get("peers") or {}).items():
+        if "skipped" in peer:
+            w(f"- Peer **{name}**: not run: {peer['skipped']}")
+        else:
+            verified = (getattr(o, "conformance", None) or {}).get(name)
+            w(f"- Peer **{name}**: {peer['about']}; built with {peer['version']}"
+              + (f"; {verified}" if verified else ""))
     if getattr(o, "path", "loopback") != "loopback":
         w(f"- Network path: {env.get('path', o.path)}")
     w(f"- Method: {method}; "
@@ -84,8 +88,7 @@ def write_header(w, title, env, o, records, servers, started, finished, planned,
     for s in servers:
         v = o.variants[s]
         if v.is_peer:
-            shown = [os.path.relpath(peer_command(s, 0)[0], ROOT)] + (["--threads", "1"] if s == NIO else [])
-            flags = "`" + " ".join(shown) + "`"
+            flags = f"`{peer_text(s, o.server_threads)}`"
         else:
             flags = f"`{v.flags_text}`" + (f" (executable {o.binaries[s]})" if s in getattr(o, "binaries", {}) else "")
         origin = "" if v.builtin else " (ad-hoc)"
@@ -158,9 +161,8 @@ def report(path, env, o, summary, records, plots_note, started, finished, planne
     connections = o.connections
     servers = [s for s in o.servers if any(k[2] == s for k in summary)]
     label = {"uring": "uring (io_uring, default mode)", "epoll": "epoll", "blocking-threaded": "blocking, thread per connection",
-             "blocking-naive": "blocking, naive (one client at a time)", "nio": "SwiftNIO echo server (1 event loop)",
-             "c-epoll": "c-epoll (C reference server, level-triggered epoll)",
-             "c-uring": "c-uring (C reference server, io_uring with multishot + DEFER_TASKRUN)"}
+             "blocking-naive": "blocking, naive (one client at a time)"}
+    label.update({s: f"{s} ({o.variants[s].about})" for s in servers if o.variants[s].is_peer})
     out = io.StringIO()
     w = lambda text="": out.write(text + "\n")
     write_header(w, "Echo server benchmark", env, o, records, servers, started, finished, planned, plots_note)
@@ -200,7 +202,7 @@ def report(path, env, o, summary, records, plots_note, started, finished, planne
             lambda r: percent(r.get("user_share")))
     section("System calls per request (median)",
             "Counted by the server itself (echo --stats-json), divided by the requests it served. "
-            "Not available for the peers (nio, c-epoll, c-uring), which keep no counters.",
+            "Not available for the peers, which keep no counters.",
             lambda r: fmt(r.get("syscalls_per_request"), 3), only=lambda s: not o.variants[s].is_peer)
     section("Latency p99, µs (median)", "From echo-bench; p50 and p99.9 are in summary.csv and the table at the end.",
             lambda r: fmt(r.get("latency_p99_us"), 0))

@@ -241,7 +241,11 @@ def main():
             say(f"  [{index}/{len(runs)}] round {round_index}, {run_label(o, point, length, connections)}, {server}")
         return
     started = time.monotonic()
+    planned = len(o.servers)
     build(o)
+    if len(o.servers) < planned:
+        runs = plan(o)
+        say(f"plan: {len(runs)} runs without the skipped peer(s), about {duration_text(len(runs) * per_run)}")
     o.net = netpath.open_path(o)
     try:
         with o.net:
@@ -281,7 +285,7 @@ def announce(o, runs, per_run):
     width = max(len(s) for s in o.servers)
     for server in o.servers:
         v = o.variants[server]
-        say(f"  {server:<{width}}  {v.flags_text if not v.is_peer else peer_text(server)}"
+        say(f"  {server:<{width}}  {v.flags_text if not v.is_peer else peer_text(server, o.server_threads)}"
             + ("   (candidate)" if server == o.candidate_row and (o.ablation or o.candidate != 'uring') else ""))
 
 
@@ -290,11 +294,12 @@ def measure_and_report(o, runs, per_run, started):
     width = max(len(s) for s in o.servers)
     o.summaries, problems = preflight(o)
     if problems:
-        sys.exit("benchmarks/run: error: a server would not start (drop it from --backends or fix its flags):\n  "
-                 + "\n  ".join(problems))
+        sys.exit("benchmarks/run: error: a server failed its preflight (drop it from --backends or --peers, or fix "
+                 "it):\n  " + "\n  ".join(problems))
     for server in o.servers:
-        if server in o.summaries:
-            say(f"preflight: {server:<{width}}  {o.summaries[server]}")
+        said = o.summaries.get(server) or o.conformance.get(server)
+        if said:
+            say(f"preflight: {server:<{width}}  {said}")
     if o.candidate_may_alias:
         mine = o.summaries.get(o.candidate)
         same = [s for s in o.servers if s != o.candidate and mine and o.summaries.get(s) == mine]
@@ -328,6 +333,9 @@ def measure_and_report(o, runs, per_run, started):
     rerun = sum(1 for r in records if r.get("excluded"))
     say(f"done in {duration_text(time.monotonic() - started)}: {done_rounds} round(s), "
         f"{len(records) - failed - rerun} runs ok, {failed} failed, {rerun} flagged noisy and re-run")
+    for name, peer in env["peers"].items():
+        if "skipped" in peer:
+            say(f"peers: {name} not run: {peer['skipped']}")
     for line in closing:
         say(line)
     for path in written:
@@ -355,6 +363,7 @@ def write_results(o, out, env, records, started, planned):
             "rounds": done_rounds, "rounds_asked": o.rounds, "rounds_reason": o.rounds_reason,
             "ratios": ratios(o, pingpong, servers_run, parents),
             "findings": [f.as_dict() for f in found],
+            "peers": env["peers"],
             "noise": o.noise})
         if o.classic:
             findings.say_all(o, found, closing.append)

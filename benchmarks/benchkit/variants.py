@@ -1,19 +1,16 @@
 """The one table of server variants: every name run, soak and hold know, with its echo flags.
 
 A variant is a name for `echo` plus its flags (the runner adds --host, --port, --quiet and
---stats-json), or a peer: the SwiftNIO echo server (nio) or a C reference server (c-epoll,
-c-uring). `parent` is the variant an ablation step adds one feature to.
+--stats-json), or a peer: another server a user might pick (SwiftNIO, tokio, Go) or a C reference
+server, from the peer table in peers.py. `parent` is the variant an ablation step adds one feature to.
 """
 
-import os
 import shlex
 
-from benchkit.paths import C_BUILD, NIO_BINARY
+from benchkit import peers
 
-# The C reference servers: peer name -> file stem (benchmarks/peers/c/STEM.c -> build/STEM).
-C_PEERS = {"c-epoll": "c-epoll-echo", "c-uring": "c-uring-echo"}
 NIO = "nio"
-PEERS = [NIO] + list(C_PEERS)
+PEERS = list(peers.NAMES)
 BACKENDS = ["uring", "epoll", "blocking-threaded", "blocking-naive"]
 REFERENCE = "epoll"      # paired ratios are against this server
 C_FLOOR = ("c-uring", "c-epoll")  # the C floor ratio: c-uring ÷ c-epoll, shown beside the candidate's
@@ -23,7 +20,7 @@ RESERVED_FLAGS = ["--host", "--port", "--quiet", "--stats-json", "-h", "--help"]
 
 class Variant:
     """One server row: a name for `echo` with its flags (the runner adds --host, --port, --quiet and
-    --stats-json), or a peer (nio, c-epoll, c-uring). `parent` is the variant it adds one feature to
+    --stats-json), or a peer (peers.py). `parent` is the variant it adds one feature to
     (ablation steps)."""
 
     def __init__(self, name, flags, about, parent=None, builtin=True):
@@ -78,12 +75,7 @@ BUILTIN_VARIANTS = [Variant(*v) for v in [
      ["--backend", "uring", "--uring-mode", "multishot", "--defer-taskrun", "--zerocopy-send", "512"],
      "+ IORING_OP_SEND_ZC from 512 B (so at 1000 B, not at 128 B)", "uring-multishot-defer"),
     ("epoll-edge", ["--backend", "epoll", "--epoll-mode", "edge"], "edge-triggered epoll", "epoll"),
-    (NIO, [], "SwiftNIO echo server (1 event loop)"),
-    ("c-epoll", [], "C reference: level-triggered epoll, one read per readiness, EPOLLOUT on a partial write "
-                    "(benchmarks/peers/c/c-epoll-echo.c)"),
-    ("c-uring", [], "C reference: io_uring, SINGLE_ISSUER + DEFER_TASKRUN, multishot accept + multishot recv "
-                    "on a buffer ring, send from the received buffer (benchmarks/peers/c/c-uring-echo.c)"),
-]]
+]] + [Variant(p.name, [], p.about) for p in peers.TABLE]
 BUILTIN = {v.name: v for v in BUILTIN_VARIANTS}
 # Other names for built-in variants (the soak's older names). Not offered by the runner, whose
 # rows are named by the table above.
@@ -110,28 +102,16 @@ def echo_flags(name):
     return list(variant.flags)
 
 
-def c_binary(name):
-    return os.path.join(C_BUILD, C_PEERS[name])
-
-
-def peer_command(name, port, host="127.0.0.1"):
-    """The command line of a peer server listening on `port` (the C peers listen on every address)."""
-    if name == NIO:
-        return [NIO_BINARY, "--host", host, "--port", str(port), "--threads", "1"]
-    return [c_binary(name), "--port", str(port)]
-
-
-def peer_text(name):
-    """How a peer is shown in place of echo flags."""
-    if name == NIO:
-        return "SwiftNIO peer (benchmarks/peers/nio), --threads 1"
-    return f"C peer (benchmarks/peers/c/{C_PEERS[name]}.c)"
+def peer_text(name, threads=1):
+    """How a peer is shown in place of echo flags: its command, without host and port."""
+    return peers.BY_NAME[name].shown(threads)
 
 
 def variants_help():
     width = max(len(v.name) for v in BUILTIN_VARIANTS)
-    lines = ["built-in variants (echo flags; the runner adds --host, --port, --quiet, --stats-json):"]
+    lines = ["built-in variants (echo flags; the runner adds --host, --port, --quiet, --stats-json) and peers",
+             "(their command; the runner adds the port and the host; N: the CPUs of --server-cpus):"]
     for v in BUILTIN_VARIANTS:
-        flags = v.flags_text if not v.is_peer else peer_text(v.name)
+        flags = v.flags_text if not v.is_peer else peer_text(v.name, "N")
         lines.append(f"  {v.name:<{width}}  {flags}")
     return "\n".join(lines)

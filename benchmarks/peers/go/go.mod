@@ -1,0 +1,3 @@
+module uring-echo/benchmarks/peers/go
+
+go 1.19
