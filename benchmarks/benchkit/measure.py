@@ -56,23 +56,26 @@ def sample(server, cpu=True):
     return result
 
 
-def wait_for_connections(server, connections, limit, counter="open"):
-    """Waits until the server holds `connections` open connections (counter "open"), or has accepted
-    that many (counter "accepted": churn); returns when, and whether it saw it.
+def connection_count(server, counter):
+    """The server's count of connections, "open" (held now) or "accepted" (since it started).
 
-    echo says so itself (connections_open, connections_accepted, sampled with SIGUSR1); for a peer,
-    its connections on the server port are counted through /proc (procfs.tcp_connections). A peer
-    keeps no count of accepts: under churn, half the connections open at once shows the load is
-    under way."""
+    echo says so itself (connections_open, connections_accepted, sampled with SIGUSR1). A peer keeps
+    no counters: its open connections on the server port are counted through /proc
+    (procfs.tcp_connections), and its accepts by its network namespace's TCP PassiveOpens, which on
+    loopback counts the machine's other accepts too (none while it measures)."""
+    if server.stats_path:
+        return sample(server, cpu=False)["server"][f"connections_{counter}"]
+    if counter == "accepted":
+        return procfs.passive_opens(server.pid)
+    return procfs.tcp_connections(server.pid, server.port)
+
+
+def wait_for_connections(server, connections, limit, counter="open", before=0):
+    """Waits until the server's `counter` (connection_count) reaches `before` + `connections`;
+    returns when, and whether it saw it."""
     deadline = time.monotonic() + limit
-    if counter == "accepted" and not server.stats_path:
-        connections = max(1, connections // 2)
     while time.monotonic() < deadline:
-        if server.stats_path:
-            open_now = sample(server, cpu=False)["server"][f"connections_{counter}"]
-        else:
-            open_now = procfs.tcp_connections(server.pid, server.port)
-        if open_now >= connections:
+        if connection_count(server, counter) - before >= connections:
             return time.monotonic(), True
         time.sleep(0.01)
     return time.monotonic(), False
@@ -133,6 +136,9 @@ def one_run(o, workdir, name, length, connections, round_index, point=None):
                       "--duration", str(o.duration), "--warmup", str(o.warmup), "--threads", str(o.bench_threads),
                       "--json"] + mode_args
         record["bench_command"] = " ".join(bench_argv)
+        expected, counter = workload.server_connections(o, connections)
+        # Accepts count from here (a peer's count is its namespace's, since boot); open ones from zero.
+        before = connection_count(server, counter) if counter == "accepted" and not server.stats_path else 0
         bench_err = open(os.path.join(workdir, "bench.err"), "w+")
         started = time.monotonic()
         bench_process = subprocess.Popen(bench_argv, stdout=subprocess.PIPE, stderr=bench_err,
@@ -140,8 +146,8 @@ def one_run(o, workdir, name, length, connections, round_index, point=None):
         # echo-bench connects all N, then warms up, then measures. The window it measures starts
         # when the last connection is up: watch the server's descriptors to see that moment, then
         # sample inside the window, a margin after its start and before its end.
-        expected, counter = workload.server_connections(o, connections)
-        connected_at, all_seen = wait_for_connections(server, expected, limit=10 + expected / 100, counter=counter)
+        connected_at, all_seen = wait_for_connections(server, expected, limit=10 + expected / 100, counter=counter,
+                                                      before=before)
         if not all_seen:
             connected_at = started
         record["connect_s"] = round(connected_at - started, 4)

@@ -67,6 +67,17 @@ def tcp_connections(pid, port):
     return count
 
 
+def passive_opens(pid):
+    """TCP connections accepted in the network namespace of `pid` since it was made (PassiveOpens in
+    /proc/PID/net/snmp); -1 when unreadable."""
+    try:
+        with open(f"/proc/{pid}/net/snmp") as f:
+            rows = [line.split() for line in f if line.startswith("Tcp:")]
+        return int(rows[1][rows[0].index("PassiveOpens")])
+    except (OSError, IndexError, ValueError):
+        return -1
+
+
 def fd_count(pid):
     """Open descriptors of `pid` (OSError when the process is gone)."""
     return len(os.listdir(f"/proc/{pid}/fd"))

@@ -1,12 +1,18 @@
 """The workloads' arithmetic: each one's unit of work from echo-bench's JSON and the server's samples,
 the rate workload's offered loads and curve, and the options that choose them."""
 
+import os
+import socket
+import sys
+import tempfile
 import unittest
 
-from benchkit import measure, summary, workloads
+from benchkit import measure, procfs, summary, workloads
+from benchkit.server import Server
 from benchkit.options import parse_options
 from benchkit.variants import VERDICT_SERVERS
 from benchkit.workloads import rate
+from tests.test_netpath import ECHO_ONCE
 from tests.test_options import rejected
 
 
@@ -66,6 +72,28 @@ class UnitTests(unittest.TestCase):
         self.assertEqual(row["unsustained"], 1)
         closed = dict(records[1], metrics={"cpu_us_per_request": 1.0})  # no open loop, no such column
         self.assertNotIn("unsustained", summary.summarize([closed], ["uring"])[(128, 50, "uring")])
+
+
+class ChurnReadinessTests(unittest.TestCase):
+    def test_a_peers_accepts_are_counted_from_before_the_load(self):
+        """A server without counters (a peer) under churn: its accepts since the load began."""
+        with tempfile.TemporaryDirectory() as d:
+            server = Server(lambda port: [sys.executable, "-c", ECHO_ONCE, "127.0.0.1", str(port)],
+                            os.path.join(d, "log"), start_timeout=5)
+            server.start()
+            try:
+                before = measure.connection_count(server, "accepted")
+                self.assertEqual(before, procfs.passive_opens(server.pid))
+                for _ in range(5):
+                    with socket.create_connection(("127.0.0.1", server.port), timeout=3) as c:
+                        c.sendall(b"x")
+                        self.assertEqual(c.recv(1), b"x")
+                _, seen = measure.wait_for_connections(server, 5, limit=3, counter="accepted", before=before)
+                self.assertTrue(seen)
+                _, seen = measure.wait_for_connections(server, 10_000, limit=0.1, counter="accepted", before=before)
+                self.assertFalse(seen)
+            finally:
+                server.stop()
 
 
 class RateTests(unittest.TestCase):
