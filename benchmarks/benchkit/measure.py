@@ -60,14 +60,16 @@ def connection_count(server, counter):
     """The server's count of connections, "open" (held now) or "accepted" (since it started).
 
     echo says so itself (connections_open, connections_accepted, sampled with SIGUSR1). A peer keeps
-    no counters: its open connections on the server port are counted through /proc
-    (procfs.tcp_connections), and its accepts by its network namespace's TCP PassiveOpens, which on
-    loopback counts the machine's other accepts too (none while it measures)."""
+    no counters: its sockets are counted in /proc/PID/fd, and its accepts by its network namespace's
+    TCP PassiveOpens, which on loopback counts the machine's other accepts too (none while it
+    measures). Both count from a baseline taken before the load (the listener and a runtime's own
+    sockets; earlier accepts). Not /proc/PID/net/tcp: after churn it holds tens of thousands of
+    TIME_WAIT entries, and reading it took longer than a short warm-up."""
     if server.stats_path:
         return sample(server, cpu=False)["server"][f"connections_{counter}"]
     if counter == "accepted":
         return procfs.passive_opens(server.pid)
-    return procfs.tcp_connections(server.pid, server.port)
+    return procfs.open_sockets(server.pid)
 
 
 def wait_for_connections(server, connections, limit, counter="open", before=0):
@@ -137,8 +139,8 @@ def one_run(o, workdir, name, length, connections, round_index, point=None):
                       "--json"] + mode_args
         record["bench_command"] = " ".join(bench_argv)
         expected, counter = workload.server_connections(o, connections)
-        # Accepts count from here (a peer's count is its namespace's, since boot); open ones from zero.
-        before = connection_count(server, counter) if counter == "accepted" and not server.stats_path else 0
+        # A peer's counts are from a baseline: its sockets at rest, its namespace's accepts so far.
+        before = connection_count(server, counter) if not server.stats_path else 0
         bench_err = open(os.path.join(workdir, "bench.err"), "w+")
         started = time.monotonic()
         bench_process = subprocess.Popen(bench_argv, stdout=subprocess.PIPE, stderr=bench_err,

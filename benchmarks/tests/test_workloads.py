@@ -74,7 +74,37 @@ class UnitTests(unittest.TestCase):
         self.assertNotIn("unsustained", summary.summarize([closed], ["uring"])[(128, 50, "uring")])
 
 
-class ChurnReadinessTests(unittest.TestCase):
+# A stand-in peer that holds every connection it accepts, with a runtime's own socket pair beside its listener.
+HOLDER = ("import socket, sys, time\n"
+          "wake = socket.socketpair()\n"
+          "s = socket.socket(); s.bind(('127.0.0.1', int(sys.argv[1]))); s.listen()\n"
+          "held = []\n"
+          "while True:\n"
+          "    held.append(s.accept()[0])\n")
+
+
+class ReadinessTests(unittest.TestCase):
+    def test_a_peers_connections_count_from_its_sockets_at_rest(self):
+        with tempfile.TemporaryDirectory() as d:
+            server = Server(lambda port: [sys.executable, "-c", HOLDER, str(port)], os.path.join(d, "log"),
+                            start_timeout=5)
+            server.start()
+            clients = []
+            try:
+                before = measure.connection_count(server, "open")
+                # the listener, the socket pair, and the readiness probe's connection once accepted (never closed)
+                self.assertIn(before, (3, 4))
+                clients = [socket.create_connection(("127.0.0.1", server.port), timeout=3) for _ in range(5)]
+                _, seen = measure.wait_for_connections(server, 5, limit=3, before=before)
+                self.assertTrue(seen)
+                _, seen = measure.wait_for_connections(server, 6, limit=0.1, before=before)
+                self.assertFalse(seen, "the runtime's own sockets are no connections")
+            finally:
+                for c in clients:
+                    c.close()
+                server.stop()
+
+
     def test_a_peers_accepts_are_counted_from_before_the_load(self):
         """A server without counters (a peer) under churn: its accepts since the load began."""
         with tempfile.TemporaryDirectory() as d:
