@@ -78,7 +78,7 @@ def results(o, records, servers):
         for a, b in pairs(o, servers):
             ci, used = pair(records, points, a, b)
             if ci is not None:
-                entry["ratios"].append(dict(a=a, b=b, cells=used, **ci.as_dict()))
+                entry["ratios"].append(dict(a=a, b=b, field=FIELD, unit=workload.unit, cells=used, **ci.as_dict()))
         if name == "rate":
             entry["curve"] = rate.curve(summaries, servers)
         out.append(entry)

@@ -41,7 +41,7 @@ class WorkloadRunTests(unittest.TestCase):
                     self.assertGreater(row["units_per_second"], 0)
                     self.assertEqual(row["bench_errors"], 0)
                 ratio = next(r for r in entry["ratios"] if (r["a"], r["b"]) == ("uring", "epoll"))
-                self.assertEqual(ratio["rounds"], 2)
+                self.assertEqual((ratio["rounds"], ratio["unit"]), (2, entry["unit"]))
                 self.assertLess(ratio["ci_low"], ratio["ratio"])
                 self.assertLess(ratio["ratio"], ratio["ci_high"])
                 self.assertIn(ratio["verdict"], ("lower", "higher", "same"))
