@@ -37,8 +37,10 @@ public struct EpollBackend: EventBackend {
         /// Level- or edge-triggered readiness.
         public var trigger: Trigger = .level
         /// Bytes asked for by each `read(2)`, which is also the most a connection can hold
-        /// unsent while its peer does not read: 1 byte … 16 MiB.
-        public var bufferSize: Int = 4096
+        /// unsent while its peer does not read: 1 byte … 16 MiB. The read buffer is one per loop,
+        /// so the default is large: streams move 64 KiB per call (4–16× less kernel work per byte
+        /// on loopback than 4 KiB), and an idle connection still holds nothing.
+        public var bufferSize: Int = 65536
         /// Events taken per `epoll_wait(2)`: 1 … 65536.
         public var maxEvents: Int = 1024
 

@@ -48,7 +48,8 @@ struct ProvidedBufferRing: ~Copyable {
         guard status == 0 else {
             munmap(memory, bytes)
             if status == -EINVAL && incremental {
-                throw .missingKernelFeature("incremental buffer consumption (IOU_PBUF_RING_INC, Linux 6.12)")
+                throw .missingKernelFeature("incremental buffer consumption (IOU_PBUF_RING_INC, Linux 6.12; "
+                                            + "--no-incremental-buffers runs without it)")
             }
             if status == -EINVAL {
                 throw .missingKernelFeature("provided-buffer rings (IORING_REGISTER_PBUF_RING, Linux 5.19)")

@@ -5,10 +5,10 @@ import CLibUring
 /// each receive fills, so the loop never submits a poll and idle connections hold no buffer (in
 /// the default mode).
 ///
-/// The default (``Mode/multishot`` with `DEFER_TASKRUN`, measured cheapest here) keeps one
-/// multishot accept armed and one multishot receive per connection on a provided-buffer ring; a
-/// filled buffer is sent straight back and returns to the ring with no submission once its bytes
-/// are sent, so an echo costs about one submission (the send) and a whole turn of completions one
+/// The default (``Mode/multishot`` with `DEFER_TASKRUN` and incremental consumption of 64 KiB
+/// buffers, measured cheapest here) keeps one multishot accept armed and one multishot receive per
+/// connection on a provided-buffer ring; received bytes are sent straight from the buffer, several
+/// slices per `sendmsg`, and a buffer returns to the ring with no submission once its bytes are sent, so an echo costs about one submission (the send) and a whole turn of completions one
 /// `io_uring_submit_and_wait`. ``Mode/legacy`` is the classic design kept as the baseline;
 /// ``Mode/bundle`` adds receive bundles on a buffer ring per connection. All three run on one
 /// loop (``LoopDriver``) and differ only in their ``LoopMode``.
@@ -33,12 +33,16 @@ public struct URingBackend: EventBackend {
     /// What the io_uring loop is sized and switched with.
     public struct Options: Sendable, Equatable {
         /// The loop's design. The default is the one measured cheapest here (see the README's
-        /// "what each io_uring feature buys"): multishot with `DEFER_TASKRUN`.
-        public var mode: Mode = .multishot
-        /// Size of each buffer in the shared pool: the most one receive reads.
-        public var bufferSize: Int = 4096
-        /// Number of buffers in the shared pool (the kernel numbers them with 16 bits).
-        public var bufferCount: Int = 4096
+        /// "what each io_uring feature buys" and "streams"): multishot with `DEFER_TASKRUN` and
+        /// incremental consumption of 64 KiB buffers.
+        public var mode: Mode
+        /// Size of each buffer in the shared pool: the most one receive reads. Default: 64 KiB in
+        /// multishot mode (with incremental consumption, a receive takes only what it needs);
+        /// 4 KiB in legacy and bundle modes, where every receive takes a whole buffer.
+        public var bufferSize: Int
+        /// Number of buffers in the shared pool (the kernel numbers them with 16 bits). Default:
+        /// 16 MiB in all, 256 × 64 KiB or 4096 × 4 KiB (bundle mode: 8 per connection instead).
+        public var bufferCount: Int
         /// Submission queue entries.
         public var ringEntries: Int = 1024
         /// Completion queue entries: generous, so a burst of completions from tens of thousands of
@@ -56,17 +60,30 @@ public struct URingBackend: EventBackend {
         public var zeroCopyThreshold = 0
         /// `IOU_PBUF_RING_INC` (Linux 6.12) on the shared ring: a receive takes only the bytes that
         /// are ready from the head buffer and the next continues after them, so large buffers serve
-        /// small messages without a buffer each (multishot mode only).
-        public var incrementalBuffers = false
+        /// small messages without a buffer each (multishot mode only; its default).
+        public var incrementalBuffers: Bool
         /// Tests only: a trigger that makes the ring fail (see ``RingFaultInjection``).
         var faultInjection: RingFaultInjection?
 
-        public init() {}
+        /// The defaults of `mode`: the options below, with the buffers that mode is measured
+        /// best with.
+        public init(mode: Mode = .multishot) {
+            self.mode = mode
+            switch mode {
+            case .multishot:
+                bufferSize = 65536
+                bufferCount = 256
+                incrementalBuffers = true
+            case .legacy, .bundle:
+                bufferSize = 4096
+                bufferCount = 4096
+                incrementalBuffers = false
+            }
+        }
 
         /// The seed's design and nothing newer: legacy mode without `DEFER_TASKRUN`.
         public static var legacy: Options {
-            var options = Options()
-            options.mode = .legacy
+            var options = Options(mode: .legacy)
             options.deferTaskrun = false
             return options
         }

@@ -49,18 +49,22 @@ struct EchoCommand: ParsableCommand {
             io_uring modes (--uring-mode): legacy is the classic design (single-shot \
             accept and recv, IORING_OP_PROVIDE_BUFFERS: three submissions per echo); \
             multishot keeps one multishot accept and one multishot recv per connection \
-            armed on a provided-buffer ring and recycles each buffer into the ring with \
-            no submission once its bytes are sent; bundle (Linux 6.10; --bundle is the \
-            same) is multishot with receive bundles: every connection gets a buffer \
-            ring of its own (8 buffers of --buffer-size bytes, held while the \
-            connection is open, idle or not; --buffer-count does not apply), receives \
-            with IORING_RECVSEND_BUNDLE (one completion may fill several buffers) and \
-            sends the filled buffers with one sendmsg: streams gain, at a price in \
-            memory per connection. The default, measured cheapest on Linux 6.18 (see \
-            the README), is multishot with --defer-taskrun. --defer-taskrun, --sqpoll, \
-            --fixed-files and --zerocopy-send switch on one kernel feature each, so \
-            its worth can be measured; each is probed at start and a kernel without it \
-            is named in the error.
+            armed on a provided-buffer ring, sends each connection's received bytes at \
+            the end of the loop's turn (several at once with one sendmsg) and recycles \
+            each buffer into the ring with no submission once its bytes are sent. Its \
+            ring consumes buffers incrementally (Linux 6.12; --no-incremental-buffers \
+            turns it off): a receive takes only the bytes that are ready from a 64 KiB \
+            buffer, so small messages share buffers and streams move 64 KiB per call. \
+            bundle (Linux 6.10; --bundle is the same) is multishot with receive bundles: \
+            every connection gets a buffer ring of its own (8 buffers of --buffer-size \
+            bytes, held while the connection is open, idle or not; --buffer-count does \
+            not apply) and receives with IORING_RECVSEND_BUNDLE (one completion may fill \
+            several buffers). The default, measured cheapest on Linux 6.18 (see the \
+            README), is multishot with --defer-taskrun and incremental buffers. \
+            --defer-taskrun, --incremental-buffers, --sqpoll, --fixed-files and \
+            --zerocopy-send switch on one kernel feature each, so its worth can be \
+            measured; each is probed at start and a kernel without it is named in the \
+            error.
 
             --buffer-size applies to every backend; --buffer-count, --ring-entries, \
             --cq-entries and the io_uring switches only to uring; --epoll-mode and \
@@ -85,10 +89,10 @@ struct EchoCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "The listen backlog: connections the kernel queues before they are accepted.")
     var backlog: Int = 4096
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("Bytes read at once: the size of each pooled buffer (uring; default \(URingBackend.Options().bufferSize)), the loop's read buffer (epoll; default \(EpollBackend.Options().bufferSize)), or each connection's buffer (blocking; default \(BlockingBackend.Options().bufferSize)).", valueName: "bytes"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Bytes read at once: the size of each pooled buffer (uring; default \(URingBackend.Options(mode: .multishot).bufferSize) in multishot mode, \(URingBackend.Options(mode: .legacy).bufferSize) in the others), the loop's read buffer (epoll; default \(EpollBackend.Options().bufferSize)), or each connection's buffer (blocking; default \(BlockingBackend.Options().bufferSize)).", valueName: "bytes"))
     var bufferSize: Int?
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("Buffers in uring's shared provided-buffer pool (default \(URingBackend.Options().bufferCount)).", valueName: "count"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Buffers in uring's shared provided-buffer pool (default \(URingBackend.Options(mode: .multishot).bufferCount) in multishot mode, \(URingBackend.Options(mode: .legacy).bufferCount) in legacy mode).", valueName: "count"))
     var bufferCount: Int?
 
     @Option(parsing: .unconditional, help: ArgumentHelp("Submission queue entries of uring's ring.", valueName: "entries"))
@@ -112,7 +116,7 @@ struct EchoCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: ArgumentHelp("uring multishot: send messages of at least this many bytes with IORING_OP_SEND_ZC (0: never).", valueName: "bytes"))
     var zerocopySend: Int = 0
 
-    @Flag(inversion: .prefixedNo, help: "uring multishot: IOU_PBUF_RING_INC (Linux 6.12): receives take only the bytes that are ready from the head buffer of the shared ring, and the next receive continues in it.")
+    @Flag(inversion: .prefixedNo, help: "uring multishot: IOU_PBUF_RING_INC (Linux 6.12): receives take only the bytes that are ready from the head buffer of the shared ring, and the next receive continues in it. Default: on in multishot mode.")
     var incrementalBuffers: Bool?
 
     @Flag(help: "uring: the same as --uring-mode bundle (receive bundles on a buffer ring per connection; see below).")
@@ -194,12 +198,11 @@ struct EchoCommand: ParsableCommand {
     func makeBackend() -> any EventBackend {
         switch backend {
         case .uring:
-            var options = URingBackend.Options()
+            var options = URingBackend.Options(mode: resolvedURingMode)
             options.bufferSize = bufferSize ?? options.bufferSize
             options.bufferCount = bufferCount ?? options.bufferCount
             options.ringEntries = ringEntries
             options.completionQueueEntries = cqEntries
-            options.mode = resolvedURingMode
             options.deferTaskrun = deferTaskrun ?? (options.mode != .legacy && !sqpoll)
             options.sqpoll = sqpoll
             options.fixedFiles = fixedFiles

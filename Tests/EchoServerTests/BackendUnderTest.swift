@@ -7,7 +7,8 @@ import BlockingBackend
 /// Every backend configuration the conformance suite runs against: each io_uring mode and switch,
 /// both epoll trigger modes, and both blocking modes.
 ///
-/// `uring` is URingBackend with its default options (multishot with `DEFER_TASKRUN`); `uringLegacy`
+/// `uring` is URingBackend with its default options (multishot with `DEFER_TASKRUN` and incremental
+/// consumption of 64 KiB buffers); `uringLegacy`
 /// is the seed's design; the other uring cases switch one feature each on or off.
 ///
 /// The lists of cases the suites run (``everyLoop``, ``cli``, ``eventDriven``, …) are derived from
@@ -21,6 +22,7 @@ enum BackendUnderTest: String, CaseIterable, CustomTestStringConvertible, Sendab
     case uringMultishotSQPoll
     case uringMultishotBundle
     case uringMultishotIncremental
+    case uringMultishotWholeBuffers
     case epoll
     case epollEdge
     case blockingThreaded
@@ -100,8 +102,7 @@ enum BackendUnderTest: String, CaseIterable, CustomTestStringConvertible, Sendab
             return .uring(options)
         case .uringMultishotBundle:
             // Small buffers, so streams make bundles of several buffers and sends gather them.
-            var options = URingBackend.Options()
-            options.mode = .bundle
+            var options = URingBackend.Options(mode: .bundle)
             options.bufferSize = 1024
             return .uring(options)
         case .uringMultishotIncremental:
@@ -110,6 +111,13 @@ enum BackendUnderTest: String, CaseIterable, CustomTestStringConvertible, Sendab
             options.incrementalBuffers = true
             options.bufferSize = 4096
             options.bufferCount = 64
+            return .uring(options)
+        case .uringMultishotWholeBuffers:
+            // The default before incremental consumption: a whole 4 KiB buffer per receive.
+            var options = URingBackend.Options()
+            options.incrementalBuffers = false
+            options.bufferSize = 4096
+            options.bufferCount = 4096
             return .uring(options)
         case .epoll:
             return .epoll(EpollBackend.Options())
@@ -162,6 +170,8 @@ enum BackendUnderTest: String, CaseIterable, CustomTestStringConvertible, Sendab
         case .uringMultishotBundle: return ["--backend", "uring", "--uring-mode", "bundle", "--buffer-size", "1024"]
         case .uringMultishotIncremental:
             return ["--backend", "uring", "--incremental-buffers", "--buffer-size", "4096", "--buffer-count", "64"]
+        case .uringMultishotWholeBuffers:
+            return ["--backend", "uring", "--no-incremental-buffers", "--buffer-size", "4096", "--buffer-count", "4096"]
         case .epoll: return ["--backend", "epoll"]
         case .epollEdge: return ["--backend", "epoll", "--epoll-mode", "edge"]
         case .blockingThreaded: return ["--backend", "blocking", "--blocking-mode", "threaded"]
@@ -179,7 +189,7 @@ enum BackendUnderTest: String, CaseIterable, CustomTestStringConvertible, Sendab
         case .uring: return "uring"
         case .uringMultishotBundle: return "uring-bundle"
         case .epoll: return "epoll"
-        case .uringLegacy, .uringMultishotWithoutDeferTaskrun, .uringMultishotIncremental, .uringMultishotFixedFilesZeroCopy, .uringMultishotSQPoll,
+        case .uringLegacy, .uringMultishotWithoutDeferTaskrun, .uringMultishotIncremental, .uringMultishotWholeBuffers, .uringMultishotFixedFilesZeroCopy, .uringMultishotSQPoll,
              .epollEdge, .blockingThreaded, .blockingNaive:
             return nil
         }

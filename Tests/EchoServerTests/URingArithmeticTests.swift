@@ -113,6 +113,48 @@ extension EchoSuite {
 
         // MARK: Kernel versions
 
+        // MARK: SendSlices and GatherScratch
+
+        @Test("SendSlices: taken slices keep their values, given ones are reused, and growing keeps every slice")
+        func sendSlicesFreeListAndGrowth() {
+            var slices = SendSlices(capacity: 4)
+            var taken: [Int32] = []
+            for index in 0..<10 {  // past the capacity twice: grows to 16
+                taken.append(slices.take(buffer: UInt16(index), offset: Int32(index * 100), length: Int32(index + 1)))
+            }
+            #expect(Set(taken).count == 10, "every slice taken is distinct")
+            #expect(slices.capacity == 16)
+            for (index, slice) in taken.enumerated() {
+                let value = slices[slice]
+                #expect(value.buffer == UInt16(index) && value.offset == Int32(index * 100)
+                        && value.length == Int32(index + 1) && value.next == -1)
+            }
+            slices.give(taken[3])
+            slices.give(taken[7])
+            // The free list is last in, first out: the most recently given slice comes back first.
+            #expect(slices.take(buffer: 1, offset: 0, length: 1) == taken[7])
+            #expect(slices.take(buffer: 1, offset: 0, length: 1) == taken[3])
+            #expect(slices.capacity == 16)
+        }
+
+        @Test("GatherScratch: a turn's records are distinct, run out at the limit, and come back on reset")
+        func gatherScratchTurns() {
+            var scratch = GatherScratch()
+            var vectors: Set<UnsafeMutablePointer<iovec>> = []
+            for _ in 0..<GatherScratch.sendsPerTurn {
+                guard let header = scratch.take() else {
+                    Issue.record("a record is missing before the limit")
+                    return
+                }
+                #expect(header.pointee.msg_iovlen == 0)
+                vectors.insert(header.pointee.msg_iov)
+            }
+            #expect(vectors.count == GatherScratch.sendsPerTurn, "each send has its own iovecs")
+            #expect(scratch.take() == nil, "past the limit a send carries one slice")
+            scratch.reset()
+            #expect(scratch.take() != nil)
+        }
+
         @Test("KernelVersion: the first two numbers of a release string, nil without two")
         func kernelVersionParsing() {
             #expect(KernelVersion(release: "6.18.44-fc-v857") == KernelVersion(major: 6, minor: 18))

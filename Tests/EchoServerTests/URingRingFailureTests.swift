@@ -19,8 +19,7 @@ extension EchoSuite {
             defer { _ = close(trigger[0]); _ = close(trigger[1]) }
             let beforeStart = descriptorsRelevant(toPort: -1)
 
-            var options = mode == .legacy ? URingBackend.Options.legacy : URingBackend.Options()
-            options.mode = mode
+            var options = mode == .legacy ? URingBackend.Options.legacy : URingBackend.Options(mode: mode)
             options.faultInjection = RingFaultInjection(trigger: trigger[0], errno: EIO)
             let server = try EchoServer.start(URingBackend(options: options), host: "127.0.0.1", port: 0)
             defer { _ = try? server.shutdown() }

@@ -51,6 +51,10 @@ class Variant:
                 and self.option("--blocking-mode", "naive") == "naive")
 
 
+# The ladder's steps before buffer size and incremental consumption: the shared pool of the
+# multishot mode as it was, 4096 whole 4 KiB buffers.
+WHOLE_4K = ["--no-incremental-buffers", "--buffer-size", "4096", "--buffer-count", "4096"]
+
 BUILTIN_VARIANTS = [Variant(*v) for v in [
     ("uring", ["--backend", "uring"], "io_uring in the server's default mode"),
     ("epoll", ["--backend", "epoll"], "epoll in the server's default mode (level-triggered)"),
@@ -58,22 +62,31 @@ BUILTIN_VARIANTS = [Variant(*v) for v in [
     ("blocking-naive", ["--backend", "blocking", "--blocking-mode", "naive"], "blocking, naive (one client at a time)"),
     ("uring-legacy", ["--backend", "uring", "--uring-mode", "legacy"],
      "single-shot accept and recv, IORING_OP_PROVIDE_BUFFERS (the seed's design)"),
-    ("uring-multishot", ["--backend", "uring", "--uring-mode", "multishot", "--no-defer-taskrun"],
-     "multishot recv + provided-buffer ring + multishot accept", "uring-legacy"),
-    ("uring-multishot-defer", ["--backend", "uring", "--uring-mode", "multishot", "--defer-taskrun"],
+    ("uring-multishot", ["--backend", "uring", "--uring-mode", "multishot", "--no-defer-taskrun"] + WHOLE_4K,
+     "multishot recv + provided-buffer ring (4 KiB buffers, one per receive) + multishot accept; "
+     "a connection's queued buffers leave in one sendmsg", "uring-legacy"),
+    ("uring-multishot-defer", ["--backend", "uring", "--uring-mode", "multishot", "--defer-taskrun"] + WHOLE_4K,
      "+ SINGLE_ISSUER + DEFER_TASKRUN", "uring-multishot"),
+    ("uring-multishot-defer-64k", ["--backend", "uring", "--uring-mode", "multishot", "--defer-taskrun",
+                                   "--no-incremental-buffers", "--buffer-size", "65536", "--buffer-count", "256"],
+     "+ 64 KiB buffers (256: the same 16 MiB), still one per receive", "uring-multishot-defer"),
+    ("uring-multishot-defer-inc", ["--backend", "uring", "--uring-mode", "multishot", "--defer-taskrun",
+                                   "--incremental-buffers", "--buffer-size", "65536", "--buffer-count", "256"],
+     "+ incremental consumption (IOU_PBUF_RING_INC, 6.12): receives share buffers, a few hot ones in the ring "
+     "(the server's default)", "uring-multishot-defer-64k"),
     ("uring-multishot-defer-fixed",
-     ["--backend", "uring", "--uring-mode", "multishot", "--defer-taskrun", "--fixed-files"],
+     ["--backend", "uring", "--uring-mode", "multishot", "--defer-taskrun", "--fixed-files"] + WHOLE_4K,
      "+ fixed files (direct accept into a sparse registered table)", "uring-multishot-defer"),
     ("uring-multishot-defer-bundle",
      ["--backend", "uring", "--uring-mode", "multishot", "--defer-taskrun", "--bundle"],
-     "+ recv bundles on a buffer ring per connection, gathered sends (instead of the shared ring)",
+     "+ recv bundles on a buffer ring per connection (8 × 4 KiB), gathered sends (instead of the shared ring)",
      "uring-multishot-defer"),
-    ("uring-multishot-sqpoll", ["--backend", "uring", "--uring-mode", "multishot", "--sqpoll"],
-     "multishot + SQPOLL (a kernel thread of the server polls the SQ; no DEFER_TASKRUN)", "uring-multishot"),
+    ("uring-multishot-sqpoll", ["--backend", "uring", "--uring-mode", "multishot", "--sqpoll"] + WHOLE_4K,
+     "multishot + SQPOLL (a kernel thread of the server polls the SQ; no DEFER_TASKRUN, no gathered sends)",
+     "uring-multishot"),
     ("uring-multishot-defer-zc",
-     ["--backend", "uring", "--uring-mode", "multishot", "--defer-taskrun", "--zerocopy-send", "512"],
-     "+ IORING_OP_SEND_ZC from 512 B (so at 1000 B, not at 128 B)", "uring-multishot-defer"),
+     ["--backend", "uring", "--uring-mode", "multishot", "--defer-taskrun", "--zerocopy-send", "512"] + WHOLE_4K,
+     "+ IORING_OP_SEND_ZC from 512 B (so at 1000 B, not at 128 B; no gathered sends)", "uring-multishot-defer"),
     ("epoll-edge", ["--backend", "epoll", "--epoll-mode", "edge"], "edge-triggered epoll", "epoll"),
 ]] + [Variant(p.name, [], p.about) for p in peers.TABLE]
 BUILTIN = {v.name: v for v in BUILTIN_VARIANTS}
@@ -81,7 +94,8 @@ BUILTIN = {v.name: v for v in BUILTIN_VARIANTS}
 # rows are named by the table above.
 ALIASES = {"uring-bundle": "uring-multishot-defer-bundle"}
 # The feature ladder, then the separate switches, then the reference.
-ABLATION_LADDER = ["uring-legacy", "uring-multishot", "uring-multishot-defer", "uring-multishot-defer-fixed",
+ABLATION_LADDER = ["uring-legacy", "uring-multishot", "uring-multishot-defer", "uring-multishot-defer-64k",
+                   "uring-multishot-defer-inc", "uring-multishot-defer-fixed",
                    "uring-multishot-defer-bundle", "uring-multishot-sqpoll", "uring-multishot-defer-zc"]
 ABLATION_REFERENCE = ["epoll", "epoll-edge"]
 # The servers of `benchmarks/run --verdict`, in its order: the candidate, the reference, the C floor
