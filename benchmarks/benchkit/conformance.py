@@ -30,8 +30,8 @@ def payload(size, seed):
     return random.Random(seed).randbytes(size)
 
 
-def connect(port, timeout=TIMEOUT):
-    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+def connect(port, host="127.0.0.1", timeout=TIMEOUT):
+    s = socket.create_connection((host, port), timeout=timeout)
     s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     return s
 
@@ -122,7 +122,7 @@ def check(expected, received, what):
 def round_trips(server, quick):
     """Round trips around the usual buffer sizes on one connection, then nothing extra."""
     sizes = [1, 2, 4095, 4096, 4097, 16384, 65537]
-    with connect(server.port) as s:
+    with connect(server.port, server.host) as s:
         for index, size in enumerate(sizes):
             data = payload(size, 100 + index)
             check(data, echo_concurrently(s, data), f"round trip of {size} bytes")
@@ -138,7 +138,7 @@ def many_clients(server, quick):
     selector = selectors.DefaultSelector()
     try:
         for i in range(count):
-            sockets.append(connect(server.port))
+            sockets.append(connect(server.port, server.host))
         for i, s in enumerate(sockets):
             data = (struct.pack("!I", i) + payload(size[i], 1000 + i))[:size[i]]
             expected.append(data)
@@ -172,7 +172,7 @@ def stream(server, quick):
     """A large stream written from a thread in odd slices while read back, then end of stream."""
     size = 1 * MiB if quick else 8 * MiB
     data = payload(size, 8)
-    with connect(server.port) as s:
+    with connect(server.port, server.host) as s:
         check(data, echo_concurrently(s, data, [65536, 1, 131_072, 4093, 3, 1_000_000, 32768]), "stream")
         s.shutdown(socket.SHUT_WR)
         rest = receive_until_eof(s, 0)
@@ -186,7 +186,7 @@ def pipelined(server, quick):
     generator = random.Random(0x5EED_0004)
     sizes = [generator.randint(1, 2000) for _ in range(500 if quick else 5000)]
     data = payload(sum(sizes), 4)
-    with connect(server.port) as s:
+    with connect(server.port, server.host) as s:
         check(data, echo_concurrently(s, data, sizes), "pipelined burst")
         nothing_more(s)
     return f"a pipelined burst of {len(sizes)} messages of 1-2000 B, in order"
@@ -197,7 +197,7 @@ def half_close(server, quick):
     sizes = [13, 300_000]
     for size in sizes:
         data = payload(size, size)
-        with connect(server.port) as s:
+        with connect(server.port, server.host) as s:
             thread, failure = send_slices(s, data, None, then_shutdown=True)
             echoed = receive_until_eof(s, size)
             thread.join(TIMEOUT)
@@ -212,11 +212,11 @@ def resets(server, quick):
     count = 30 if quick else 300
     linger = struct.pack("ii", 1, 0)
     for i in range(count):
-        with connect(server.port) as s:
+        with connect(server.port, server.host) as s:
             s.sendall(payload(65536, 600 + i % 7))
             s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)  # close() sends RST
     data = payload(200_000, 6)
-    with connect(server.port) as s:
+    with connect(server.port, server.host) as s:
         check(data, echo_concurrently(s, data), "a fresh client after the resets")
     return f"{count} clients reset mid-stream, then a fresh client echoed 200,000 B"
 
@@ -226,7 +226,7 @@ def ping_pong(server, quick):
     generator = random.Random(0x9199)
     slowest = 0.0
     rounds = 200 if quick else 2000
-    with connect(server.port) as s:
+    with connect(server.port, server.host) as s:
         for i in range(rounds):
             message = generator.randbytes(generator.randint(1, 300))
             sent = time.monotonic()
@@ -270,7 +270,7 @@ def stuck_client(server, quick):
     served, and the stuck client gets every byte back once it reads."""
     limit = kernel_buffering() + 96 * MiB
     pattern = Pattern(71)
-    with connect(server.port) as stuck:
+    with connect(server.port, server.host) as stuck:
         stuck.setblocking(False)
         written, last_progress = 0, time.monotonic()
         while time.monotonic() - last_progress < 0.3:
@@ -284,7 +284,7 @@ def stuck_client(server, quick):
         stuck.settimeout(TIMEOUT)
         started = time.monotonic()
         other = payload(1 * MiB, 72)
-        with connect(server.port) as s:
+        with connect(server.port, server.host) as s:
             check(other, echo_concurrently(s, other), "another client while one is stuck")
         elapsed = time.monotonic() - started
         if elapsed > TIMEOUT:
@@ -301,7 +301,7 @@ def connections_released(server, quick):
     """After many connect/close cycles the server holds no connection (only its listener)."""
     cycles, settle = (100, 2.0) if quick else (1000, TIMEOUT)
     for i in range(cycles):
-        with connect(server.port) as s:
+        with connect(server.port, server.host) as s:
             s.sendall(b"x")
             receive_exactly(s, 1)
     deadline = time.monotonic() + settle

@@ -7,7 +7,8 @@ import subprocess
 import tempfile
 import time
 
-from benchkit import conformance, peers, procfs
+from benchkit import conformance, peers, procfs, workloads
+from benchkit.netpath import LOOPBACK
 from benchkit.server import Server, ServerFailed
 
 SATURATED = 0.9          # generator CPU share of one core above which it limits the result
@@ -17,19 +18,26 @@ SYSCALL_KINDS = ["io_uring_enter", "epoll_wait", "epoll_ctl", "read", "write", "
 RunFailed = ServerFailed
 
 
+def network(o):
+    """The path between load and server: loopback, or --path veth's namespaces (netpath)."""
+    return getattr(o, "net", None) or LOOPBACK
+
+
 def row_server(o, name, workdir):
-    """A server for the row `name`, pinned to --server-cpus, not started yet."""
+    """A server for the row `name`, pinned to --server-cpus (in the server's namespace with --path
+    veth), not started yet."""
     variant = o.variants[name]
     stats_path = os.path.join(workdir, f"stats-{name}.json") if not variant.is_peer else None
+    net = network(o)
 
     def command(port):
         if variant.is_peer:
-            return peers.BY_NAME[name].command(port, o.server_threads)
-        return [o.binaries.get(name, o.echo_binary)] + variant.flags + ["--host", "127.0.0.1", "--port", str(port), "--quiet",
-                                                  "--stats-json", stats_path]
+            return peers.BY_NAME[name].command(port, o.server_threads, net.server_host)
+        return [o.binaries.get(name, o.echo_binary)] + variant.flags + ["--host", net.server_host, "--port", str(port),
+                                                                         "--quiet", "--stats-json", stats_path]
 
     return Server(command, os.path.join(workdir, f"server-{name}.log"), name=name, stats_path=stats_path,
-                  cpus=o.server_cpus)
+                  cpus=o.server_cpus, host=net.server_host, prefix=net.server_prefix)
 
 
 def sample(server, cpu=True):
@@ -48,18 +56,28 @@ def sample(server, cpu=True):
     return result
 
 
-def wait_for_connections(server, connections, limit):
-    """Waits until the server holds `connections` open connections; returns when, and whether it saw it.
+def connection_count(server, counter):
+    """The server's count of connections, "open" (held now) or "accepted" (since it started).
 
-    echo says so itself (connections_open, sampled with SIGUSR1); for a peer, its connections on
-    the server port are counted through /proc (procfs.tcp_connections)."""
+    echo says so itself (connections_open, connections_accepted, sampled with SIGUSR1). A peer keeps
+    no counters: its sockets are counted in /proc/PID/fd, and its accepts by its network namespace's
+    TCP PassiveOpens, which on loopback counts the machine's other accepts too (none while it
+    measures). Both count from a baseline taken before the load (the listener and a runtime's own
+    sockets; earlier accepts). Not /proc/PID/net/tcp: after churn it holds tens of thousands of
+    TIME_WAIT entries, and reading it took longer than a short warm-up."""
+    if server.stats_path:
+        return sample(server, cpu=False)["server"][f"connections_{counter}"]
+    if counter == "accepted":
+        return procfs.passive_opens(server.pid)
+    return procfs.open_sockets(server.pid)
+
+
+def wait_for_connections(server, connections, limit, counter="open", before=0):
+    """Waits until the server's `counter` (connection_count) reaches `before` + `connections`;
+    returns when, and whether it saw it."""
     deadline = time.monotonic() + limit
     while time.monotonic() < deadline:
-        if server.stats_path:
-            open_now = sample(server, cpu=False)["server"]["connections_open"]
-        else:
-            open_now = procfs.tcp_connections(server.pid, server.port)
-        if open_now >= connections:
+        if connection_count(server, counter) - before >= connections:
             return time.monotonic(), True
         time.sleep(0.01)
     return time.monotonic(), False
@@ -100,19 +118,29 @@ def preflight(o):
     return summaries, problems
 
 
-def one_run(o, workdir, name, length, connections, round_index):
+def one_run(o, workdir, name, length, connections, round_index, point=None):
+    """One run of `point` (default: ping-pong) in one cell: its record, with metrics or an error."""
+    point = point or workloads.Point(workloads.get(workloads.DEFAULT))
+    workload = point.workload
     server = row_server(o, name, workdir)
-    record = {"round": round_index, "server": name, "length": length, "connections": connections}
+    record = {"round": round_index, "server": name, "length": length, "connections": connections, **point.fields()}
     bench_process = None
     try:
+        try:
+            mode_args = workload.bench_args(o, point, length, connections)
+        except ValueError as e:
+            raise RunFailed(f"{point.key}: {e}")
         server.start()
         record["server_command"] = " ".join(server.argv)
         record["server_flags"] = o.variants[name].flags_text
-        bench_argv = ["taskset", "-c", o.load_cpus, o.bench_binary, "--host", "127.0.0.1",
+        bench_argv = ["taskset", "-c", o.load_cpus, o.bench_binary, "--host", server.host,
                       "--port", str(server.port), "--connections", str(connections), "--length", str(length),
                       "--duration", str(o.duration), "--warmup", str(o.warmup), "--threads", str(o.bench_threads),
-                      "--json"]
+                      "--json"] + mode_args
         record["bench_command"] = " ".join(bench_argv)
+        expected, counter = workload.server_connections(o, connections)
+        # A peer's counts are from a baseline: its sockets at rest, its namespace's accepts so far.
+        before = connection_count(server, counter) if not server.stats_path else 0
         bench_err = open(os.path.join(workdir, "bench.err"), "w+")
         started = time.monotonic()
         bench_process = subprocess.Popen(bench_argv, stdout=subprocess.PIPE, stderr=bench_err,
@@ -120,7 +148,8 @@ def one_run(o, workdir, name, length, connections, round_index):
         # echo-bench connects all N, then warms up, then measures. The window it measures starts
         # when the last connection is up: watch the server's descriptors to see that moment, then
         # sample inside the window, a margin after its start and before its end.
-        connected_at, all_seen = wait_for_connections(server, connections, limit=10 + connections / 100)
+        connected_at, all_seen = wait_for_connections(server, expected, limit=10 + expected / 100, counter=counter,
+                                                      before=before)
         if not all_seen:
             connected_at = started
         record["connect_s"] = round(connected_at - started, 4)
@@ -179,7 +208,9 @@ def metrics(record):
     m["generator_cpu_share"] = cpu.get("share_of_one_core")
     m["generator_saturated"] = (m["generator_cpu_share"] or 0) > SATURATED
     errors = bench.get("errors", {})
-    m["bench_errors"] = sum(v for v in errors.values() if isinstance(v, (int, float)))
+    # Drops at a full queue (--rate) say the server fell behind, not that it failed: the rate
+    # workload reports them with the point, unsustained, and they are no error here.
+    m["bench_errors"] = sum(v for k, v in errors.items() if isinstance(v, (int, float)) and k != "dropped")
 
     # The server's window (between the samples) lies inside echo-bench's window; compare rates,
     # so the small difference in length between the two windows cancels out.
@@ -196,6 +227,13 @@ def metrics(record):
         switches = ((last["voluntary_ctxt_switches"] + last["nonvoluntary_ctxt_switches"])
                     - (first["voluntary_ctxt_switches"] + first["nonvoluntary_ctxt_switches"]))
         m["context_switches_per_request"] = switches / requests_in_window
+    workload = workloads.of_record(record)
+    units = (workload.units_per_second(bench) or 0) * window  # the workload's units in the server's window
+    m["unit"] = workload.unit
+    m["units_per_second"] = workload.units_per_second(bench)
+    if units > 0:
+        m[workloads.FIELD] = (user + system) / units * 1e6
+    m.update(workload.extra_metrics(bench, first, last, window))
     m["server_cpu_share"] = (user + system) / window if window > 0 else None
     m["user_share"] = user / (user + system) if user + system > 0 else None
     window_info = bench.get("window", {})
@@ -209,6 +247,8 @@ def metrics(record):
         server_requests = s1["requests"] - s0["requests"]
         m["server_requests"] = server_requests
         m["agreement"] = server_requests / requests_in_window if requests_in_window > 0 else None
+        if units > 0:
+            m["syscalls_per_unit"] = (s1["syscalls"]["total"] - s0["syscalls"]["total"]) / units
         if server_requests > 0:
             m["syscalls_per_request"] = (s1["syscalls"]["total"] - s0["syscalls"]["total"]) / server_requests
             for kind in SYSCALL_KINDS:

@@ -5,10 +5,11 @@ import os
 import re
 import shlex
 
-from benchkit import noise, rounds
+from benchkit import netpath, noise, rounds, workloads
 from benchkit.paths import BENCH_RELEASE, ECHO_RELEASE
 from benchkit.variants import (ABLATION_LADDER, ABLATION_REFERENCE, BACKENDS, BUILTIN, PEERS, RESERVED_FLAGS,
-                               Variant, variants_help)
+                               VERDICT_SERVERS, Variant, variants_help)
+from benchkit.workloads import churn, idle, pipeline, rate
 
 # CPUs as taskset takes them ("0", "0-3", "0,2"); --server-cpus and --load-cpus change them.
 SERVER_CPUS = "0"
@@ -20,6 +21,8 @@ ABLATION_DEFAULTS = {"lengths": [128, 1000], "connections": [50, 300, 1000], "ro
 QUICK_DEFAULTS = {"lengths": [128], "connections": [1, 50], "rounds": 4, "duration": 2.0, "warmup": 0.5}
 FULL_DEFAULTS = {"lengths": [128, 512, 1000], "connections": [1, 50, 150, 300, 500, 1000], "rounds": 3,
                  "duration": 5.0, "warmup": 1.0}
+# --verdict: every workload at its own size (Workload.verdict_cell), rounds until ±1 % or the budget.
+VERDICT_DEFAULTS = {"rounds": rounds.AUTO, "duration": 2.0, "warmup": 0.5}
 
 def int_list(text):
     try:
@@ -52,6 +55,21 @@ def name_list(allowed, allow_none=False):
     return parse
 
 
+def percent_list(text):
+    """Load levels in percent ("10,30,50"), as fractions."""
+    try:
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a comma-separated list of percentages: {text!r}")
+    if not values or any(not 0 < v <= 200 for v in values):
+        raise argparse.ArgumentTypeError(f"need percentages above 0 and at most 200: {text!r}")
+    return sorted(set(v / 100 for v in values))
+
+
+def workload_text():
+    return "\n".join(f"  {w.name:<9} {w.about}; unit: {w.unit_label}" for w in workloads.WORKLOADS.values())
+
+
 def plain_list(text):
     names = [v.strip() for v in text.split(",") if v.strip()]
     if not names:
@@ -80,6 +98,37 @@ def cpu_set(text):
     return cpus
 
 
+# An options stand-in for the help text's verdict sizes: the defaults of the workload options.
+VERDICT_EXAMPLE = argparse.Namespace(pipeline_depth=pipeline.DEPTH, requests_per_connection=churn.REQUESTS_PER_CONNECTION,
+                                     idle_connections=idle.IDLE_CONNECTIONS, rate_levels=list(rate.LEVELS),
+                                     arrival=rate.ARRIVALS[0])
+
+
+def workload_options(p, o):
+    """--workload and its companions, --path and --netem-delay: checked, and o.points set."""
+    names = [n for names in (o.workload or []) for n in names]
+    if o.ablation and names:
+        p.error("--workload: the ablation is ping-pong only")
+    o.workloads = list(dict.fromkeys(names)) or (list(workloads.NAMES) if o.verdict else [workloads.DEFAULT])
+    o.classic = o.workloads == [workloads.DEFAULT] and not o.verdict  # report.md only, as before workloads
+    if not 1 <= o.pipeline_depth <= 4096:
+        p.error("--pipeline-depth must be 1...4096")
+    if not 1 <= o.requests_per_connection <= 1_000_000_000:
+        p.error("--requests-per-connection must be at least 1")
+    if not 1 <= o.idle_connections <= 1_000_000:
+        p.error("--idle-connections must be 1...1000000")
+    if o.netem_delay is not None:
+        if o.path != "veth":
+            p.error("--netem-delay needs --path veth")
+        if not 0 < o.netem_delay <= 10_000:
+            p.error("--netem-delay must be above 0 and at most 10000 ms")
+    if o.path == "veth" and not o.dry_run:
+        why = netpath.problem(o.netem_delay)
+        if why:
+            p.error(why)
+    o.points = workloads.points(o)
+
+
 def parse_options(argv):
     p = argparse.ArgumentParser(
         prog="benchmarks/run",
@@ -98,11 +147,24 @@ def parse_options(argv):
                + variants_help() + "\n\n"
                "uring is whatever `echo --backend uring` does by default; the report names the mode the\n"
                "server printed. Ad-hoc variants: --variant NAME='FLAGS' (repeatable); without --backends\n"
-               "they run after the default servers, with --backends only where named.")
+               "they run after the default servers, with --backends only where named.\n\n"
+               "workloads (--workload; each has its unit of work, and every ratio is per that unit):\n"
+               + workload_text() + "\n\n"
+               "--verdict runs every workload at its own size on " + ", ".join(VERDICT_SERVERS) + ":\n"
+               + "\n".join(f"  {w.name:<9} {w.size_text(VERDICT_EXAMPLE, *w.verdict_cell)}"
+                           for w in workloads.WORKLOADS.values())
+               + "\nand writes verdict.md and verdict.json: per workload, uring ÷ epoll CPU per unit with its 95 % "
+                 "interval, the C floor c-uring ÷ c-epoll, p99 (p99.9 for rate) and the verdict in words.")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--quick", action="store_true",
                       help="a run of about a minute: lengths 128, connections 1,50, 4 rounds of 0.5 s warm-up + "
                            "2 s, backends uring,epoll, no peers (options given as well override these)")
+    mode.add_argument("--verdict", action="store_true",
+                      help="every workload at its own size (below) on " + ",".join(VERDICT_SERVERS)
+                           + ", --rounds auto of 0.5 s warm-up + 2 s within --budget (default "
+                           f"{rounds.DEFAULT_BUDGET_MINUTES} minutes); writes verdict.md and verdict.json as well "
+                           "(--workload, --backends, --peers, --lengths, --connections, --rounds, --duration, "
+                           "--warmup override these)")
     mode.add_argument("--ablation", action="store_true",
                       help="the io_uring feature ablation: " + ", ".join(ABLATION_LADDER + ABLATION_REFERENCE)
                            + " (plus the --candidate unless it is the same server as one of them, plus any "
@@ -137,6 +199,29 @@ def parse_options(argv):
     p.add_argument("--candidate", default="uring", metavar="NAME",
                    help="the variant the findings are about: its ratio to epoll (and to the C servers and nio "
                         "when they run), with intervals (default uring)")
+    p.add_argument("--workload", action="append", type=name_list(workloads.NAMES), metavar="NAMES",
+                   help="workloads to run, comma-separated or repeated: " + ", ".join(workloads.NAMES)
+                        + f" (default {workloads.DEFAULT}; all of them with --verdict). Each runs in every cell "
+                          "(--lengths × --connections); with others than pingpong the runner writes workloads.md "
+                          "and workloads.json (see below)")
+    p.add_argument("--pipeline-depth", type=int, default=pipeline.DEPTH, metavar="D",
+                   help=f"pipeline workload: requests in flight per connection (default {pipeline.DEPTH})")
+    p.add_argument("--requests-per-connection", type=int, default=churn.REQUESTS_PER_CONNECTION, metavar="N",
+                   help=f"churn workload: echoes per connection before it closes and another opens "
+                        f"(default {churn.REQUESTS_PER_CONNECTION})")
+    p.add_argument("--idle-connections", type=int, default=idle.IDLE_CONNECTIONS, metavar="N",
+                   help=f"idle workload: idle connections held besides the active ones (default {idle.IDLE_CONNECTIONS})")
+    p.add_argument("--rate-levels", type=percent_list, default=list(rate.LEVELS), metavar="PERCENTS",
+                   help="rate workload: offered loads in percent of epoll's closed-loop capacity in the cell, "
+                        "measured first (default " + ",".join(f"{round(100 * v)}" for v in rate.LEVELS) + ")")
+    p.add_argument("--arrival", choices=rate.ARRIVALS, default=rate.ARRIVALS[0],
+                   help=f"rate workload: how requests fall due (default {rate.ARRIVALS[0]})")
+    p.add_argument("--path", choices=netpath.PATHS, default="loopback",
+                   help="loopback (default), or veth: the server in a network namespace of its own, joined to "
+                        "the load's by a veth pair (198.18.0.0/30, the machine's default qdisc on both ends); "
+                        "the runner creates and removes both namespaces; needs root and ip")
+    p.add_argument("--netem-delay", type=float, metavar="MS",
+                   help="with --path veth: netem delays each direction by MS milliseconds (needs sch_netem)")
     p.add_argument("--lengths", type=int_list, help="message lengths in bytes (default 128,512,1000)")
     p.add_argument("--connections", type=int_list, help="connection counts (default 1,50,150,300,500,1000)")
     p.add_argument("--rounds", type=rounds_option, metavar="N|auto",
@@ -222,8 +307,17 @@ def parse_options(argv):
             p.error(f"--pair {spec!r}: expected A/B, two different variant names")
         o.pairs.append((a, b))
 
-    quick, ablation = o.quick, o.ablation
-    if ablation:
+    quick, ablation, verdict = o.quick, o.ablation, o.verdict
+    o.verdict_sizes = verdict and o.lengths is None and o.connections is None
+    if verdict:
+        defaults = dict(VERDICT_DEFAULTS, backends=[s for s in VERDICT_SERVERS if s not in PEERS] + adhoc,
+                        peers=[s for s in VERDICT_SERVERS if s in PEERS])
+        if o.verdict_sizes:  # the ping-pong size, for report.md; every workload runs at its own
+            (length, connections), = workloads.cells(o, workloads.get(workloads.DEFAULT))
+            defaults.update(lengths=[length], connections=[connections])
+        else:
+            defaults.update(lengths=o.lengths or [128], connections=o.connections or [50])
+    elif ablation:
         defaults = dict(ABLATION_DEFAULTS, backends=ABLATION_LADDER + adhoc + ABLATION_REFERENCE, peers=[])
     elif quick:
         defaults = dict(QUICK_DEFAULTS, backends=["uring", "epoll"] + adhoc, peers=[])
@@ -252,6 +346,7 @@ def parse_options(argv):
         p.error(f"--server-cpus {o.server_cpus} and --load-cpus {o.load_cpus} overlap: the load would share the server's cores")
     if o.bench_threads < 1:
         p.error("--bench-threads must be at least 1")
+    workload_options(p, o)
     # The multi-thread peers (tokio-mt, go-mt) run one thread per server CPU, as echo --threads N would.
     o.server_threads = len(cpu_set(o.server_cpus))
     # A peer named in --backends counts as a peer.

@@ -45,10 +45,16 @@ def over_cells(records, a, b, cells, field=FIELD):
     """a ÷ b over several cells: the geometric mean over cells per round, then its interval.
     Cells where the pair never ran are left out; `cells_used` says how many counted. `lowest` is
     the geometric mean over cells of each cell's ratio of lowest rounds."""
+    return combine([(round_values(records, a, length, connections, field),
+                     round_values(records, b, length, connections, field)) for length, connections in cells])
+
+
+def combine(value_pairs):
+    """The paired ratio over cells given as [({round: a's value}, {round: b's value})], one pair per
+    cell, from whatever records they came from (the workloads pair over cells and load levels).
+    Returns (stats.RatioCI or None, the cells that counted)."""
     per_cell, lowest = [], []
-    for length, connections in cells:
-        va = round_values(records, a, length, connections, field)
-        vb = round_values(records, b, length, connections, field)
+    for va, vb in value_pairs:
         ratios = {k: va[k] / vb[k] for k in va if k in vb}
         if ratios:
             per_cell.append(ratios)

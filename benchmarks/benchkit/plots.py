@@ -1,4 +1,5 @@
-"""The PNG plots of a result folder, from summary.json (and ablation.json): benchmarks/plot DIR.
+"""The PNG plots of a result folder, from summary.json (and ablation.json, and workloads.json for the
+rate workload's latency curve): benchmarks/plot DIR.
 
 matplotlib is the kit's one dependency outside the standard library, and only this step needs it:
 `make bench-deps` installs it into benchmarks/.venv (pinned in benchmarks/requirements.txt), and
@@ -18,7 +19,9 @@ import sys
 from benchkit.paths import PLOT_SCRIPT, VENV_PYTHON
 
 NOT_INSTALLED = "benchmarks/plot: matplotlib is not installed: run `make bench-deps` (creates benchmarks/.venv)"
-PNGS = ("throughput.png", "cpu_per_request.png", "ratio_vs_epoll.png", "latency_p99.png", "ablation.png")
+PNGS = ("throughput.png", "cpu_per_request.png", "ratio_vs_epoll.png", "latency_p99.png", "ablation.png", "rate.png")
+SOURCES = ("summary.json", "workloads.json")  # a result folder has one or both
+PERCENTILES = (("p50_us", "p50"), ("p99_us", "p99"), ("p999_us", "p99.9"))
 REFERENCE = "epoll"
 VERDICT_COLORS = {"lower": "tab:green", "higher": "tab:red", "same": "tab:gray"}
 VERDICT_LABELS = {"lower": "lower: interval wholly below 1", "higher": "higher: interval wholly above 1",
@@ -45,11 +48,11 @@ def main(argv):
     p = argparse.ArgumentParser(
         prog="benchmarks/plot",
         description="Draw the PNG plots of a benchmarks/run result folder from its summary.json "
-                    "(and ablation.json when present). Needs matplotlib: make bench-deps.")
+                    "(and ablation.json and workloads.json when present). Needs matplotlib: make bench-deps.")
     p.add_argument("directory", metavar="DIR", help="a result folder written by benchmarks/run")
     o = p.parse_args(argv)
-    if not os.path.exists(os.path.join(o.directory, "summary.json")):
-        p.error(f"{o.directory}: no summary.json there (a folder benchmarks/run wrote)")
+    if not any(os.path.exists(os.path.join(o.directory, name)) for name in SOURCES):
+        p.error(f"{o.directory}: no summary.json or workloads.json there (a folder benchmarks/run wrote)")
     try:
         import matplotlib  # noqa: F401
     except ImportError:
@@ -107,6 +110,14 @@ def has_interval(d):
     """Whether a CI dict has both bounds."""
     ci = ci_of(d)
     return ci is not None and ci[1] is not None
+
+
+def rate_series(curve, length, connections, server, key):
+    """One server's line on the latency curve of one cell: [(offered load in %, latency µs, sustained)],
+    by load; points without that percentile are left out."""
+    points = [c for c in curve if c["length"] == length and c["connections"] == connections
+              and c["server"] == server and c.get(key) is not None]
+    return [(100 * c["level"], c[key], not c.get("unsustained")) for c in sorted(points, key=lambda c: c["level"])]
 
 
 def verdict_of(d):
@@ -333,14 +344,49 @@ def plot_ablation(directory, plt):
     _save(fig, directory, "ablation.png")
 
 
+def plot_rate(directory, plt):
+    """rate.png: p50, p99 and p99.9 against the offered load, one line per server, one row of panels per
+    cell; a cross marks a point the server did not sustain."""
+    with open(os.path.join(directory, "workloads.json")) as f:
+        data = json.load(f)
+    entry = next((w for w in data["workloads"] if w["name"] == "rate"), None)
+    curve = (entry or {}).get("curve") or []
+    if not curve:
+        return
+    cells = list(dict.fromkeys((c["length"], c["connections"]) for c in curve))
+    servers = [s for s in data["servers"] if any(c["server"] == s for c in curve)]
+    fig, axes = plt.subplots(len(cells), len(PERCENTILES), figsize=(15, 4.4 * len(cells)), squeeze=False)
+    for row, (length, connections) in zip(axes, cells):
+        for axis, (key, label) in zip(row, PERCENTILES):
+            for i, server in enumerate(servers):
+                points = rate_series(curve, length, connections, server, key)
+                if not points:
+                    continue
+                line, = axis.plot([p[0] for p in points], [p[1] for p in points], label=server, **_look(i))
+                missed = [p for p in points if not p[2]]
+                if missed:
+                    axis.scatter([p[0] for p in missed], [p[1] for p in missed], marker="x", s=90,
+                                 color=line.get_color(), zorder=3)
+            axis.set_yscale("log")
+            axis.set_xlabel(f"offered load, % of {data.get('reference', REFERENCE)}'s closed-loop capacity")
+            axis.set_ylabel(f"{label} latency, µs")
+            axis.set_title(f"{label}, {length} B × {connections} conn")
+            axis.grid(True, alpha=0.3)
+    _finish(fig, [a for row in axes for a in row], directory, "rate.png",
+            f"latency against offered load (open loop; ×: not sustained)\n{data.get('title', '')}")
+
+
 def plot(directory):
-    """Runs inside benchmarks/.venv: draws the PNGs from summary.json (and ablation.json)."""
+    """Runs inside benchmarks/.venv: draws the PNGs from summary.json (and ablation.json, workloads.json)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    with open(os.path.join(directory, "summary.json")) as f:
-        data = json.load(f)
-    plot_cells(directory, data, plt)
-    plot_ratio(directory, data, plt)
+    if os.path.exists(os.path.join(directory, "summary.json")):
+        with open(os.path.join(directory, "summary.json")) as f:
+            data = json.load(f)
+        plot_cells(directory, data, plt)
+        plot_ratio(directory, data, plt)
     if os.path.exists(os.path.join(directory, "ablation.json")):
         plot_ablation(directory, plt)
+    if os.path.exists(os.path.join(directory, "workloads.json")):
+        plot_rate(directory, plt)

@@ -38,10 +38,8 @@ def switches_and_io(pid):
     return extra
 
 
-def tcp_connections(pid, port):
-    """Connections `pid` holds on its local TCP port `port` (not the listener, nor its other
-    sockets such as a runtime's wake-up pair): its socket inodes found in /proc/net/tcp and tcp6.
-    -1 when its descriptors are unreadable."""
+def socket_inodes(pid):
+    """The inodes of the sockets among the descriptors of `pid`; None when unreadable."""
     inodes = set()
     try:
         for fd in os.listdir(f"/proc/{pid}/fd"):
@@ -52,9 +50,26 @@ def tcp_connections(pid, port):
             if link.startswith("socket:["):
                 inodes.add(link[len("socket:["):-1])
     except OSError:
+        return None
+    return inodes
+
+
+def open_sockets(pid):
+    """Sockets among the descriptors of `pid`, of every kind (listeners, connections, a runtime's own);
+    -1 when unreadable. Fast however many closed connections the kernel still remembers."""
+    inodes = socket_inodes(pid)
+    return -1 if inodes is None else len(inodes)
+
+
+def tcp_connections(pid, port):
+    """Connections `pid` holds on its local TCP port `port` (not the listener, nor its other
+    sockets such as a runtime's wake-up pair): its socket inodes found in /proc/PID/net/tcp and tcp6,
+    the tables of its own network namespace (--path veth). -1 when its descriptors are unreadable."""
+    inodes = socket_inodes(pid)
+    if inodes is None:
         return -1
     local, listening, count = f":{port:04X}", "0A", 0
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+    for table in (f"/proc/{pid}/net/tcp", f"/proc/{pid}/net/tcp6"):
         try:
             with open(table) as f:
                 next(f)
@@ -65,6 +80,17 @@ def tcp_connections(pid, port):
         except (OSError, StopIteration):
             pass
     return count
+
+
+def passive_opens(pid):
+    """TCP connections accepted in the network namespace of `pid` since it was made (PassiveOpens in
+    /proc/PID/net/snmp); -1 when unreadable."""
+    try:
+        with open(f"/proc/{pid}/net/snmp") as f:
+            rows = [line.split() for line in f if line.startswith("Tcp:")]
+        return int(rows[1][rows[0].index("PassiveOpens")])
+    except (OSError, IndexError, ValueError):
+        return -1
 
 
 def fd_count(pid):

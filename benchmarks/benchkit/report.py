@@ -3,7 +3,7 @@
 import io
 import os
 
-from benchkit.measure import SATURATED, SYSCALL_KINDS
+from benchkit.measure import SATURATED, SYSCALL_KINDS, network
 from benchkit.procfs import CLOCK_TICKS
 from benchkit import findings, stats
 from benchkit.text import duration_text, fmt, md_cell, percent  # noqa: F401 (fmt, md_cell, percent: for callers)
@@ -33,7 +33,10 @@ def server_summaries(o, records):
     return summaries
 
 
-def write_header(w, title, env, o, records, servers, started, finished, planned, plots_note):
+PINGPONG_METHOD = "closed loop (each connection sends L bytes, waits for all L back, verifies them)"
+
+
+def write_header(w, title, env, o, records, servers, started, finished, planned, plots_note, method=PINGPONG_METHOD):
     w(f"# {title}: {env['date'][:10]} on {env['hostname']}")
     w()
     w(f"- Command: `{env['command']}`")
@@ -49,7 +52,9 @@ def write_header(w, title, env, o, records, servers, started, finished, planned,
             verified = (getattr(o, "conformance", None) or {}).get(name)
             w(f"- Peer **{name}**: {peer['about']}; built with {peer['version']}"
               + (f"; {verified}" if verified else ""))
-    w(f"- Method: closed loop (each connection sends L bytes, waits for all L back, verifies them); "
+    if getattr(o, "path", "loopback") != "loopback":
+        w(f"- Network path: {env.get('path', o.path)}")
+    w(f"- Method: {method}; "
       f"a fresh server per run; servers alternated, order flipped each round; {rounds_text(o, records)} of "
       f"{fmt(o.warmup, 1)} s warm-up + {fmt(o.duration, 1)} s measured; medians over rounds, the lowest "
       f"round beside them; ratios paired by round with a 95 % interval (Student's t on the log scale). "
@@ -69,13 +74,14 @@ def write_header(w, title, env, o, records, servers, started, finished, planned,
     failed = [r for r in records if "error" in r]
     if failed:
         w(f"- **{len(failed)} run(s) failed**: " + "; ".join(
-            f"{r['server']} {r['length']} B × {r['connections']} (round {r['round']}): {r['error']}" for r in failed[:10]))
+            f"{r['server']} {r.get('workload', 'pingpong') + ' ' if r.get('workload', 'pingpong') != 'pingpong' else ''}"
+            f"{r['length']} B × {r['connections']} (round {r['round']}): {r['error']}" for r in failed[:10]))
     if plots_note:
         w(f"- Plots: {plots_note}")
     w()
     summaries = server_summaries(o, records)
     w("**Servers** (flags as given to `.build/release/echo`, which the runner completes with "
-      "`--host 127.0.0.1 --port P --quiet --stats-json PATH`; summary as the server printed it)")
+      f"`--host {network(o).server_host} --port P --quiet --stats-json PATH`; summary as the server printed it)")
     w()
     w("| server | flags | server's summary |")
     w("|:--|:--|:--|")
@@ -88,6 +94,16 @@ def write_header(w, title, env, o, records, servers, started, finished, planned,
         origin = "" if v.builtin else " (ad-hoc)"
         w(f"| {s}{origin} | {md_cell(flags)} | {md_cell(summaries.get(s) or v.about)} |")
     w()
+
+
+def bullet_section(w, title, items):
+    """A section of bullet points; nothing when there are none."""
+    if items:
+        w(f"## {title}")
+        w()
+        for item in items:
+            w(f"- {item}")
+        w()
 
 
 def rounds_text(o, records):
@@ -231,12 +247,7 @@ def report(path, env, o, summary, records, plots_note, started, finished, planne
     if disagree:
         notes.append("server and bench request counts differ by more than 10% at "
                      + ", ".join(f"{k[2]} {k[0]} B × {k[1]} ({summary[k]['agreement']:.3f})" for k in sorted(disagree)))
-    if notes:
-        w("## Warnings")
-        w()
-        for note in notes:
-            w(f"- {note}")
-        w()
+    bullet_section(w, "Warnings", notes)
     w("## All medians")
     w()
     w("| length | clients | server | req/s | CPU µs/req | user µs | sys µs | user share | syscalls/req | ctx sw/req "

@@ -9,7 +9,7 @@ import sys
 import tempfile
 import time
 
-from benchkit import findings, noise, plots
+from benchkit import capacity, findings, netpath, noise, plots, verdict, workload_report, workloads
 from benchkit.ablation import ablation_data, ablation_report
 from benchkit.build import build, environment
 from benchkit.measure import one_run, preflight
@@ -21,7 +21,7 @@ from benchkit.findings import needed
 from benchkit.rounds import AUTO, MIN_AUTO_ROUNDS, TARGET, RoundPlan, progress
 from benchkit.summary import ratios, summarize, write_csv, write_json
 from benchkit.text import duration_text, fmt, say
-from benchkit.variants import peer_text
+from benchkit.variants import REFERENCE, peer_text
 
 
 def shown_path(path):
@@ -43,16 +43,32 @@ def result_directory(o, env):
 
 
 def round_runs(o, round_index):
-    """One round's runs in order: within a cell the servers alternate, flipped every other round."""
+    """One round's runs in order, (point, length, connections, server): each workload point in its
+    cells; within a cell the servers alternate, flipped every other round."""
     order = o.servers if round_index % 2 == 1 else list(reversed(o.servers))
-    return [(length, connections, server) for length in o.lengths for connections in o.connections
-            for server in order if not (o.variants[server].serves_one_client and connections != 1)]
+    return [(point, length, connections, server) for point in o.points for length, connections in point.cells
+            for server in order if not (o.variants[server].serves_one_client and connections != 1)
+            and point.workload.runs_on(o.variants[server])]
 
 
 def plan(o, count=None):
     """Every run of the first `count` rounds (default: the rounds known in advance)."""
     count = count or RoundPlan(o.rounds).planned
     return [(k, *run) for k in range(1, count + 1) for run in round_runs(o, k)]
+
+
+def run_label(o, point, length, connections):
+    """A run's cell on the console: "128 B × 50 conn", with its workload point when there are others."""
+    if o.classic:
+        return f"{length} B × {connections} conn"
+    return f"{point.key}, {point.workload.size_text(o, length, connections)}"
+
+
+def intervals(o, records):
+    """The named intervals --rounds auto narrows and the progress line shows."""
+    if o.classic:
+        return needed(o, records, o.servers)
+    return workload_report.needed(o, records, o.servers)
 
 
 def setup_noise(o):
@@ -98,12 +114,12 @@ class Hog:
         self.process.wait()
 
 
-def measured_run(o, workdir, probe, length, connections, server, round_index, attempt, hog):
+def measured_run(o, workdir, probe, point, length, connections, server, round_index, attempt, hog):
     """One run between two calibration probes; the record says whether the probes flagged it."""
     spinner = Hog(o.server_cpus) if hog else None
     try:
         before = probe[0].measure() if probe else None
-        record = one_run(o, workdir, server, length, connections, round_index)
+        record = one_run(o, workdir, server, length, connections, round_index, point)
         after = probe[0].measure() if probe else None
     finally:
         if spinner:
@@ -124,7 +140,14 @@ def result_text(record):
     if "error" in record:
         return f"FAILED: {record['error']}"
     m = record["metrics"]
-    text = (f"{fmt(m['requests_per_second'], 0):>9} req/s, {fmt(m.get('cpu_us_per_request'))} µs CPU/req"
+    unit = m.get("unit", "request")
+    if unit == "request":
+        text = f"{fmt(m['requests_per_second'], 0):>9} req/s, {fmt(m.get('cpu_us_per_request'))} µs CPU/req"
+    else:
+        text = f"{fmt(m.get('units_per_second'), 1):>9} {unit}/s, {fmt(m.get(workloads.FIELD))} µs CPU/{unit}"
+    if m.get("sustained") is False:
+        text += f" ⚠ NOT sustained ({fmt(m.get('achieved_rate'), 0)} of {fmt(m.get('offered_rate'), 0)}/s)"
+    text = (text
             + (f", {fmt(m.get('syscalls_per_request'), 3)} syscalls/req" if "syscalls_per_request" in m else "")
             + f", p99 {fmt(m.get('latency_p99_us'), 0)} µs, gen {fmt(m.get('generator_cpu_share'))}"
             + (" ⚠ saturated" if m.get("generator_saturated") else ""))
@@ -148,19 +171,24 @@ def measure_all(o, out, env, started, per_run):
     total = len(plan(o))
     with tempfile.TemporaryDirectory(prefix="echo-bench-run-") as workdir, \
             open(os.path.join(out, "runs.jsonl"), "w") as log:
+        try:
+            capacity.measure(o, workdir, log)
+        except KeyboardInterrupt:
+            say("\ninterrupted while measuring the rate workload's capacity")
+            return records, True
         while round_plan.another(done, time.monotonic() - measuring_started, last_round_s,
-                                 [ci for _, _, ci in needed(o, records, o.servers)]):
+                                 [ci for _, _, ci in intervals(o, records)]):
             round_index, round_started = done + 1, time.monotonic()
             shown_rounds = str(o.rounds) if o.rounds != AUTO else "auto"
-            for length, connections, server in round_runs(o, round_index):
+            for point, length, connections, server in round_runs(o, round_index):
                 index += 1
                 for attempt in range(1, o.reruns + 2):
-                    print(f"[{index}/{max(total, index)}] round {round_index}/{shown_rounds}, {length} B × "
-                          f"{connections} conn, {server:<{width}}" + (f" (re-run {attempt - 1})" if attempt > 1 else ""),
-                          end=" ", flush=True)
+                    print(f"[{index}/{max(total, index)}] round {round_index}/{shown_rounds}, "
+                          f"{run_label(o, point, length, connections)}, {server:<{width}}"
+                          + (f" (re-run {attempt - 1})" if attempt > 1 else ""), end=" ", flush=True)
                     try:
-                        record = measured_run(o, workdir, probe, length, connections, server, round_index, attempt,
-                                              hog=(o.inject_hog == index and attempt == 1))
+                        record = measured_run(o, workdir, probe, point, length, connections, server, round_index,
+                                              attempt, hog=(o.inject_hog == index and attempt == 1))
                     except KeyboardInterrupt:
                         say("\ninterrupted: writing the report for the runs done so far")
                         return records, True
@@ -184,8 +212,7 @@ def measure_all(o, out, env, started, per_run):
                 total = max(total, index + len(round_runs(o, done + 1)))  # one more round, as far as is known
             if done >= 2:
                 budget_left = o.budget * 60 - (time.monotonic() - measuring_started) if o.rounds == AUTO else None
-                say(progress(done, needed(o, records, o.servers), time.monotonic() - measuring_started,
-                             budget_left))
+                say(progress(done, intervals(o, records), time.monotonic() - measuring_started, budget_left))
     o.rounds_reason = round_plan.reason
     if round_plan.reason:
         say(f"rounds: stopped: {round_plan.reason}")
@@ -208,29 +235,10 @@ def main():
 
     runs = plan(o)
     per_run = o.warmup + o.duration + 1.5  # start, connect, stop, two probes: measured on this machine
-    cells = len(o.lengths) * len(o.connections)
-    one_client = [s for s in o.servers if o.variants[s].serves_one_client]
-    naive = f" ({', '.join(one_client)} at 1 connection only)" if one_client else ""
-    if o.rounds == AUTO:
-        rounds_said = (f"--rounds auto: at least {len(runs)} runs ({cells} cells × {len(o.servers)} servers{naive} × "
-                       f"{MIN_AUTO_ROUNDS} rounds), then rounds until the findings' intervals are within "
-                       f"±{100 * TARGET:g} % or the {o.budget:g}-minute budget runs out; ")
-        estimate = f"{duration_text(len(runs) * per_run)} to {duration_text(o.budget * 60)}"
-    else:
-        rounds_said = (f"{len(runs)} runs: {cells} cells × {len(o.servers)} servers{naive} × {o.rounds} round(s), ")
-        estimate = duration_text(len(runs) * per_run)
-    say(f"benchmarks/run{' --ablation' if o.ablation else ''}: {rounds_said}"
-        f"{fmt(o.warmup, 1)} s warm-up + {fmt(o.duration, 1)} s each; "
-        f"estimated {estimate} of measuring after the builds"
-        + (f" (less if {o.candidate} turns out to be the same server as another row)" if o.candidate_may_alias else ""))
-    width = max(len(s) for s in o.servers)
-    for server in o.servers:
-        v = o.variants[server]
-        say(f"  {server:<{width}}  {v.flags_text if not v.is_peer else peer_text(server, o.server_threads)}"
-            + ("   (candidate)" if server == o.candidate_row and (o.ablation or o.candidate != 'uring') else ""))
+    announce(o, runs, per_run)
     if o.dry_run:
-        for index, (round_index, length, connections, server) in enumerate(runs, 1):
-            say(f"  [{index}/{len(runs)}] round {round_index}, {length} B × {connections} conn, {server}")
+        for index, (round_index, point, length, connections, server) in enumerate(runs, 1):
+            say(f"  [{index}/{len(runs)}] round {round_index}, {run_label(o, point, length, connections)}, {server}")
         return
     started = time.monotonic()
     planned = len(o.servers)
@@ -238,6 +246,52 @@ def main():
     if len(o.servers) < planned:
         runs = plan(o)
         say(f"plan: {len(runs)} runs without the skipped peer(s), about {duration_text(len(runs) * per_run)}")
+    o.net = netpath.open_path(o)
+    try:
+        with o.net:
+            measure_and_report(o, runs, per_run, started)
+    except netpath.NetPathError as e:
+        sys.exit(f"benchmarks/run: error: {e}")
+
+
+def announce(o, runs, per_run):
+    """What the run will do, how long it may take, and its servers."""
+    cells = len(o.lengths) * len(o.connections)
+    one_client = [s for s in o.servers if o.variants[s].serves_one_client]
+    naive = f" ({', '.join(one_client)} at 1 connection only)" if one_client else ""
+    shape = (f"{cells} cells" if o.classic else
+             f"{len(o.points)} workload points ({', '.join(o.workloads)}) in their cells")
+    if o.rounds == AUTO:
+        rounds_said = (f"--rounds auto: at least {len(runs)} runs ({shape} × {len(o.servers)} servers{naive} × "
+                       f"{MIN_AUTO_ROUNDS} rounds), then rounds until the findings' intervals are within "
+                       f"±{100 * TARGET:g} % or the {o.budget:g}-minute budget runs out; ")
+        least = len(runs) * per_run
+        estimate = (f"{duration_text(least)} to {duration_text(o.budget * 60)}" if least < o.budget * 60 else
+                    f"{duration_text(least)} ({MIN_AUTO_ROUNDS} rounds, the fewest --rounds auto runs, exceed the "
+                    f"{o.budget:g}-minute budget)")
+    else:
+        rounds_said = (f"{len(runs)} runs: {shape} × {len(o.servers)} servers{naive} × {o.rounds} round(s), ")
+        estimate = duration_text(len(runs) * per_run)
+    mode = " --verdict" if o.verdict else " --ablation" if o.ablation else ""
+    say(f"benchmarks/run{mode}: {rounds_said}"
+        f"{fmt(o.warmup, 1)} s warm-up + {fmt(o.duration, 1)} s each; "
+        f"estimated {estimate} of measuring after the builds"
+        + (f" (less if {o.candidate} turns out to be the same server as another row)" if o.candidate_may_alias else ""))
+    if capacity.cells(o):
+        say(f"rate: first one closed-loop run of {REFERENCE} per rate cell ({len(capacity.cells(o))}), "
+            f"whose requests/s the levels {', '.join(f'{round(100 * v)} %' for v in o.rate_levels)} are shares of")
+    if o.path != "loopback":
+        say(f"path: {o.path}" + (f", netem delay {o.netem_delay:g} ms each direction" if o.netem_delay else ""))
+    width = max(len(s) for s in o.servers)
+    for server in o.servers:
+        v = o.variants[server]
+        say(f"  {server:<{width}}  {v.flags_text if not v.is_peer else peer_text(server, o.server_threads)}"
+            + ("   (candidate)" if server == o.candidate_row and (o.ablation or o.candidate != 'uring') else ""))
+
+
+def measure_and_report(o, runs, per_run, started):
+    """The preflight, the rounds and every output, on the network path already set up."""
+    width = max(len(s) for s in o.servers)
     o.summaries, problems = preflight(o)
     if problems:
         sys.exit("benchmarks/run: error: a server failed its preflight (drop it from --backends or --peers, or fix "
@@ -258,9 +312,12 @@ def main():
                 f"{same[0]}'s rows stand for it: {len(runs)} runs a round set, about "
                 f"{duration_text(len(runs) * per_run)}")
     env = environment(o)
+    env["path"] = o.net.describe()
     out = result_directory(o, env)
     say(f"results: {out}")
     say(f"machine: kernel {env['kernel']}, {env['cpu']}, {env['swift']}, liburing {env['liburing']}")
+    if o.path != "loopback":
+        say(f"path: {env['path']}")
 
     # The runner itself stays off the server's core.
     try:
@@ -270,34 +327,8 @@ def main():
     records, o.interrupted = measure_all(o, out, env, started, per_run)
     done_rounds = max((r["round"] for r in records), default=0)
     env["rounds_run"] = done_rounds
+    written, closing = write_results(o, out, env, records, started, len(runs))
 
-    summary = summarize(records, o.servers)
-    write_csv(os.path.join(out, "summary.csv"), summary, o.servers, o.variants)
-    servers_run = [s for s in o.servers if any(k[2] == s for k in summary)]
-    found = findings.findings(o, summary, records, servers_run)
-    parents = {s: o.variants[s].parent for s in servers_run} if o.ablation else None
-    write_json(os.path.join(out, "summary.json"), f"{env['hostname']}, {env['date'][:10]}, kernel {env['kernel']}",
-               o, summary, extra={
-                   "method": {"interval": "95 % confidence interval, Student's t on the log of the per-round "
-                                          "paired ratios", "verdict": "lower / higher: the interval excludes 1; "
-                                                                      "same: it contains 1"},
-                   "rounds": done_rounds, "rounds_asked": o.rounds, "rounds_reason": o.rounds_reason,
-                   "ratios": ratios(o, records, servers_run, parents),
-                   "findings": [f.as_dict() for f in found],
-                   "peers": env["peers"],
-                   "noise": o.noise})
-    data = None
-    if o.ablation:
-        data = ablation_data(o, summary, records, servers_run)
-        with open(os.path.join(out, "ablation.json"), "w") as f:
-            json.dump(dict(data, title=f"{env['hostname']}, {env['date'][:10]}, kernel {env['kernel']}, "
-                                       f"{done_rounds} round(s) of {fmt(o.duration, 1)} s"), f, indent=1)
-    plots_note = draw_plots(o, out)
-    report(os.path.join(out, "report.md"), env, o, summary, records, plots_note, started, time.monotonic(),
-           planned=len(runs))
-    if data is not None:
-        ablation_report(os.path.join(out, "ablation.md"), env, o, summary, records, plots_note, started,
-                        time.monotonic(), len(runs), data)
     failed = sum(1 for r in records if "error" in r)
     rerun = sum(1 for r in records if r.get("excluded"))
     say(f"done in {duration_text(time.monotonic() - started)}: {done_rounds} round(s), "
@@ -305,12 +336,68 @@ def main():
     for name, peer in env["peers"].items():
         if "skipped" in peer:
             say(f"peers: {name} not run: {peer['skipped']}")
-    findings.say_all(o, found, say)
-    say(f"report: {shown_path(os.path.join(out, 'report.md'))}")
-    if data is not None:
-        say(f"ablation: {shown_path(os.path.join(out, 'ablation.md'))}")
+    for line in closing:
+        say(line)
+    for path in written:
+        say(f"{os.path.splitext(os.path.basename(path))[0]}: {shown_path(path)}")
     if failed or o.interrupted:
         sys.exit(130 if o.interrupted else 1)
+
+
+def write_results(o, out, env, records, started, planned):
+    """summary.*, report.md (ping-pong), ablation.*, workloads.*, verdict.*. Returns the reports
+    written and the findings' lines for the console."""
+    done_rounds = env["rounds_run"]
+    written, closing = [], []
+    pingpong = [r for r in records if workloads.of_record(r).name == workloads.DEFAULT]
+    if workloads.DEFAULT in o.workloads:
+        summary = summarize(pingpong, o.servers)
+        write_csv(os.path.join(out, "summary.csv"), summary, o.servers, o.variants)
+        servers_run = [s for s in o.servers if any(k[2] == s for k in summary)]
+        found = findings.findings(o, summary, pingpong, servers_run)
+        parents = {s: o.variants[s].parent for s in servers_run} if o.ablation else None
+        write_json(os.path.join(out, "summary.json"), title(env), o, summary, extra={
+            "method": {"interval": "95 % confidence interval, Student's t on the log of the per-round "
+                                   "paired ratios", "verdict": "lower / higher: the interval excludes 1; "
+                                                               "same: it contains 1"},
+            "rounds": done_rounds, "rounds_asked": o.rounds, "rounds_reason": o.rounds_reason,
+            "ratios": ratios(o, pingpong, servers_run, parents),
+            "findings": [f.as_dict() for f in found],
+            "peers": env["peers"],
+            "noise": o.noise})
+        if o.classic:
+            findings.say_all(o, found, closing.append)
+    if not o.classic:
+        data = workload_report.results(o, records, o.servers)
+        workload_report.write_json(os.path.join(out, "workloads.json"), title(env), o, data)
+    ablation = None
+    if o.ablation:
+        ablation = ablation_data(o, summary, pingpong, servers_run)
+        with open(os.path.join(out, "ablation.json"), "w") as f:
+            json.dump(dict(ablation, title=f"{title(env)}, {done_rounds} round(s) of {fmt(o.duration, 1)} s"), f,
+                      indent=1)
+    plots_note = draw_plots(o, out)
+    finished = time.monotonic()
+    if workloads.DEFAULT in o.workloads:
+        written.append(os.path.join(out, "report.md"))
+        report(written[-1], env, o, summary, pingpong, plots_note, started, finished, planned=planned)
+    if ablation is not None:
+        written.append(os.path.join(out, "ablation.md"))
+        ablation_report(written[-1], env, o, summary, pingpong, plots_note, started, finished, planned, ablation)
+    if not o.classic:
+        written.append(os.path.join(out, "workloads.md"))
+        workload_report.write(written[-1], env, o, records, data, plots_note, started, finished, planned)
+        workload_report.say_all(o, data, closing.append)
+    if o.verdict:
+        rows = verdict.rows(o, data)
+        verdict.write_json(os.path.join(out, "verdict.json"), title(env), env, o, rows)
+        written.append(os.path.join(out, "verdict.md"))
+        verdict.write(written[-1], env, o, records, rows, started, finished)
+    return written, closing
+
+
+def title(env):
+    return f"{env['hostname']}, {env['date'][:10]}, kernel {env['kernel']}"
 
 
 def interrupt(number, frame):

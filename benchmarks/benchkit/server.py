@@ -43,12 +43,15 @@ class Server:
     log_path:   where the server's stdout and stderr go
     cpus:       taskset -c CPUS in front of the command, or None
     preexec_fn: run in the child before exec (e.g. processes.die_with_parent)
+    host:       the address it listens on, as clients reach it (readiness connects there)
+    prefix:     argv in front of it all, e.g. `ip netns exec NS` (each part execs the next, so the
+                PID is the server's)
     """
 
     def __init__(self, command, log_path, name="server", stats_path=None, cpus=None, preexec_fn=None,
-                 start_timeout=30.0, attempts=3):
+                 start_timeout=30.0, attempts=3, host="127.0.0.1", prefix=()):
         self.command, self.log_path, self.name, self.stats_path = command, log_path, name, stats_path
-        self.cpus, self.preexec_fn = cpus, preexec_fn
+        self.cpus, self.preexec_fn, self.host, self.prefix = cpus, preexec_fn, host, list(prefix)
         self.start_timeout, self.attempts = start_timeout, attempts
         self.process = None
         self.port = None
@@ -65,7 +68,7 @@ class Server:
             port = port if port is not None and attempt == 0 else free_port()
             if self.stats_path and os.path.exists(self.stats_path):
                 os.unlink(self.stats_path)
-            argv = (["taskset", "-c", self.cpus] if self.cpus else []) + list(self.command(port))
+            argv = self.prefix + (["taskset", "-c", self.cpus] if self.cpus else []) + list(self.command(port))
             with open(self.log_path, "w") as log:
                 self.process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
                                                 stdin=subprocess.DEVNULL, preexec_fn=self.preexec_fn)
@@ -89,7 +92,7 @@ class Server:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 return False
-            if can_connect(self.port) and (not self.stats_path or os.path.exists(self.stats_path)):
+            if can_connect(self.port, self.host) and (not self.stats_path or os.path.exists(self.stats_path)):
                 time.sleep(0.05)  # let it accept and close the probe
                 return True
             time.sleep(0.02)

@@ -17,10 +17,11 @@ SUMMARY_FIELDS = ["requests_per_second", "cpu_us_per_request", "user_us_per_requ
                   "generator_cpu_share", "agreement"]
 
 
-def summarize(records, servers):
-    """Per (length, connections, server): medians over the runs that count, the lowest round, the
-    spread of CPU per request over rounds, and the paired ratio against epoll with its interval.
-    A run left out as noisy (and re-run) counts in `rerun`, not in the figures."""
+def summarize(records, servers, field=pairing.FIELD, fields=SUMMARY_FIELDS):
+    """Per (length, connections, server): medians of `fields` over the runs that count, the lowest
+    round, the spread of `field` (CPU per request, or per the workload's unit) over rounds, and its
+    paired ratio against epoll with its interval. A run left out as noisy (and re-run) counts in
+    `rerun`, not in the figures."""
     cells = {}
     for r in records:
         cells.setdefault((r["length"], r["connections"], r["server"]), []).append(r)
@@ -31,11 +32,11 @@ def summarize(records, servers):
         row = {"length": length, "connections": connections, "server": server,
                "runs": len(runs) - len(rerun), "failed": len(runs) - len(rerun) - len(ok), "rerun": len(rerun),
                "noisy_kept": sum(1 for r in ok if r.get("noisy_kept"))}
-        for field in SUMMARY_FIELDS:
-            row[field] = median([r["metrics"].get(field) for r in ok])
-        cpu = [r["metrics"].get("cpu_us_per_request") for r in ok]
+        for name in fields:
+            row[name] = median([r["metrics"].get(name) for r in ok])
+        cpu = [r["metrics"].get(field) for r in ok]
         cpu = [v for v in cpu if v]
-        row["cpu_us_per_request_min"] = min(cpu) if cpu else None
+        row[f"{field}_min"] = min(cpu) if cpu else None
         row["cpu_spread"] = stats.spread(cpu)
         row["cpu_rounds"] = [round(v, 4) for v in sorted(cpu)]
         row["generator_cpu_share_max"] = max([r["metrics"].get("generator_cpu_share") or 0 for r in ok], default=None)
@@ -43,9 +44,12 @@ def summarize(records, servers):
         row["bench_errors"] = sum(r["metrics"].get("bench_errors", 0) for r in ok)
         row["windows_inside"] = all(r["metrics"].get("window_inside", True) for r in ok)
         row["errors"] = [r["error"] for r in runs if "error" in r]
+        sustained = [r["metrics"]["sustained"] for r in ok if r["metrics"].get("sustained") is not None]
+        if sustained:  # open-loop runs only: the rounds where the server fell behind the offered rate
+            row["unsustained"] = sustained.count(False)
         row["cpu_ratio_vs_epoll"] = row["rps_ratio_vs_epoll"] = row["cpu_vs_epoll"] = None
         if server != REFERENCE:
-            ci = pairing.cell(records, server, REFERENCE, length, connections)
+            ci = pairing.cell(records, server, REFERENCE, length, connections, field=field)
             if ci is not None:
                 row["cpu_vs_epoll"] = ci.as_dict()
                 row["cpu_ratio_vs_epoll"] = ci.ratio

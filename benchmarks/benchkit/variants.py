@@ -98,6 +98,9 @@ ABLATION_LADDER = ["uring-legacy", "uring-multishot", "uring-multishot-defer", "
                    "uring-multishot-defer-inc", "uring-multishot-defer-fixed",
                    "uring-multishot-defer-bundle", "uring-multishot-sqpoll", "uring-multishot-defer-zc"]
 ABLATION_REFERENCE = ["epoll", "epoll-edge"]
+# The servers of `benchmarks/run --verdict`, in its order: the candidate, the reference, the C floor
+# and the peers. Peers added to the kit join the verdict by being named here.
+VERDICT_SERVERS = ["uring", "epoll", "c-uring", "c-epoll", NIO]
 
 
 def lookup(name):

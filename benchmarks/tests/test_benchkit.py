@@ -62,10 +62,11 @@ class TextTests(unittest.TestCase):
 class PlanTests(unittest.TestCase):
     def test_quick_plan_alternates(self):
         o = options.parse_options(["--quick", "--rounds", "2", "--backends", "uring,epoll,blocking-naive"])
-        runs = runner.plan(o)
-        self.assertEqual(runs[:3], [(1, 128, 1, "uring"), (1, 128, 1, "epoll"), (1, 128, 1, "blocking-naive")])
-        self.assertNotIn((1, 128, 50, "blocking-naive"), runs)
-        self.assertEqual(runs[5], (2, 128, 1, "blocking-naive"))  # order flipped in round 2
+        runs = [(k, point.key, length, connections, server) for k, point, length, connections, server in runner.plan(o)]
+        self.assertEqual(runs[:3], [(1, "pingpong", 128, 1, "uring"), (1, "pingpong", 128, 1, "epoll"),
+                                    (1, "pingpong", 128, 1, "blocking-naive")])
+        self.assertNotIn((1, "pingpong", 128, 50, "blocking-naive"), runs)
+        self.assertEqual(runs[5], (2, "pingpong", 128, 1, "blocking-naive"))  # order flipped in round 2
 
 
 class ServerTests(unittest.TestCase):

@@ -48,10 +48,24 @@ class Helpers(unittest.TestCase):
         self.assertEqual(plots.ratio_point({"cpu_ratio_vs_epoll": 1.05}), (1.05, None))  # older folders
         self.assertIsNone(plots.ratio_point({"cpu_vs_epoll": None, "cpu_ratio_vs_epoll": None}))
 
+    def test_rate_series(self):
+        curve = [_point(0.9, "uring", 900, 1), _point(0.1, "uring", 60, 0), _point(0.1, "epoll", 70, 0),
+                 dict(_point(0.5, "uring", 300, 0), p999_us=None), dict(_point(0.5, "uring", 1, 0), length=1000)]
+        self.assertEqual(plots.rate_series(curve, 128, 50, "uring", "p99_us"), [(10.0, 60, True), (50.0, 300, True),
+                                                                               (90.0, 900, False)])
+        self.assertEqual(plots.rate_series(curve, 128, 50, "uring", "p999_us"), [(10.0, 120, True), (90.0, 1800, False)])
+        self.assertEqual(plots.rate_series(curve, 128, 50, "nio", "p99_us"), [])
+
     def test_verdict(self):
         self.assertEqual(plots.verdict_of(CI), "lower")
         self.assertIsNone(plots.verdict_of(dict(CI, ci_low=None)))
         self.assertIsNone(plots.verdict_of(None))
+
+
+def _point(level, server, p99, unsustained):
+    """A point of the rate workload's curve (workloads.json)."""
+    return {"level": level, "length": 128, "connections": 50, "server": server, "p50_us": p99 / 10, "p99_us": p99,
+            "p999_us": 2 * p99, "unsustained": unsustained, "runs": 3}
 
 
 def _row(server, length, conns, cpu, ci=None, rounds=None):
@@ -89,7 +103,11 @@ class Drawing(unittest.TestCase):
                                        ratio_geomean_ci=dict(CI, ratio=1.025, verdict="higher",
                                                              ci_low=1.01, ci_high=1.04))
             ablation["rows"][1].update(ratio_ci=[CI, None], ratio_geomean_ci=CI, step_ci=None)
-        for name, obj in (("summary.json", summary), ("ablation.json", ablation)):
+        curve = [_point(level, server, p99 * (1.1 if server == "epoll" else 1), int(level > 0.8 and server == "epoll"))
+                 for level, p99 in ((0.1, 60), (0.5, 200), (0.9, 5000)) for server in ("uring", "epoll")]
+        workloads = {"title": "test", "servers": ["uring", "epoll"], "reference": "epoll",
+                     "workloads": [{"name": "rate", "curve": curve}]}
+        for name, obj in (("summary.json", summary), ("ablation.json", ablation), ("workloads.json", workloads)):
             with open(os.path.join(d, name), "w") as f:
                 json.dump(obj, f)
         return d
@@ -110,7 +128,9 @@ class Drawing(unittest.TestCase):
         with open(os.path.join(d, "summary.json"), "w") as f:
             json.dump(summary, f)
         os.remove(os.path.join(d, "ablation.json"))
+        os.remove(os.path.join(d, "workloads.json"))
         plots.plot(d)
+        self.assertFalse(os.path.exists(os.path.join(d, "rate.png")))
         self.assertFalse(os.path.exists(os.path.join(d, "ratio_vs_epoll.png")))
         self.assertTrue(os.path.exists(os.path.join(d, "cpu_per_request.png")))
 
