@@ -22,6 +22,8 @@ struct MultishotConnection: StarvedQueueMember {
 
     var lifecycle = ConnectionLifecycle.free
     var receive = ReceiveState.idle
+    /// `.sending` from the moment bytes are queued for a send, scheduled for the end of the turn
+    /// (``SendSchedule``), until the last send of the queue completes.
     var send = SendState.idle
     /// First and last queued slices, or -1.
     var queueHead: Int32 = -1
