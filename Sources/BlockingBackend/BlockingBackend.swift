@@ -109,8 +109,8 @@ public struct BlockingBackend: EventBackend {
                 registry.remove(client)
             }
             _ = close(client)
-            counters.syscalls.close &+= 1
-            counters.connectionsClosed &+= 1
+            counters[.close] &+= 1
+            counters[.connectionsClosed] &+= 1
             statistics.publish(counters)
         }
     }
@@ -136,8 +136,8 @@ public struct BlockingBackend: EventBackend {
                 guard registry.admit(client) else {
                     // The stop came between accept and now: its waker has already run.
                     _ = close(client)
-                    counters.syscalls.close &+= 1
-                    counters.connectionsClosed &+= 1
+                    counters[.close] &+= 1
+                    counters[.connectionsClosed] &+= 1
                     break
                 }
                 let status = Self.startConnectionThread(
@@ -148,9 +148,9 @@ public struct BlockingBackend: EventBackend {
                     registry.remove(client)
                     registry.threadFinished()
                     _ = close(client)
-                    counters.syscalls.close &+= 1
-                    counters.connectionsClosed &+= 1
-                    counters.acceptFailures &+= 1
+                    counters[.close] &+= 1
+                    counters[.connectionsClosed] &+= 1
+                    counters[.acceptFailures] &+= 1
                     flush(&counters)
                     usleep(Self.backoffMicroseconds)
                 }
@@ -182,8 +182,8 @@ public struct BlockingBackend: EventBackend {
             buffer.deallocate()
             registry.remove(client)
             _ = close(client)
-            delta.syscalls.close &+= 1
-            delta.connectionsClosed &+= 1
+            delta[.close] &+= 1
+            delta[.connectionsClosed] &+= 1
             statistics.add(delta)
             registry.threadFinished()
         }).toOpaque()
@@ -217,9 +217,9 @@ public struct BlockingBackend: EventBackend {
         while !stop.isRequested {
             let client = clinux_accept4(listener, nil, nil, Int32(SOCK_CLOEXEC.rawValue))
             let code = clinux_errno()
-            counters.syscalls.accept &+= 1
+            counters[.accept] &+= 1
             if client >= 0 {
-                counters.connectionsAccepted &+= 1
+                counters[.connectionsAccepted] &+= 1
                 report(&counters)
                 return client
             }
@@ -229,7 +229,7 @@ public struct BlockingBackend: EventBackend {
                 // The connection died in the backlog, or a signal interrupted the wait: try again.
                 continue
             case EMFILE, ENFILE, ENOBUFS, ENOMEM:
-                counters.acceptFailures &+= 1
+                counters[.acceptFailures] &+= 1
                 report(&counters)
                 usleep(backoffMicroseconds)
             case EAGAIN:
@@ -255,7 +255,7 @@ public struct BlockingBackend: EventBackend {
                               counters: inout ServerStatistics, report: (inout ServerStatistics) -> Void) {
         while true {
             let received = read(client, buffer, capacity)
-            counters.syscalls.read &+= 1
+            counters[.read] &+= 1
             if received == 0 { return }  // end of stream (or shut down by a stop)
             if received < 0 {
                 if clinux_errno() == EINTR { continue }
@@ -263,15 +263,15 @@ public struct BlockingBackend: EventBackend {
                 report(&counters)
                 return
             }
-            counters.requests &+= 1
-            counters.bytesReceived &+= UInt64(received)
+            counters[.requests] &+= 1
+            counters[.bytesReceived] &+= UInt64(received)
             var offset = 0
             while offset < received {
                 let sent = send(client, buffer + offset, received - offset, Int32(MSG_NOSIGNAL))
-                counters.syscalls.write &+= 1
+                counters[.write] &+= 1
                 if sent > 0 {
                     offset += sent
-                    counters.bytesSent &+= UInt64(sent)
+                    counters[.bytesSent] &+= UInt64(sent)
                 } else if sent < 0 && clinux_errno() == EINTR {
                     continue
                 } else {

@@ -19,7 +19,7 @@ extension EpollLoop {
         while true {
             let descriptor = clinux_accept4(listener, nil, nil, flags)
             let code = descriptor < 0 ? errno : 0
-            statistics.syscalls.accept += 1
+            statistics[.accept] += 1
             if descriptor >= 0 {
                 guard try adopt(descriptor) else { return }
                 continue
@@ -30,7 +30,7 @@ extension EpollLoop {
             case EINTR, ECONNABORTED:
                 continue
             case EMFILE, ENFILE, ENOBUFS, ENOMEM:
-                statistics.acceptFailures += 1
+                statistics[.acceptFailures] += 1
                 try pauseAccepting()
                 return
             case EPROTO, EPERM, ENETDOWN, ENOPROTOOPT, EHOSTDOWN, ENONET, EHOSTUNREACH, EOPNOTSUPP,
@@ -52,15 +52,15 @@ extension EpollLoop {
         let token = connections.open(descriptor)
         let code = control(EPOLL_CTL_ADD, descriptor, interest: .read, token: token)
         if code == 0 {
-            statistics.connectionsAccepted += 1
+            statistics[.connectionsAccepted] += 1
             return true
         }
         connections.release(descriptor)
         _ = Glibc.close(descriptor)
-        statistics.syscalls.close += 1
+        statistics[.close] += 1
         switch code {
         case ENOMEM, ENOSPC:  // ENOSPC: the user's epoll watch limit (max_user_watches)
-            statistics.acceptFailures += 1
+            statistics[.acceptFailures] += 1
             try pauseAccepting()
             return false
         default:

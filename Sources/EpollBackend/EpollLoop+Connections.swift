@@ -30,10 +30,10 @@ extension EpollLoop {
         while true {
             let count = Glibc.read(descriptor, readBuffer, bufferSize)
             let code = count < 0 ? errno : 0
-            statistics.syscalls.read += 1
+            statistics[.read] += 1
             if count > 0 {
-                statistics.requests &+= 1
-                statistics.bytesReceived &+= UInt64(truncatingIfNeeded: count)
+                statistics[.requests] &+= 1
+                statistics[.bytesReceived] &+= UInt64(truncatingIfNeeded: count)
                 guard echo(descriptor, connection, count: count) else { return }
                 reads += 1
                 if reads == readsPerEvent { return }
@@ -71,14 +71,14 @@ extension EpollLoop {
         while true {
             let sent = Glibc.send(descriptor, readBuffer, count, Self.sendFlags)
             let code = sent < 0 ? errno : 0
-            statistics.syscalls.write += 1
+            statistics[.write] += 1
             if sent == count {
-                statistics.bytesSent &+= UInt64(truncatingIfNeeded: count)
+                statistics[.bytesSent] &+= UInt64(truncatingIfNeeded: count)
                 return true
             }
             if sent >= 0 {
                 // The socket's send buffer is full: a second try now would only see EAGAIN.
-                statistics.bytesSent &+= UInt64(truncatingIfNeeded: sent)
+                statistics[.bytesSent] &+= UInt64(truncatingIfNeeded: sent)
                 hold(descriptor, connection, readBuffer + sent, count: count - sent)
                 return false
             }
@@ -118,14 +118,14 @@ extension EpollLoop {
             let remaining = connection.pointee.pendingCount
             let sent = Glibc.send(descriptor, pending + start, remaining, Self.sendFlags)
             let code = sent < 0 ? errno : 0
-            statistics.syscalls.write += 1
+            statistics[.write] += 1
             if sent == remaining {
-                statistics.bytesSent &+= UInt64(truncatingIfNeeded: sent)
+                statistics[.bytesSent] &+= UInt64(truncatingIfNeeded: sent)
                 resumeReading(descriptor, connection, events: events)
                 return
             }
             if sent >= 0 {
-                statistics.bytesSent &+= UInt64(truncatingIfNeeded: sent)
+                statistics[.bytesSent] &+= UInt64(truncatingIfNeeded: sent)
                 connection.pointee.pendingStart += Int32(sent)
                 return
             }
@@ -167,8 +167,8 @@ extension EpollLoop {
         if let pending = connection.pointee.pending { pendingBuffers.give(pending) }
         connections.release(descriptor)
         _ = Glibc.close(descriptor)
-        statistics.syscalls.close += 1
-        statistics.connectionsClosed += 1
+        statistics[.close] += 1
+        statistics[.connectionsClosed] += 1
         closedThisTurn = true
     }
 

@@ -97,7 +97,7 @@ struct EpollLoop: ~Copyable {
         self.live = live
         connections = ConnectionTable(capacity: Self.initialTableCapacity)
         pendingBuffers = PendingBufferPool(bufferSize: options.bufferSize)
-        statistics.syscalls.other = 3  // fcntl(F_GETFL), fcntl(F_SETFL), epoll_create1
+        statistics[.other] = 3  // fcntl(F_GETFL), fcntl(F_SETFL), epoll_create1
     }
 
     deinit {
@@ -142,7 +142,7 @@ struct EpollLoop: ~Copyable {
         case .paused(let until): timeout = Self.milliseconds(from: Self.monotonicNow(), to: until)
         }
         let count = epoll_wait(epollDescriptor, events, batchSize, timeout)
-        statistics.syscalls.epollWait += 1
+        statistics[.epollWait] += 1
         if count >= 0 { return Int(count) }
         let code = errno
         if code == EINTR { return 0 }
@@ -162,7 +162,7 @@ struct EpollLoop: ~Copyable {
         closeAllConnections()
         if epollOpen {
             _ = Glibc.close(epollDescriptor)
-            statistics.syscalls.close += 1
+            statistics[.close] += 1
             epollOpen = false
         }
         live.publish(statistics)
@@ -184,13 +184,13 @@ struct EpollLoop: ~Copyable {
     @inline(__always)
     mutating func control(_ operation: Int32, _ descriptor: Int32, interest: Interest, token: EventToken) -> Int32 {
         var event = epoll_event(events: events(for: interest), data: epoll_data_t(u64: token.rawValue))
-        statistics.syscalls.epollCtl += 1
+        statistics[.epollCtl] += 1
         return epoll_ctl(epollDescriptor, operation, descriptor, &event) == 0 ? 0 : errno
     }
 
     /// Removes `descriptor` from the set, counted. Returns 0, or the `errno` it failed with.
     mutating func remove(_ descriptor: Int32) -> Int32 {
-        statistics.syscalls.epollCtl += 1
+        statistics[.epollCtl] += 1
         return epoll_ctl(epollDescriptor, EPOLL_CTL_DEL, descriptor, nil) == 0 ? 0 : errno
     }
 

@@ -26,7 +26,7 @@ struct BundleMode: LoopMode, ~Copyable {
 
     mutating func armAccept(_ loop: inout LoopContext) {
         loop.ring.armMultishotAccept(listener: loop.listener, direct: false,
-                                     enters: &loop.statistics.syscalls.ioUringEnter)
+                                     enters: &loop.statistics[.ioUringEnter])
     }
 
     // MARK: Completions
@@ -37,8 +37,8 @@ struct BundleMode: LoopMode, ~Copyable {
         if flags & UInt32(IORING_CQE_F_BUFFER) != 0 && result > 0 && connection.pointee.lifecycle != .free {
             connection.pointee.bundleReceived(result)
             if connection.pointee.lifecycle != .closing {
-                loop.statistics.requests &+= 1
-                loop.statistics.bytesReceived &+= UInt64(result)
+                loop.statistics[.requests] &+= 1
+                loop.statistics[.bytesReceived] &+= UInt64(result)
                 if connection.pointee.send == .idle { armSend(fd, &loop) }
             }
         }
@@ -57,7 +57,7 @@ struct BundleMode: LoopMode, ~Copyable {
         connection.pointee.send = .idle
         guard connection.pointee.lifecycle != .free else { return }
         if result > 0 && connection.pointee.lifecycle != .closing {
-            loop.statistics.bytesSent &+= UInt64(result)
+            loop.statistics[.bytesSent] &+= UInt64(result)
             let returned = connection.pointee.bundleSent(result)
             armSend(fd, &loop)
             if returned && connection.pointee.buffersReturned() { armReceive(fd, &loop) }
@@ -78,22 +78,22 @@ struct BundleMode: LoopMode, ~Copyable {
                                                           statistics: &loop.statistics) else { return }
         // The ring's buffer group is the descriptor: 16 bits.
         guard !loop.stopping, fd < Int32(UInt16.max) else {
-            if !loop.stopping { loop.statistics.acceptFailures &+= 1 }
+            if !loop.stopping { loop.statistics[.acceptFailures] &+= 1 }
             closeDescriptor(fd, &loop)
             return
         }
         let buffers = ConnectionBufferRing(bufferSize: bufferSize)
         let status = buffers.register(on: loop.ring, group: UInt16(fd))
-        loop.statistics.syscalls.other &+= 1
+        loop.statistics[.other] &+= 1
         guard status == 0 else {
-            loop.statistics.acceptFailures &+= 1
+            loop.statistics[.acceptFailures] &+= 1
             closeDescriptor(fd, &loop)
             return  // the buffers go with `buffers`
         }
         connections.reserve(fd)
         connections[fd].pointee = BundleConnection(accepted: buffers)
         open += 1
-        loop.statistics.connectionsAccepted &+= 1
+        loop.statistics[.connectionsAccepted] &+= 1
         armReceive(fd, &loop)
     }
 
@@ -101,7 +101,7 @@ struct BundleMode: LoopMode, ~Copyable {
 
     private mutating func beginClosing(_ fd: Int32, _ loop: inout LoopContext) {
         if connections[fd].pointee.beginClosing() {
-            loop.ring.cancelReceive(on: fd, enters: &loop.statistics.syscalls.ioUringEnter)
+            loop.ring.cancelReceive(on: fd, enters: &loop.statistics[.ioUringEnter])
         }
     }
 
@@ -115,16 +115,16 @@ struct BundleMode: LoopMode, ~Copyable {
     /// Unregisters the connection's ring, frees its buffers and closes its descriptor.
     private mutating func close(_ fd: Int32, _ loop: inout LoopContext) {
         _ = io_uring_unregister_buf_ring(loop.ring.raw, Int32(fd))
-        loop.statistics.syscalls.other &+= 1
+        loop.statistics[.other] &+= 1
         connections[fd].pointee = BundleConnection()  // the old record's ring frees its memory
         closeDescriptor(fd, &loop)
-        loop.statistics.connectionsClosed &+= 1
+        loop.statistics[.connectionsClosed] &+= 1
         open -= 1
     }
 
     private func closeDescriptor(_ fd: Int32, _ loop: inout LoopContext) {
         _ = Glibc.close(fd)
-        loop.statistics.syscalls.close &+= 1
+        loop.statistics[.close] &+= 1
     }
 
     // MARK: Teardown
@@ -135,7 +135,7 @@ struct BundleMode: LoopMode, ~Copyable {
         for fd in 0..<Int32(connections.capacity) where connections[fd].pointee.lifecycle != .free {
             _ = connections[fd].pointee.lifecycle.beginClosing()
             _ = shutdown(fd, Int32(SHUT_RDWR))
-            loop.statistics.syscalls.other &+= 1
+            loop.statistics[.other] &+= 1
             closeIfFinished(fd, &loop)
         }
         return open > 0

@@ -47,8 +47,8 @@ struct LegacyMode: LoopMode, ~Copyable {
             buffersInPool &-= 1
             connections[fd].pointee.startSending(UInt16(truncatingIfNeeded: flags >> UInt32(IORING_CQE_BUFFER_SHIFT)),
                                                  length: result)
-            loop.statistics.requests &+= 1
-            loop.statistics.bytesReceived &+= UInt64(result)
+            loop.statistics[.requests] &+= 1
+            loop.statistics[.bytesReceived] &+= UInt64(result)
             armSend(fd, &loop)
             return
         }
@@ -71,7 +71,7 @@ struct LegacyMode: LoopMode, ~Copyable {
     mutating func sent(on fd: Int32, buffer: UInt16, result: Int32, flags: UInt32, _ loop: inout LoopContext) {
         let connection = connections[fd]
         if result > 0 {
-            loop.statistics.bytesSent &+= UInt64(result)
+            loop.statistics[.bytesSent] &+= UInt64(result)
             if connection.pointee.sent(result) {
                 armSend(fd, &loop)  // a short send: the rest goes next, never two sends at once
             } else {
@@ -101,12 +101,12 @@ struct LegacyMode: LoopMode, ~Copyable {
             let fd = result
             if loop.stopping {
                 _ = Glibc.close(fd)
-                loop.statistics.syscalls.close &+= 1
+                loop.statistics[.close] &+= 1
                 return
             }
             connections.reserve(fd)
             connections[fd].pointee = .accepted
-            loop.statistics.connectionsAccepted &+= 1
+            loop.statistics[.connectionsAccepted] &+= 1
             armReceive(fd, &loop)
             armAccept(&loop)
             return
@@ -114,8 +114,8 @@ struct LegacyMode: LoopMode, ~Copyable {
         switch -result {
         case EMFILE, ENFILE, ENOBUFS, ENOMEM:
             // Out of descriptors or memory: keep serving what is open, try again shortly.
-            loop.statistics.acceptFailures &+= 1
-            loop.ring.scheduleAcceptRetry(enters: &loop.statistics.syscalls.ioUringEnter)
+            loop.statistics[.acceptFailures] &+= 1
+            loop.ring.scheduleAcceptRetry(enters: &loop.statistics[.ioUringEnter])
         case EBADF, EINVAL, ENOTSOCK, EOPNOTSUPP:
             if !loop.stopping { loop.fail(.system("accept", errno: -result)) }
         default:
@@ -148,8 +148,8 @@ struct LegacyMode: LoopMode, ~Copyable {
     private mutating func close(_ fd: Int32, _ loop: inout LoopContext) {
         connections[fd].pointee.state = .closed
         _ = Glibc.close(fd)
-        loop.statistics.syscalls.close &+= 1
-        loop.statistics.connectionsClosed &+= 1
+        loop.statistics[.close] &+= 1
+        loop.statistics[.connectionsClosed] &+= 1
     }
 
     // MARK: Submissions

@@ -23,7 +23,7 @@ struct LoopContext: ~Copyable {
     /// The next free submission entry (the queue is flushed first when full), counting the enter.
     @inline(__always)
     mutating func submission() -> UnsafeMutablePointer<io_uring_sqe> {
-        ring.submission(enters: &statistics.syscalls.ioUringEnter)
+        ring.submission(enters: &statistics[.ioUringEnter])
     }
 
     /// The stop signal fired: finish this turn, then close everything.

@@ -50,16 +50,16 @@ struct LoopDriver<Mode: LoopMode & ~Copyable>: ~Copyable {
     ///
     /// - Throws: the first ``EchoError`` that ended the loop (after every connection is closed).
     mutating func run() throws(EchoError) {
-        context.ring.watchReadable(stopFD, as: .stop, enters: &context.statistics.syscalls.ioUringEnter)
+        context.ring.watchReadable(stopFD, as: .stop, enters: &context.statistics[.ioUringEnter])
         if let faultInjection {
             context.ring.watchReadable(faultInjection.trigger, as: .injectedFault,
-                                       enters: &context.statistics.syscalls.ioUringEnter)
+                                       enters: &context.statistics[.ioUringEnter])
         }
         mode.start(&context)
         mode.armAccept(&context)
         while !context.stopping {
             do throws(EchoError) {
-                try context.ring.submitAndWait(enters: &context.statistics.syscalls.ioUringEnter)
+                try context.ring.submitAndWait(enters: &context.statistics[.ioUringEnter])
             } catch {
                 context.fail(error)
                 break
@@ -101,7 +101,7 @@ struct LoopDriver<Mode: LoopMode & ~Copyable>: ~Copyable {
             var rounds = 0
             while mode.hasConnectionsInFlight && rounds < Self.teardownRounds {
                 guard context.ring.submitAndWait(nanoseconds: Self.teardownRound,
-                                                 enters: &context.statistics.syscalls.ioUringEnter) else { break }
+                                                 enters: &context.statistics[.ioUringEnter]) else { break }
                 drainCompletions()
                 rounds += 1
             }

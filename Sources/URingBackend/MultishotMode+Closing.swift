@@ -14,13 +14,13 @@ extension MultishotMode {
         // Drop what waits to be sent, except the slice a send in flight still reads.
         dropQueue(of: fd, keepingHead: connection.pointee.send == .sending)
         if connection.pointee.isReceiving {
-            loop.ring.cancelReceive(on: fd, enters: &loop.statistics.syscalls.ioUringEnter)
+            loop.ring.cancelReceive(on: fd, enters: &loop.statistics[.ioUringEnter])
         }
     }
 
     /// Cancels the connection's multishot receive (back-pressure); it ends with `ECANCELED`.
     mutating func cancelReceive(on fd: Int32, _ loop: inout LoopContext) {
-        loop.ring.cancelReceive(on: fd, enters: &loop.statistics.syscalls.ioUringEnter)
+        loop.ring.cancelReceive(on: fd, enters: &loop.statistics[.ioUringEnter])
     }
 
     /// Closes the connection if it is done (see ``MultishotConnection/isFinished``).
@@ -34,7 +34,7 @@ extension MultishotMode {
         guard connection.pointee.isFinished else { return }
         connection.pointee.lifecycle = .free
         closeDescriptor(fd, &loop)
-        loop.statistics.connectionsClosed &+= 1
+        loop.statistics[.connectionsClosed] &+= 1
     }
 
     func closeDescriptor(_ fd: Int32, _ loop: inout LoopContext) {
@@ -45,7 +45,7 @@ extension MultishotMode {
             sqe.pointee.user_data = UserData(.ignored, fd: fd).rawValue
         } else {
             _ = Glibc.close(fd)
-            loop.statistics.syscalls.close &+= 1
+            loop.statistics[.close] &+= 1
         }
     }
 
@@ -55,11 +55,11 @@ extension MultishotMode {
         for fd in 0..<Int32(connections.capacity) where connections[fd].pointee.lifecycle != .free {
             connections[fd].pointee.lifecycle = .free
             closeDescriptor(fd, &loop)
-            loop.statistics.connectionsClosed &+= 1
+            loop.statistics[.connectionsClosed] &+= 1
         }
         if fixedFiles {
             _ = io_uring_submit(loop.ring.raw)
-            loop.statistics.syscalls.ioUringEnter &+= 1
+            loop.statistics[.ioUringEnter] &+= 1
         }
     }
 }

@@ -100,7 +100,7 @@ struct MultishotMode: LoopMode, ~Copyable {
 
     mutating func armAccept(_ loop: inout LoopContext) {
         loop.ring.armMultishotAccept(listener: loop.listener, direct: fixedFiles,
-                                     enters: &loop.statistics.syscalls.ioUringEnter)
+                                     enters: &loop.statistics[.ioUringEnter])
     }
 
     /// Submits the sends scheduled this turn, each gathering every slice its connection has
@@ -147,8 +147,8 @@ struct MultishotMode: LoopMode, ~Copyable {
             // nothing leaves it at the ring's head too.
             let kept = incremental && (result <= 0 || flags & KernelConstant.completionBufferMore != 0)
             if result > 0 && connection.pointee.lifecycle != .closing {
-                loop.statistics.requests &+= 1
-                loop.statistics.bytesReceived &+= UInt64(result)
+                loop.statistics[.requests] &+= 1
+                loop.statistics[.bytesReceived] &+= UInt64(result)
                 enqueue(id, offset: start, length: result, on: fd)
                 if connection.pointee.send == .idle { scheduleSend(fd) }
                 if more && connection.pointee.shouldPause(threshold: Self.pauseThreshold) {
@@ -185,7 +185,7 @@ struct MultishotMode: LoopMode, ~Copyable {
             references[Int(id)] &+= 1  // a zero-copy send: the buffer is the kernel's until notified
         }
         if result > 0 && connection.pointee.lifecycle != .closing {
-            loop.statistics.bytesSent &+= UInt64(result)
+            loop.statistics[.bytesSent] &+= UInt64(result)
             advanceQueue(of: fd, by: result)
             if connection.pointee.queueHead >= 0 {
                 // More to send: a short send's rest, or slices that came meanwhile. Never two at once.
@@ -216,7 +216,7 @@ struct MultishotMode: LoopMode, ~Copyable {
         }
         connections.reserve(fd)
         connections[fd].pointee = .accepted
-        loop.statistics.connectionsAccepted &+= 1
+        loop.statistics[.connectionsAccepted] &+= 1
         armReceive(fd, &loop)
     }
 

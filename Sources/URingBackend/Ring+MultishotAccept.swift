@@ -23,19 +23,19 @@ extension Ring {
     /// When the request has ended (no `IORING_CQE_F_MORE`) and the loop is not stopping, it is
     /// armed again, or, when it ended for lack of descriptors or memory, after a back-off
     /// (``scheduleAcceptRetry(enters:)``), so the loop never spins on a listener it cannot serve.
-    /// Those failures are counted in `statistics.acceptFailures`.
+    /// Those failures are counted in `statistics[.acceptFailures]`.
     func multishotAcceptCompleted(result: Int32, flags: UInt32, listener: Int32, direct: Bool,
                                   stopping: Bool, statistics: inout ServerStatistics) -> Int32? {
         if flags & UInt32(IORING_CQE_F_MORE) == 0 && !stopping {
             switch -result {
-            case EMFILE, ENFILE, ENOBUFS, ENOMEM: scheduleAcceptRetry(enters: &statistics.syscalls.ioUringEnter)
+            case EMFILE, ENFILE, ENOBUFS, ENOMEM: scheduleAcceptRetry(enters: &statistics[.ioUringEnter])
             case EBADF, EINVAL, ENOTSOCK, EOPNOTSUPP: break  // the listener is gone: nothing to re-arm
-            default: armMultishotAccept(listener: listener, direct: direct, enters: &statistics.syscalls.ioUringEnter)
+            default: armMultishotAccept(listener: listener, direct: direct, enters: &statistics[.ioUringEnter])
             }
         }
         guard result >= 0 else {
             switch -result {
-            case EMFILE, ENFILE, ENOBUFS, ENOMEM: statistics.acceptFailures &+= 1
+            case EMFILE, ENFILE, ENOBUFS, ENOMEM: statistics[.acceptFailures] &+= 1
             default: break
             }
             return nil

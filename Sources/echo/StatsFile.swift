@@ -49,11 +49,11 @@ final class StatsFile: Sendable {
         clock_gettime(CLOCK_REALTIME, &wall)
         let unixNanoseconds = UInt64(wall.tv_sec) &* 1_000_000_000 &+ UInt64(wall.tv_nsec)
         // Counters are loaded one by one while connections come and go: never let open wrap.
-        let open = s.connectionsAccepted >= s.connectionsClosed ? s.connectionsOpen : 0
+        let open = s[.connectionsAccepted] >= s[.connectionsClosed] ? s.connectionsOpen : 0
 
-        var syscalls = s.syscalls.named.map { "\"\($0.name)\":\($0.count)" }
-        syscalls.append("\"total\":\(s.syscalls.total)")
-        let fields = [
+        var syscalls = ServerStatistics.Counter.syscalls.map { "\"\($0.key)\":\(s[$0])" }
+        syscalls.append("\"total\":\(s.syscallTotal)")
+        var fields = [
             "\"backend\":\(Self.quoted(backendName))",
             "\"summary\":\(Self.quoted(summary))",
             "\"pid\":\(getpid())",
@@ -61,17 +61,14 @@ final class StatsFile: Sendable {
             "\"sample\":\(sample)",
             "\"unix_ns\":\(unixNanoseconds)",
             "\"uptime_s\":\(Report.fixed(MonotonicTime.now().seconds(since: startedAt), 6))",
-            "\"connections_accepted\":\(s.connectionsAccepted)",
-            "\"connections_closed\":\(s.connectionsClosed)",
             "\"connections_open\":\(open)",
-            "\"bytes_received\":\(s.bytesReceived)",
-            "\"bytes_sent\":\(s.bytesSent)",
-            "\"requests\":\(s.requests)",
-            "\"accept_failures\":\(s.acceptFailures)",
-            "\"syscalls\":{\(syscalls.joined(separator: ","))}",
-            "\"cpu\":{\"user_s\":\(Report.fixed(seconds(usage.ru_utime), 6)),"
-                + "\"system_s\":\(Report.fixed(seconds(usage.ru_stime), 6))}",
         ]
+        for counter in ServerStatistics.Counter.allCases where counter.group != .syscalls {
+            fields.append("\"\(counter.key)\":\(s[counter])")
+        }
+        fields.append("\"syscalls\":{\(syscalls.joined(separator: ","))}")
+        fields.append("\"cpu\":{\"user_s\":\(Report.fixed(seconds(usage.ru_utime), 6)),"
+            + "\"system_s\":\(Report.fixed(seconds(usage.ru_stime), 6))}")
         return "{" + fields.joined(separator: ",") + "}\n"
     }
 

@@ -156,12 +156,12 @@ enum Report {
     /// One line: connections open, requests/s and MiB/s in and out since `previous`.
     static func interval(current: ServerStatistics, previous: ServerStatistics, seconds: Double) -> String {
         let elapsed = max(seconds, 1e-9)
-        let requests = Double(current.requests &- previous.requests) / elapsed
-        let mibIn = Double(current.bytesReceived &- previous.bytesReceived) / elapsed / 1_048_576
-        let mibOut = Double(current.bytesSent &- previous.bytesSent) / elapsed / 1_048_576
+        let requests = Double(current[.requests] &- previous[.requests]) / elapsed
+        let mibIn = Double(current[.bytesReceived] &- previous[.bytesReceived]) / elapsed / 1_048_576
+        let mibOut = Double(current[.bytesSent] &- previous[.bytesSent]) / elapsed / 1_048_576
         // The counters are loaded one by one while connections come and go: clamp, so a close
         // seen without its accept cannot wrap the difference around.
-        let open = current.connectionsAccepted >= current.connectionsClosed ? current.connectionsOpen : 0
+        let open = current[.connectionsAccepted] >= current[.connectionsClosed] ? current.connectionsOpen : 0
         return "echo: \(open) connections open, \(fixed(requests, 0)) requests/s, "
             + "\(fixed(mibIn, 2)) MiB/s in, \(fixed(mibOut, 2)) MiB/s out"
     }
@@ -171,19 +171,21 @@ enum Report {
     static func final(_ s: ServerStatistics, seconds: Double, shutdown: Double? = nil) -> [String] {
         let took = shutdown.map { " (shutdown took \(fixed($0 * 1000, 1)) ms)" } ?? ""
         var lines = ["echo: stopped after \(fixed(seconds, 2)) s\(took)"]
-        lines.append("echo:   connections  \(s.connectionsAccepted) accepted, \(s.connectionsClosed) closed, "
-            + "\(s.acceptFailures) accept failures")
-        let rate = seconds > 0 ? " (\(fixed(Double(s.requests) / seconds, 0))/s)" : ""
-        lines.append("echo:   requests     \(s.requests)\(rate)")
-        lines.append("echo:   bytes        \(s.bytesReceived) in (\(mebibytes(s.bytesReceived))), "
-            + "\(s.bytesSent) out (\(mebibytes(s.bytesSent)))")
-        lines.append("echo:   syscalls     \(s.syscalls.total) in total\(perRequest(s.syscalls.total, s.requests, suffix: ", "))")
-        let kinds = s.syscalls.named.filter { $0.count > 0 }
-        let nameWidth = (kinds.map { $0.name.count }.max() ?? 0) + 2
-        let width = kinds.map { String($0.count).count }.max() ?? 0
+        let connections = ServerStatistics.Counter.allCases.filter { $0.group == .connections && $0 != .connectionsAccepted }
+            .filter { s[$0] > 0 || $0 == .connectionsClosed || $0 == .acceptFailures }
+            .map { "\(s[$0]) \($0.key.replacingUnderscores())" }
+        lines.append("echo:   connections  \(s[.connectionsAccepted]) accepted, " + connections.joined(separator: ", "))
+        let rate = seconds > 0 ? " (\(fixed(Double(s[.requests]) / seconds, 0))/s)" : ""
+        lines.append("echo:   requests     \(s[.requests])\(rate)")
+        lines.append("echo:   bytes        \(s[.bytesReceived]) in (\(mebibytes(s[.bytesReceived]))), "
+            + "\(s[.bytesSent]) out (\(mebibytes(s[.bytesSent])))")
+        lines.append("echo:   syscalls     \(s.syscallTotal) in total\(perRequest(s.syscallTotal, s[.requests], suffix: ", "))")
+        let kinds = ServerStatistics.Counter.syscalls.filter { s[$0] > 0 }
+        let nameWidth = (kinds.map { $0.key.count }.max() ?? 0) + 2
+        let width = kinds.map { String(s[$0]).count }.max() ?? 0
         for kind in kinds {
-            lines.append("echo:     " + padRight(kind.name, nameWidth) + padLeft(String(kind.count), width)
-                + perRequest(kind.count, s.requests, suffix: "  "))
+            lines.append("echo:     " + padRight(kind.key, nameWidth) + padLeft(String(s[kind]), width)
+                + perRequest(s[kind], s[.requests], suffix: "  "))
         }
         return lines
     }
@@ -209,6 +211,13 @@ enum Report {
 
     private static func padLeft(_ text: String, _ width: Int) -> String {
         text.count >= width ? text : String(repeating: " ", count: width - text.count) + text
+    }
+}
+
+extension String {
+    /// `closed_idle` as `closed idle`: a counter's key as words.
+    func replacingUnderscores() -> String {
+        String(map { $0 == "_" ? " " : $0 })
     }
 }
 

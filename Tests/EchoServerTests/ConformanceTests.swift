@@ -34,7 +34,7 @@ extension EchoSuite {
                 client.close()
             }
             let total = UInt64(message.count + 1 + 2 + 4095 + 4096 + 4097 + 16384 + 65537)
-            #expect(statistics.bytesReceived == total && statistics.bytesSent == total, "\(describe(statistics))")
+            #expect(statistics[.bytesReceived] == total && statistics[.bytesSent] == total, "\(describe(statistics))")
         }
 
         // MARK: 2. 1000 concurrent clients
@@ -51,9 +51,9 @@ extension EchoSuite {
                 #expect(outcome.echoed == count, "\(outcome)")
                 #expect(outcome.peakOpen == count, "not all connections were open at once: \(outcome)")
             }
-            #expect(statistics.connectionsAccepted == UInt64(count), "\(describe(statistics))")
-            #expect(statistics.connectionsClosed == statistics.connectionsAccepted, "\(describe(statistics))")
-            #expect(statistics.bytesReceived == expectedBytes && statistics.bytesSent == expectedBytes,
+            #expect(statistics[.connectionsAccepted] == UInt64(count), "\(describe(statistics))")
+            #expect(statistics[.connectionsClosed] == statistics[.connectionsAccepted], "\(describe(statistics))")
+            #expect(statistics[.bytesReceived] == expectedBytes && statistics[.bytesSent] == expectedBytes,
                     "expected \(expectedBytes) B each way: \(describe(statistics))")
         }
 
@@ -71,7 +71,7 @@ extension EchoSuite {
                 let rest = try client.receiveUntilEOF(limit: 0)
                 #expect(rest.isEmpty)
             }
-            #expect(statistics.bytesReceived == UInt64(data.count) && statistics.bytesSent == UInt64(data.count),
+            #expect(statistics[.bytesReceived] == UInt64(data.count) && statistics[.bytesSent] == UInt64(data.count),
                     "\(describe(statistics))")
         }
 
@@ -89,9 +89,9 @@ extension EchoSuite {
                 #expect(describeMismatch(expected: data, received: echoed) == nil)
                 #expect(client.readableWithin(0.05) == nil, "the server sent more than it received")
             }
-            #expect(statistics.bytesReceived == UInt64(data.count) && statistics.bytesSent == UInt64(data.count),
+            #expect(statistics[.bytesReceived] == UInt64(data.count) && statistics[.bytesSent] == UInt64(data.count),
                     "\(describe(statistics))")
-            #expect(statistics.requests >= 1, "\(describe(statistics))")
+            #expect(statistics[.requests] >= 1, "\(describe(statistics))")
         }
 
         // MARK: 5. Half-close
@@ -110,7 +110,7 @@ extension EchoSuite {
                 let echoed = try client.receiveUntilEOF(limit: size)
                 try writer.wait(timeout: 10)
                 #expect(describeMismatch(expected: data, received: echoed) == nil)
-                let closed = eventually(timeout: 3) { server.statistics.snapshot().connectionsClosed == 1 }
+                let closed = eventually(timeout: 3) { server.statistics.snapshot()[.connectionsClosed] == 1 }
                 #expect(closed, "the server did not count the connection closed: \(describe(server.statistics.snapshot()))")
             }
         }
@@ -131,7 +131,7 @@ extension EchoSuite {
                 fresh.close()
                 let settled = eventually(timeout: 5) {
                     let s = server.statistics.snapshot()
-                    return s.connectionsAccepted == 301 && s.connectionsClosed == 301
+                    return s[.connectionsAccepted] == 301 && s[.connectionsClosed] == 301
                 }
                 #expect(settled, "after 300 resets and 1 clean close: \(describe(server.statistics.snapshot()))")
                 let held = waitFor(timeout: 5, { serverHeldConnections(port: server.port) }, until: \.isEmpty)
@@ -227,7 +227,7 @@ extension EchoSuite {
             let statistics = try withServer(backend) { server in
                 port = server.port
                 try echoOnce(port: server.port)
-                let warmedUp = eventually(timeout: 3) { server.statistics.snapshot().connectionsClosed == 1 }
+                let warmedUp = eventually(timeout: 3) { server.statistics.snapshot()[.connectionsClosed] == 1 }
                 #expect(warmedUp, "warm-up connection not closed: \(describe(server.statistics.snapshot()))")
                 let baseline = descriptorsRelevant(toPort: server.port)
                 let done = try connectCloseCycles(port: server.port, count: cycles,
@@ -235,7 +235,7 @@ extension EchoSuite {
                 #expect(done == cycles)
                 let counted = eventually(timeout: 5) {
                     let s = server.statistics.snapshot()
-                    return s.connectionsAccepted == UInt64(cycles + 1) && s.connectionsClosed == UInt64(cycles + 1)
+                    return s[.connectionsAccepted] == UInt64(cycles + 1) && s[.connectionsClosed] == UInt64(cycles + 1)
                 }
                 #expect(counted, "\(describe(server.statistics.snapshot()))")
                 let held = waitFor(timeout: 5, { serverHeldConnections(port: server.port) }, until: \.isEmpty)
@@ -244,7 +244,7 @@ extension EchoSuite {
                 let extra = settled.last.filter { baseline[$0.key] != $0.value }
                 #expect(settled.ok, "\(settled.last.count - baseline.count) descriptors more than before the cycles (\(baseline.count) → \(settled.last.count)); new: \(summarize(extra))")
             }
-            #expect(statistics.connectionsClosed == statistics.connectionsAccepted, "\(describe(statistics))")
+            #expect(statistics[.connectionsClosed] == statistics[.connectionsAccepted], "\(describe(statistics))")
             let released = waitFor(timeout: 3, { descriptorsRelevant(toPort: port) }, until: { $0.count <= beforeStart.count })
             let extra = released.last.filter { beforeStart[$0.key] != $0.value }
             #expect(released.ok, "after stop: \(released.last.count) descriptors, \(beforeStart.count) before start; new: \(summarize(extra))")
@@ -277,11 +277,11 @@ extension EchoSuite {
                     }
                 }
             }
-            #expect(statistics.bytesReceived == UInt64(sent), "sent \(sent): \(describe(statistics))")
-            #expect(statistics.bytesSent == UInt64(sent), "sent \(sent): \(describe(statistics))")
-            #expect(statistics.requests >= UInt64(clientCount), "\(describe(statistics))")
-            #expect(statistics.connectionsAccepted == UInt64(clientCount), "\(describe(statistics))")
-            #expect(statistics.connectionsClosed == statistics.connectionsAccepted, "\(describe(statistics))")
+            #expect(statistics[.bytesReceived] == UInt64(sent), "sent \(sent): \(describe(statistics))")
+            #expect(statistics[.bytesSent] == UInt64(sent), "sent \(sent): \(describe(statistics))")
+            #expect(statistics[.requests] >= UInt64(clientCount), "\(describe(statistics))")
+            #expect(statistics[.connectionsAccepted] == UInt64(clientCount), "\(describe(statistics))")
+            #expect(statistics[.connectionsClosed] == statistics[.connectionsAccepted], "\(describe(statistics))")
         }
 
         @Test("stop with clients still connected: prompt, closes them, counts them", arguments: BackendUnderTest.allCases)
@@ -306,9 +306,9 @@ extension EchoSuite {
             let statistics = try stopServer(server, timeout: 10)
             let elapsed = monotonicNow() - started
             #expect(elapsed < 5, "stop took \(elapsed) s with \(clientCount) idle clients connected")
-            #expect(statistics.connectionsAccepted == UInt64(clientCount), "\(describe(statistics))")
-            #expect(statistics.connectionsClosed == statistics.connectionsAccepted, "\(describe(statistics))")
-            #expect(statistics.bytesReceived == UInt64(1000 * clientCount) && statistics.bytesSent == UInt64(1000 * clientCount),
+            #expect(statistics[.connectionsAccepted] == UInt64(clientCount), "\(describe(statistics))")
+            #expect(statistics[.connectionsClosed] == statistics[.connectionsAccepted], "\(describe(statistics))")
+            #expect(statistics[.bytesReceived] == UInt64(1000 * clientCount) && statistics[.bytesSent] == UInt64(1000 * clientCount),
                     "\(describe(statistics))")
             for (index, client) in clients.enumerated() {
                 let seen = client.readableWithin(2)
@@ -325,11 +325,11 @@ extension EchoSuite {
                 let echoed = try client.echoConcurrently(data)
                 #expect(echoed == data)
                 let published = waitFor(timeout: 2, server.statistics.snapshot) { (s: ServerStatistics) -> Bool in
-                    s.connectionsAccepted == 1 && s.bytesReceived == 1234 && s.bytesSent == 1234 && s.requests >= 1
+                    s[.connectionsAccepted] == 1 && s[.bytesReceived] == 1234 && s[.bytesSent] == 1234 && s[.requests] >= 1
                 }
                 #expect(published.ok, "while a client is connected after echoing 1234 bytes: \(describe(published.last))")
                 client.close()
-                let closed = waitFor(timeout: 2, server.statistics.snapshot) { (s: ServerStatistics) -> Bool in s.connectionsClosed == 1 }
+                let closed = waitFor(timeout: 2, server.statistics.snapshot) { (s: ServerStatistics) -> Bool in s[.connectionsClosed] == 1 }
                 #expect(closed.ok, "after the client closed: \(describe(closed.last))")
             }
         }
@@ -365,7 +365,7 @@ extension EchoSuite {
             }
             #expect(outcome.echoed == 64, "\(outcome)")
             let statistics = try stopServer(server)
-            #expect(statistics.bytesReceived == UInt64(64 * 128 * 1024), "\(describe(statistics))")
+            #expect(statistics[.bytesReceived] == UInt64(64 * 128 * 1024), "\(describe(statistics))")
         }
     }
 }

@@ -17,13 +17,13 @@ extension EchoSuite {
             let outcome = ManyConnections.run(port: server.port, count: count, window: 128, timeout: 30) { index in
                 ManyConnections.taggedPayload(index: index, size: 1 + (index * 131) % 3000, seed: 77)
             }
-            let perLoop = server.statistics.members.map { $0.snapshot().connectionsAccepted }
+            let perLoop = server.statistics.members.map { $0.snapshot()[.connectionsAccepted] }
             let statistics = try stopServer(server)
             #expect(outcome.echoed == count, "\(outcome)")
-            #expect(statistics.connectionsAccepted == UInt64(count), "\(describe(statistics))")
+            #expect(statistics[.connectionsAccepted] == UInt64(count), "\(describe(statistics))")
             #expect(perLoop.allSatisfy { $0 > 0 }, "a loop got no connection: \(perLoop)")
             #expect(perLoop.reduce(0, +) == UInt64(count), "per loop: \(perLoop)")
-            #expect(statistics.bytesReceived == statistics.bytesSent)
+            #expect(statistics[.bytesReceived] == statistics[.bytesSent])
         }
     }
 }

@@ -53,9 +53,9 @@ extension EchoSuite {
                 }
                 #expect(failures.isEmpty, "\(seedText), \(failures.count) of \(clientCount) clients failed: \(failures.prefix(5).joined(separator: "; "))")
             }
-            #expect(statistics.bytesReceived == UInt64(total) && statistics.bytesSent == UInt64(total),
+            #expect(statistics[.bytesReceived] == UInt64(total) && statistics[.bytesSent] == UInt64(total),
                     "\(seedText): the clients sent \(total) bytes; \(describe(statistics))")
-            #expect(statistics.connectionsClosed == UInt64(clientCount), "\(seedText): \(describe(statistics))")
+            #expect(statistics[.connectionsClosed] == UInt64(clientCount), "\(seedText): \(describe(statistics))")
         }
     }
 }

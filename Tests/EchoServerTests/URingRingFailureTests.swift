@@ -47,7 +47,7 @@ extension EchoSuite {
             // The loop reports the failure; it neither crashes nor stops quietly.
             #expect(throws: EchoError.system("io_uring_submit_and_wait", errno: EIO)) { try server.wait() }
             let statistics = server.statistics.snapshot()
-            #expect(statistics.connectionsAccepted == 8 && statistics.connectionsClosed == 8, "\(describe(statistics))")
+            #expect(statistics[.connectionsAccepted] == 8 && statistics[.connectionsClosed] == 8, "\(describe(statistics))")
             let held = waitFor(timeout: 5, { serverHeldConnections(port: port) }, until: \.isEmpty)
             #expect(held.ok, "the server still holds \(held.last.count) connections")
             // The stop signal's eventfd belongs to `server`, which this test still holds.
