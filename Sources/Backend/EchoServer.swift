@@ -51,11 +51,14 @@ public final class EchoServer: Sendable {
     /// - Parameters:
     ///   - loops: how many event loops (and listening sockets) to run, at least 1.
     ///   - pinned: pin loop *i* to CPU *i* modulo the number of CPUs.
+    ///   - limits: the idle timeout and the connection cap, which the loops share.
     /// - Throws: ``EchoError`` when a socket cannot be bound or a thread cannot start.
     ///   Errors a backend meets once running are thrown by ``wait()``.
     public static func start(_ backend: some EventBackend, host: String = "127.0.0.1", port: Int = 0,
-                             backlog: Int32 = 4096, loops: Int = 1, pinned: Bool = false) throws(EchoError) -> EchoServer {
+                             backlog: Int32 = 4096, loops: Int = 1, pinned: Bool = false,
+                             limits: ServerLimits = ServerLimits()) throws(EchoError) -> EchoServer {
         guard loops >= 1 else { throw .invalidConfiguration("invalid thread count \(loops): must be at least 1") }
+        try limits.validate(loops: loops)
         var listeners: [ListeningSocket] = []
         do {
             let first = try ListeningSocket.bind(host: host, port: port, backlog: backlog, reusePort: loops > 1)
@@ -75,12 +78,13 @@ public final class EchoServer: Sendable {
         var threads: [LoopThread] = []
         for (index, listener) in listeners.enumerated() {
             let published = statistics.members[index]
+            let share = limits.share(loop: index, of: loops)
             do {
                 let name = loops > 1 ? "echo-\(type(of: backend).name)-\(index)" : "echo-\(type(of: backend).name)"
                 threads.append(try LoopThread(name: name) {
                     if pinned { _ = clinux_pin_thread(Int32(index % cpus)) }
                     do throws(EchoError) {
-                        try backend.run(listener: listener, stop: stop, statistics: published)
+                        try backend.run(listener: listener, stop: stop, statistics: published, limits: share)
                     } catch {
                         outcome.failure.withLock { if $0 == nil { $0 = error } }
                     }

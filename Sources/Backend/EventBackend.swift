@@ -1,7 +1,7 @@
 /// An event backend: one way of serving TCP echo on a listening socket.
 ///
 /// A backend is a small value that holds its own options. ``EchoServer`` binds the listening
-/// socket, then calls ``run(listener:stop:statistics:)`` on a dedicated thread. The backend runs
+/// socket, then calls ``run(listener:stop:statistics:limits:)`` on a dedicated thread. The backend runs
 /// its loop with plain blocking waits (`io_uring_submit_and_wait`, `epoll_wait`, `accept`) until
 /// `stop` is requested, then closes every connection it owns and returns.
 public protocol EventBackend: Sendable {
@@ -26,9 +26,11 @@ public protocol EventBackend: Sendable {
     ///     connections and returns promptly.
     ///   - statistics: where the loop publishes its counters, at least once per loop turn, so
     ///     another thread can read them while it runs.
+    ///   - limits: the idle timeout and this loop's share of the connection cap.
     /// - Throws: ``EchoError`` when the loop cannot start (a missing kernel feature, no memory) or
     ///   meets an error it cannot serve through.
-    func run(listener: ListeningSocket, stop: StopSignal, statistics: LiveStatistics) throws(EchoError)
+    func run(listener: ListeningSocket, stop: StopSignal, statistics: LiveStatistics,
+             limits: ServerLimits) throws(EchoError)
 }
 
 extension EventBackend {

@@ -103,11 +103,11 @@ extension ServerStatistics {
         public var meaning: String {
             switch self {
             case .connectionsAccepted: return "connections accepted since start"
-            case .connectionsClosed: return "connections closed (by the peer, an error, a limit, or at stop)"
+            case .connectionsClosed: return "closed by the peer, an error, a limit or the stop"
             case .closedIdle: return "connections closed by --idle-timeout"
-            case .acceptFailures: return "accepts that failed for lack of descriptors or memory"
+            case .acceptFailures: return "accepts failed for lack of descriptors or memory"
             case .acceptPauses: return "times accepting paused at --max-connections"
-            case .acceptsRefused: return "connections closed at once over --max-connections (--over-limit close)"
+            case .acceptsRefused: return "closed at once over the cap (--over-limit close)"
             case .requests: return "reads that returned data, each echoed back"
             case .bytesReceived: return "bytes read from clients"
             case .bytesSent: return "bytes written back"
@@ -118,7 +118,7 @@ extension ServerStatistics {
             case .write: return "send and write calls"
             case .accept: return "accept calls"
             case .close: return "close calls"
-            case .other: return "every other call (fcntl, setsockopt, shutdown, buffer-ring registration…)"
+            case .other: return "fcntl, setsockopt, shutdown, buffer-ring registration…"
             }
         }
 

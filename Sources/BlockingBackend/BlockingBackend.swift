@@ -54,8 +54,8 @@ public struct BlockingBackend: EventBackend {
     static let connectionStackSize = 512 << 10
 
     /// How long to back off when `accept` or `pthread_create` runs out of descriptors, memory or
-    /// threads, so a full table does not make the accept loop spin.
-    static let backoffMicroseconds: UInt32 = 10_000
+    /// threads, so a full table does not make the accept loop spin: the shared back-off.
+    static let backoffMicroseconds = UInt32(AcceptFailure.backoffNanoseconds / 1000)
 
     public var summary: String {
         switch options.mode {
@@ -73,22 +73,28 @@ public struct BlockingBackend: EventBackend {
         }
     }
 
-    public func run(listener: ListeningSocket, stop: StopSignal, statistics: LiveStatistics) throws(EchoError) {
+    /// Serves until `stop`. With an idle timeout, every client socket gets `SO_RCVTIMEO` and
+    /// `SO_SNDTIMEO` of that length: a read that waits that long for a byte, or a send that waits
+    /// that long for the peer to take one, ends the connection. The connection cap applies to the
+    /// threaded mode (the naive one never has more than one connection open).
+    public func run(listener: ListeningSocket, stop: StopSignal, statistics: LiveStatistics,
+                    limits: ServerLimits) throws(EchoError) {
         try validate()
         // The socket may have been switched to non-blocking by someone else; this backend's
         // accept must block.
         try listener.setNonBlocking(false)
         switch options.mode {
         case .naive:
-            try runNaive(listener: listener, stop: stop, statistics: statistics)
+            try runNaive(listener: listener, stop: stop, statistics: statistics, limits: limits)
         case .threaded:
-            try runThreaded(listener: listener, stop: stop, statistics: statistics)
+            try runThreaded(listener: listener, stop: stop, statistics: statistics, limits: limits)
         }
     }
 
     // MARK: - Naive: one client at a time
 
-    private func runNaive(listener: ListeningSocket, stop: StopSignal, statistics: LiveStatistics) throws(EchoError) {
+    private func runNaive(listener: ListeningSocket, stop: StopSignal, statistics: LiveStatistics,
+                          limits: ServerLimits) throws(EchoError) {
         let registry = try ConnectionRegistry(listener: listener.fileDescriptor, tracksThreads: false)
         // Registered before the first accept: if the stop was requested before `run` started, the
         // waker runs at once and the accept below fails straight away.
@@ -104,7 +110,10 @@ public struct BlockingBackend: EventBackend {
         let publish: (inout ServerStatistics) -> Void = { statistics.publish($0) }
 
         while let client = try Self.acceptClient(listener.fileDescriptor, stop: stop, counters: &counters, report: publish) {
+            counters[.connectionsAccepted] &+= 1
+            statistics.publish(counters)
             if registry.admit(client) {
+                Self.applyIdleTimeout(limits, to: client, counters: &counters)
                 Self.serve(client, buffer: buffer, capacity: bufferSize, counters: &counters, report: publish)
                 registry.remove(client)
             }
@@ -117,8 +126,10 @@ public struct BlockingBackend: EventBackend {
 
     // MARK: - Threaded: one thread per connection
 
-    private func runThreaded(listener: ListeningSocket, stop: StopSignal, statistics: LiveStatistics) throws(EchoError) {
+    private func runThreaded(listener: ListeningSocket, stop: StopSignal, statistics: LiveStatistics,
+                             limits: ServerLimits) throws(EchoError) {
         let registry = try ConnectionRegistry(listener: listener.fileDescriptor, tracksThreads: true)
+        let cap = limits.maxConnections ?? .max
         stop.onStop { registry.stop(includingListener: true) }
         defer { registry.finish() }
 
@@ -132,7 +143,24 @@ public struct BlockingBackend: EventBackend {
 
         var failure: EchoError?
         do throws(EchoError) {
-            while let client = try Self.acceptClient(listener.fileDescriptor, stop: stop, counters: &counters, report: flush) {
+            while true {
+                if limits.overLimit == .pause && registry.openCount >= cap {
+                    // At the cap: newcomers wait in the backlog until a connection thread ends.
+                    counters[.acceptPauses] &+= 1
+                    flush(&counters)
+                    registry.waitForRoom(below: cap, stop: stop)
+                }
+                guard let client = try Self.acceptClient(listener.fileDescriptor, stop: stop, counters: &counters,
+                                                         report: flush) else { break }
+                if registry.openCount >= cap {
+                    _ = close(client)  // --over-limit close
+                    counters[.close] &+= 1
+                    counters[.acceptsRefused] &+= 1
+                    flush(&counters)
+                    continue
+                }
+                counters[.connectionsAccepted] &+= 1
+                Self.applyIdleTimeout(limits, to: client, counters: &counters)
                 guard registry.admit(client) else {
                     // The stop came between accept and now: its waker has already run.
                     _ = close(client)
@@ -218,25 +246,19 @@ public struct BlockingBackend: EventBackend {
             let client = clinux_accept4(listener, nil, nil, Int32(SOCK_CLOEXEC.rawValue))
             let code = clinux_errno()
             counters[.accept] &+= 1
-            if client >= 0 {
-                counters[.connectionsAccepted] &+= 1
-                report(&counters)
-                return client
-            }
-            switch code {
-            case EINTR, ECONNABORTED, EPROTO, EPERM, ETIMEDOUT,
-                 ENETDOWN, ENETUNREACH, ENOPROTOOPT, EHOSTDOWN, EHOSTUNREACH, ENONET, EOPNOTSUPP:
-                // The connection died in the backlog, or a signal interrupted the wait: try again.
+            if client >= 0 { return client }
+            switch AcceptFailure(errno: code) {
+            case .transient:
                 continue
-            case EMFILE, ENFILE, ENOBUFS, ENOMEM:
+            case .exhausted:
                 counters[.acceptFailures] &+= 1
                 report(&counters)
                 usleep(backoffMicroseconds)
-            case EAGAIN:
+            case .backlogEmpty:
                 // Only a listener made non-blocking behind our back (or given a receive timeout)
                 // says this: wait a little rather than spin.
                 usleep(backoffMicroseconds)
-            default:
+            case .listenerBroken:
                 // A shut-down listener fails with EINVAL: that is the stop waker at work.
                 if stop.isRequested { return nil }
                 report(&counters)
@@ -247,7 +269,18 @@ public struct BlockingBackend: EventBackend {
         return nil
     }
 
-    /// Echoes `client` until it closes its side, fails, or is shut down by a stop. Does not close it.
+    /// Gives `client` the idle timeout as `SO_RCVTIMEO` and `SO_SNDTIMEO`, when there is one.
+    private static func applyIdleTimeout(_ limits: ServerLimits, to client: Int32, counters: inout ServerStatistics) {
+        guard let nanoseconds = limits.idleTimeoutNanoseconds else { return }
+        var timeout = timeval(tv_sec: Int(nanoseconds / 1_000_000_000), tv_usec: Int(nanoseconds % 1_000_000_000 / 1000))
+        for option in [SO_RCVTIMEO, SO_SNDTIMEO] {
+            _ = setsockopt(client, SOL_SOCKET, option, &timeout, socklen_t(MemoryLayout<timeval>.size))
+            counters[.other] &+= 1
+        }
+    }
+
+    /// Echoes `client` until it closes its side, fails, stays silent past the idle timeout
+    /// (a read or send that times out: `EAGAIN`), or is shut down by a stop. Does not close it.
     ///
     /// Every read that returns data is one request; `report` runs after each request is echoed.
     @inline(__always)
@@ -258,7 +291,9 @@ public struct BlockingBackend: EventBackend {
             counters[.read] &+= 1
             if received == 0 { return }  // end of stream (or shut down by a stop)
             if received < 0 {
-                if clinux_errno() == EINTR { continue }
+                let code = clinux_errno()
+                if code == EINTR { continue }
+                if code == EAGAIN { counters[.closedIdle] &+= 1 }  // SO_RCVTIMEO: idle
                 // ECONNRESET, ETIMEDOUT and the like: this client is gone.
                 report(&counters)
                 return
@@ -275,6 +310,7 @@ public struct BlockingBackend: EventBackend {
                 } else if sent < 0 && clinux_errno() == EINTR {
                     continue
                 } else {
+                    if sent < 0 && clinux_errno() == EAGAIN { counters[.closedIdle] &+= 1 }  // SO_SNDTIMEO: idle
                     // EPIPE, ECONNRESET (or a shut-down socket at stop): drop this client.
                     report(&counters)
                     return
@@ -311,6 +347,8 @@ private final class ConnectionRegistry: Sendable {
         var threads = 0
         /// `run` waits for the threads: the last one to finish signals `drained`.
         var draining = false
+        /// The accept loop waits for a connection to close (at the cap): the next one signals `room`.
+        var waitingForRoom = false
     }
 
     private let state = Mutex(State())
@@ -318,6 +356,8 @@ private final class ConnectionRegistry: Sendable {
     private let tracksThreads: Bool
     /// An eventfd the last connection thread writes once `run` waits for them (threaded mode).
     private let drained: Int32
+    /// An eventfd a closing connection writes when the accept loop waits at the cap.
+    private let room: Int32
 
     init(listener: Int32, tracksThreads: Bool) throws(EchoError) {
         self.listener = listener
@@ -325,14 +365,44 @@ private final class ConnectionRegistry: Sendable {
         if tracksThreads {
             let fd = eventfd(0, Int32(EFD_CLOEXEC))
             guard fd >= 0 else { throw .system("eventfd", errno: clinux_errno()) }
+            let roomFD = eventfd(0, Int32(EFD_CLOEXEC | EFD_NONBLOCK))
+            guard roomFD >= 0 else {
+                let code = clinux_errno()
+                _ = close(fd)
+                throw .system("eventfd", errno: code)
+            }
             drained = fd
+            room = roomFD
         } else {
             drained = -1
+            room = -1
         }
     }
 
     deinit {
         if drained >= 0 { _ = close(drained) }
+        if room >= 0 { _ = close(room) }
+    }
+
+    /// Client sockets open now.
+    var openCount: Int { state.withLock { $0.clients.count } }
+
+    /// Blocks until fewer than `cap` clients are open, or the server stops (threaded mode).
+    func waitForRoom(below cap: Int, stop: StopSignal) {
+        while true {
+            let full = state.withLock { state -> Bool in
+                guard state.clients.count >= cap, !state.stopping else { return false }
+                state.waitingForRoom = true
+                return true
+            }
+            guard full else { return }
+            var descriptors = [pollfd(fd: room, events: Int16(POLLIN), revents: 0),
+                               pollfd(fd: stop.fileDescriptor, events: Int16(POLLIN), revents: 0)]
+            _ = poll(&descriptors, 2, -1)
+            var value: UInt64 = 0
+            _ = read(room, &value, MemoryLayout<UInt64>.size)
+            if stop.isRequested { return }
+        }
     }
 
     /// Records an accepted client (and, in threaded mode, the thread about to serve it).
@@ -348,7 +418,14 @@ private final class ConnectionRegistry: Sendable {
 
     /// Forgets a client, before its descriptor is closed.
     func remove(_ client: Int32) {
-        _ = state.withLock { $0.clients.remove(client) }
+        state.withLock { state in
+            state.clients.remove(client)
+            if state.waitingForRoom {
+                state.waitingForRoom = false
+                var one: UInt64 = 1
+                _ = write(room, &one, MemoryLayout<UInt64>.size)
+            }
+        }
     }
 
     /// Shuts down every open client, so blocked reads and sends return, and the listener when

@@ -1,15 +1,14 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Backend
 
 /// Clocks, sleeps and the process's CPU time.
 enum ProcessClock {
-    /// `CLOCK_MONOTONIC` in nanoseconds (through the vDSO: no system call).
+    /// `CLOCK_MONOTONIC` in nanoseconds (``MonotonicTime``, the one clock).
     @inline(__always)
     static func monotonic() -> UInt64 {
-        var time = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &time)
-        return UInt64(time.tv_sec) &* 1_000_000_000 &+ UInt64(time.tv_nsec)
+        MonotonicTime.now().nanoseconds
     }
 
     /// `CLOCK_REALTIME` in nanoseconds since the Unix epoch.
@@ -33,8 +32,7 @@ enum ProcessClock {
     /// Whole milliseconds from `now` to `deadline`, rounded up, for an `epoll_wait` timeout.
     @inline(__always)
     static func milliseconds(from now: UInt64, to deadline: UInt64) -> Int32 {
-        guard deadline > now else { return 0 }
-        return Int32(clamping: (deadline - now + 999_999) / 1_000_000)
+        MonotonicTime(nanoseconds: deadline).milliseconds(after: MonotonicTime(nanoseconds: now))
     }
 
     /// User and system CPU seconds the whole process (every thread) has used.

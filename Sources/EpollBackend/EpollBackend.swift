@@ -84,7 +84,7 @@ public struct EpollBackend: EventBackend {
         }
     }
 
-    /// Serves echo on `listener` on the calling thread until `stop` is requested.
+    /// Serves echo on `listener` on the calling thread until `stop` is requested, within `limits`.
     ///
     /// Switches `listener` to non-blocking mode; never closes it. On return every connection the
     /// loop accepted is closed and `statistics` holds the final counters.
@@ -92,9 +92,10 @@ public struct EpollBackend: EventBackend {
     /// - Throws: ``EchoError/invalidConfiguration(_:)`` for options out of range, or
     ///   ``EchoError/system(_:errno:)`` when `epoll` cannot be set up or fails in a way the loop
     ///   cannot serve through.
-    public func run(listener: ListeningSocket, stop: StopSignal, statistics: LiveStatistics) throws(EchoError) {
+    public func run(listener: ListeningSocket, stop: StopSignal, statistics: LiveStatistics,
+                    limits: ServerLimits) throws(EchoError) {
         try validate()
-        var loop = try EpollLoop(listener: listener, stop: stop, options: options, statistics: statistics)
+        var loop = try EpollLoop(listener: listener, stop: stop, options: options, statistics: statistics, limits: limits)
         try loop.run()
     }
 }

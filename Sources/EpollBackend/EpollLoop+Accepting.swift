@@ -6,39 +6,48 @@ import Glibc
 #endif
 
 extension EpollLoop {
-    /// Accepts every waiting connection, until `accept4` reports `EAGAIN`.
+    /// Accepts every waiting connection, until `accept4` reports `EAGAIN` or the connection cap is
+    /// reached.
     ///
-    /// Out of descriptors or memory (`EMFILE`, `ENFILE`, `ENOBUFS`, `ENOMEM`), the failure is
-    /// counted and the listener leaves the epoll set: a level-triggered listener with a waiting
-    /// connection that cannot be accepted would otherwise wake every wait at once and spin. It comes
-    /// back when a connection closes or after ``acceptRetryDelay``.
+    /// Failures follow ``AcceptFailure``. Out of descriptors or memory, the failure is counted and
+    /// the listener leaves the epoll set: a level-triggered listener with a waiting connection that
+    /// cannot be accepted would otherwise wake every wait at once and spin. It comes back when a
+    /// connection closes or after ``AcceptFailure/backoffNanoseconds``. At the cap (`--max-connections`,
+    /// pausing) it leaves the set the same way and comes back once a connection closes.
     ///
     /// - Throws: ``EchoError/system(_:errno:)`` for errors that mean the listener itself is broken.
     mutating func acceptConnections() throws(EchoError) {
         let flags = Int32(SOCK_NONBLOCK.rawValue | SOCK_CLOEXEC.rawValue)
         while true {
+            if connections.openCount >= maxConnections && overLimit == .pause {
+                try pauseAccepting(until: .distantFuture)
+                statistics[.acceptPauses] &+= 1
+                return
+            }
             let descriptor = clinux_accept4(listener, nil, nil, flags)
             let code = descriptor < 0 ? errno : 0
             statistics[.accept] += 1
             if descriptor >= 0 {
+                if connections.openCount >= maxConnections {
+                    // --over-limit close: in and out at once, counted.
+                    _ = Glibc.close(descriptor)
+                    statistics[.close] += 1
+                    statistics[.acceptsRefused] &+= 1
+                    continue
+                }
                 guard try adopt(descriptor) else { return }
                 continue
             }
-            switch code {
-            case EAGAIN:  // also EWOULDBLOCK: the backlog is empty
+            switch AcceptFailure(errno: code) {
+            case .backlogEmpty:
                 return
-            case EINTR, ECONNABORTED:
+            case .transient:
                 continue
-            case EMFILE, ENFILE, ENOBUFS, ENOMEM:
+            case .exhausted:
                 statistics[.acceptFailures] += 1
-                try pauseAccepting()
+                try pauseAccepting(until: MonotonicTime.now().adding(nanoseconds: AcceptFailure.backoffNanoseconds))
                 return
-            case EPROTO, EPERM, ENETDOWN, ENOPROTOOPT, EHOSTDOWN, ENONET, EHOSTUNREACH, EOPNOTSUPP,
-                 ENETUNREACH, ETIMEDOUT:
-                // accept(2): errors already pending on the new connection, which is gone; the
-                // listener is fine, so go on with the next one.
-                continue
-            default:
+            case .listenerBroken:
                 throw .system("accept4", errno: code)
             }
         }
@@ -53,6 +62,7 @@ extension EpollLoop {
         let code = control(EPOLL_CTL_ADD, descriptor, interest: .read, token: token)
         if code == 0 {
             statistics[.connectionsAccepted] += 1
+            idle.opened(descriptor)
             return true
         }
         connections.release(descriptor)
@@ -61,30 +71,33 @@ extension EpollLoop {
         switch code {
         case ENOMEM, ENOSPC:  // ENOSPC: the user's epoll watch limit (max_user_watches)
             statistics[.acceptFailures] += 1
-            try pauseAccepting()
+            try pauseAccepting(until: MonotonicTime.now().adding(nanoseconds: AcceptFailure.backoffNanoseconds))
             return false
         default:
             throw .system("epoll_ctl(EPOLL_CTL_ADD, a connection)", errno: code)
         }
     }
 
-    /// Takes the listener out of the epoll set until a connection closes or ``acceptRetryDelay`` milliseconds pass.
-    private mutating func pauseAccepting() throws(EchoError) {
+    /// Takes the listener out of the epoll set until a connection closes or `deadline` passes.
+    private mutating func pauseAccepting(until deadline: MonotonicTime) throws(EchoError) {
         if case .watched = listenerState {
             let code = remove(listener)
             guard code == 0 else { throw .system("epoll_ctl(EPOLL_CTL_DEL, the listener)", errno: code) }
         }
-        listenerState = .paused(until: Self.monotonicDeadline(after: Self.acceptRetryDelay))
+        listenerState = .paused(until: deadline)
     }
 
-    /// Puts the listener back in the epoll set; if the set is still out of room, tries again later.
-    mutating func resumeAccepting() throws(EchoError) {
+    /// Puts the listener back in the epoll set once a connection closed (below the cap) or the
+    /// back-off has passed; if the set is still out of room, tries again later.
+    mutating func resumeAcceptingIfDue(now: MonotonicTime) throws(EchoError) {
+        guard case .paused(let until) = listenerState, closedThisTurn || now >= until else { return }
+        guard connections.openCount < maxConnections || overLimit == .close else { return }
         let code = control(EPOLL_CTL_ADD, listener, interest: .read, token: .fixed(listener))
         switch code {
         case 0:
             listenerState = .watched
         case ENOMEM, ENOSPC:
-            listenerState = .paused(until: Self.monotonicDeadline(after: Self.acceptRetryDelay))
+            listenerState = .paused(until: now.adding(nanoseconds: AcceptFailure.backoffNanoseconds))
         default:
             throw .system("epoll_ctl(EPOLL_CTL_ADD, the listener)", errno: code)
         }

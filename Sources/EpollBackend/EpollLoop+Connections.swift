@@ -33,6 +33,7 @@ extension EpollLoop {
             statistics[.read] += 1
             if count > 0 {
                 statistics[.requests] &+= 1
+                idle.touch(descriptor)
                 statistics[.bytesReceived] &+= UInt64(truncatingIfNeeded: count)
                 guard echo(descriptor, connection, count: count) else { return }
                 reads += 1
@@ -127,6 +128,7 @@ extension EpollLoop {
             if sent >= 0 {
                 statistics[.bytesSent] &+= UInt64(truncatingIfNeeded: sent)
                 connection.pointee.pendingStart += Int32(sent)
+                if sent > 0 { idle.touch(descriptor) }  // the peer takes its bytes: not idle
                 return
             }
             switch code {
@@ -170,6 +172,23 @@ extension EpollLoop {
         statistics[.close] += 1
         statistics[.connectionsClosed] += 1
         closedThisTurn = true
+    }
+
+    /// Closes every connection silent for longer than the idle timeout (at each tick). A
+    /// connection that holds bytes its peer has not read for that long is closed too.
+    mutating func closeIdleConnections() {
+        var descriptor: Int32 = 0
+        while descriptor <= connections.highestDescriptor {
+            if idle.isExpired(descriptor) {
+                if let connection = connections.openConnection(on: descriptor) {
+                    closeConnection(descriptor, connection)
+                    statistics[.closedIdle] &+= 1
+                } else {
+                    idle.opened(descriptor)  // a closed slot: check it again a timeout later
+                }
+            }
+            descriptor += 1
+        }
     }
 
     /// Closes every open connection (at stop, or when the loop fails).

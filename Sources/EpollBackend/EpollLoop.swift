@@ -5,7 +5,7 @@ import CLinux
 import Glibc
 #endif
 
-/// The epoll event loop: one per ``EpollBackend/run(listener:stop:statistics:)`` call, created and
+/// The epoll event loop: one per ``EpollBackend/run(listener:stop:statistics:limits:)`` call, created and
 /// used on the loop thread only.
 ///
 /// A noncopyable value rather than a class: the loop's state is reached through `self` without
@@ -21,9 +21,6 @@ struct EpollLoop: ~Copyable {
     /// Full reads one connection may do for one level-triggered event before the loop serves the
     /// others: a descriptor with data left is reported again by the next wait.
     static let readsPerLevelEvent = 16
-    /// How long accepting stays paused after running out of descriptors or memory, unless a
-    /// connection closes first, in milliseconds.
-    static let acceptRetryDelay: Int32 = 100
     /// Slots the connection table starts with.
     static let initialTableCapacity = 4096
     /// Flags for every `send`: no `SIGPIPE` when the peer has gone.
@@ -33,9 +30,9 @@ struct EpollLoop: ~Copyable {
     enum ListenerState {
         /// Registered: the loop accepts whenever connections wait.
         case watched
-        /// Taken out of the set after an accept failed for lack of resources; put back once a
-        /// connection closes, or at the given `CLOCK_MONOTONIC` time in nanoseconds.
-        case paused(until: UInt64)
+        /// Taken out of the set after an accept failed for lack of resources, or at the connection
+        /// cap; put back once a connection closes, or at the given time.
+        case paused(until: MonotonicTime)
     }
 
     /// The epoll instance.
@@ -59,6 +56,11 @@ struct EpollLoop: ~Copyable {
     let events: UnsafeMutablePointer<epoll_event>
     /// Where the counters are published.
     let live: LiveStatistics
+    /// This loop's connection cap (`Int.max`: none) and what a connection over it meets.
+    let maxConnections: Int
+    let overLimit: ServerLimits.OverLimit
+    /// The idle timeout's tick, when there is one.
+    let tickNanoseconds: UInt64?
 
     /// Every connection's state, by descriptor.
     var connections: ConnectionTable
@@ -74,12 +76,15 @@ struct EpollLoop: ~Copyable {
     var stopRequested = false
     /// Whether ``epollDescriptor`` is still open.
     var epollOpen = true
+    /// When each connection was last active (`--idle-timeout`), and when the next tick is due.
+    var idle: IdleTracker
+    var nextTick = MonotonicTime.distantFuture
 
     /// Makes `listener` non-blocking, creates the epoll instance and allocates the loop's buffers.
     ///
     /// - Throws: ``EchoError/system(_:errno:)`` when `fcntl` or `epoll_create1` fails.
     init(listener: ListeningSocket, stop: StopSignal, options: EpollBackend.Options,
-         statistics live: LiveStatistics) throws(EchoError) {
+         statistics live: LiveStatistics, limits: ServerLimits) throws(EchoError) {
         try listener.setNonBlocking(true)
         let epollDescriptor = epoll_create1(Int32(EPOLL_CLOEXEC))
         guard epollDescriptor >= 0 else { throw .system("epoll_create1", errno: errno) }
@@ -95,6 +100,11 @@ struct EpollLoop: ~Copyable {
         readBuffer = .allocate(byteCount: options.bufferSize, alignment: 64)
         events = .allocate(capacity: options.maxEvents)
         self.live = live
+        maxConnections = limits.maxConnections ?? .max
+        overLimit = limits.overLimit
+        tickNanoseconds = limits.tickNanoseconds
+        idle = IdleTracker(limits: limits)
+        if let tick = limits.tickNanoseconds { nextTick = MonotonicTime.now().adding(nanoseconds: tick) }
         connections = ConnectionTable(capacity: Self.initialTableCapacity)
         pendingBuffers = PendingBufferPool(bufferSize: options.bufferSize)
         statistics[.other] = 3  // fcntl(F_GETFL), fcntl(F_SETFL), epoll_create1
@@ -135,12 +145,12 @@ struct EpollLoop: ~Copyable {
     }
 
     /// Waits for the next batch and returns its size: 0 after a timeout or a signal.
+    ///
+    /// Waits without a timeout unless accepting is paused until a time, or an idle timeout ticks.
     private mutating func waitForEvents() throws(EchoError) -> Int {
-        let timeout: Int32
-        switch listenerState {
-        case .watched: timeout = -1
-        case .paused(let until): timeout = Self.milliseconds(from: Self.monotonicNow(), to: until)
-        }
+        var deadline = nextTick
+        if case .paused(let until) = listenerState, until < deadline { deadline = until }
+        let timeout = deadline == .distantFuture ? -1 : deadline.milliseconds(after: MonotonicTime.now())
         let count = epoll_wait(epollDescriptor, events, batchSize, timeout)
         statistics[.epollWait] += 1
         if count >= 0 { return Int(count) }
@@ -149,12 +159,25 @@ struct EpollLoop: ~Copyable {
         throw .system("epoll_wait", errno: code)
     }
 
-    /// Work left for the end of a turn: putting the listener back once accepting may succeed.
+    /// Work left for the end of a turn: the idle timeout's tick when it is due, then putting the
+    /// listener back once accepting may succeed. Reads the clock only when either waits for a time.
     private mutating func endTurn() throws(EchoError) {
-        if case .paused(let until) = listenerState, closedThisTurn || Self.monotonicNow() >= until {
-            try resumeAccepting()
+        var now = MonotonicTime.distantFuture
+        if tickNanoseconds != nil || isPaused { now = MonotonicTime.now() }
+        if let tickNanoseconds, now >= nextTick {
+            idle.advance()
+            nextTick = nextTick.adding(nanoseconds: tickNanoseconds)
+            if nextTick < now { nextTick = now.adding(nanoseconds: tickNanoseconds) }  // fell behind: skip
+            closeIdleConnections()
         }
+        try resumeAcceptingIfDue(now: now)
         closedThisTurn = false
+    }
+
+    /// Whether the listener is out of the epoll set.
+    private var isPaused: Bool {
+        if case .paused = listenerState { return true }
+        return false
     }
 
     /// Closes every connection and the epoll instance, then publishes the final counters.
@@ -194,21 +217,4 @@ struct EpollLoop: ~Copyable {
         return epoll_ctl(epollDescriptor, EPOLL_CTL_DEL, descriptor, nil) == 0 ? 0 : errno
     }
 
-    /// `CLOCK_MONOTONIC` in nanoseconds (read through the vDSO: not a system call).
-    static func monotonicNow() -> UInt64 {
-        var time = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &time)
-        return UInt64(time.tv_sec) &* 1_000_000_000 &+ UInt64(time.tv_nsec)
-    }
-
-    /// The monotonic time `milliseconds` from now.
-    static func monotonicDeadline(after milliseconds: Int32) -> UInt64 {
-        monotonicNow() &+ UInt64(milliseconds) &* 1_000_000
-    }
-
-    /// Whole milliseconds from `now` to `deadline`, rounded up, for an `epoll_wait` timeout.
-    static func milliseconds(from now: UInt64, to deadline: UInt64) -> Int32 {
-        guard deadline > now else { return 0 }
-        return Int32(clamping: (deadline - now + 999_999) / 1_000_000)
-    }
 }

@@ -24,11 +24,6 @@ struct BundleMode: LoopMode, ~Copyable {
         bufferSize = options.bufferSize
     }
 
-    mutating func armAccept(_ loop: inout LoopContext) {
-        loop.ring.armMultishotAccept(listener: loop.listener, direct: false,
-                                     enters: &loop.statistics[.ioUringEnter])
-    }
-
     // MARK: Completions
 
     @inline(__always)
@@ -37,6 +32,7 @@ struct BundleMode: LoopMode, ~Copyable {
         if flags & UInt32(IORING_CQE_F_BUFFER) != 0 && result > 0 && connection.pointee.lifecycle != .free {
             connection.pointee.bundleReceived(result)
             if connection.pointee.lifecycle != .closing {
+                loop.idle.touch(fd)
                 loop.statistics[.requests] &+= 1
                 loop.statistics[.bytesReceived] &+= UInt64(result)
                 if connection.pointee.send == .idle { armSend(fd, &loop) }
@@ -57,6 +53,7 @@ struct BundleMode: LoopMode, ~Copyable {
         connection.pointee.send = .idle
         guard connection.pointee.lifecycle != .free else { return }
         if result > 0 && connection.pointee.lifecycle != .closing {
+            loop.idle.touch(fd)
             loop.statistics[.bytesSent] &+= UInt64(result)
             let returned = connection.pointee.bundleSent(result)
             armSend(fd, &loop)
@@ -72,29 +69,26 @@ struct BundleMode: LoopMode, ~Copyable {
         closeIfFinished(fd, &loop)
     }
 
-    mutating func accepted(result: Int32, flags: UInt32, _ loop: inout LoopContext) {
-        guard let fd = loop.ring.multishotAcceptCompleted(result: result, flags: flags, listener: loop.listener,
-                                                          direct: false, stopping: loop.stopping,
-                                                          statistics: &loop.statistics) else { return }
+    mutating func adopt(_ fd: Int32, _ loop: inout LoopContext) -> Bool {
         // The ring's buffer group is the descriptor: 16 bits.
-        guard !loop.stopping, fd < Int32(UInt16.max) else {
-            if !loop.stopping { loop.statistics[.acceptFailures] &+= 1 }
-            closeDescriptor(fd, &loop)
-            return
+        guard fd < Int32(UInt16.max) else {
+            loop.statistics[.acceptFailures] &+= 1
+            loop.closeDescriptor(fd, direct: false)
+            return false
         }
         let buffers = ConnectionBufferRing(bufferSize: bufferSize)
         let status = buffers.register(on: loop.ring, group: UInt16(fd))
         loop.statistics[.other] &+= 1
         guard status == 0 else {
             loop.statistics[.acceptFailures] &+= 1
-            closeDescriptor(fd, &loop)
-            return  // the buffers go with `buffers`
+            loop.closeDescriptor(fd, direct: false)
+            return false  // the buffers go with `buffers`
         }
         connections.reserve(fd)
         connections[fd].pointee = BundleConnection(accepted: buffers)
         open += 1
-        loop.statistics[.connectionsAccepted] &+= 1
         armReceive(fd, &loop)
+        return true
     }
 
     // MARK: Connections
@@ -117,14 +111,21 @@ struct BundleMode: LoopMode, ~Copyable {
         _ = io_uring_unregister_buf_ring(loop.ring.raw, Int32(fd))
         loop.statistics[.other] &+= 1
         connections[fd].pointee = BundleConnection()  // the old record's ring frees its memory
-        closeDescriptor(fd, &loop)
+        loop.closeDescriptor(fd, direct: false)
         loop.statistics[.connectionsClosed] &+= 1
         open -= 1
     }
 
-    private func closeDescriptor(_ fd: Int32, _ loop: inout LoopContext) {
-        _ = Glibc.close(fd)
-        loop.statistics[.close] &+= 1
+    /// Ends a connection silent past the idle timeout: shut down, so its requests complete, then
+    /// closed like a broken one.
+    mutating func closeIdle(_ fd: Int32, _ loop: inout LoopContext) -> Bool {
+        guard Int(fd) < connections.capacity else { return false }
+        let lifecycle = connections[fd].pointee.lifecycle
+        guard lifecycle == .open || lifecycle == .peerClosed else { return false }
+        loop.shutDown(fd, direct: false)
+        beginClosing(fd, &loop)
+        closeIfFinished(fd, &loop)
+        return true
     }
 
     // MARK: Teardown

@@ -32,10 +32,14 @@ struct LegacyMode: LoopMode, ~Copyable {
         provideBuffers(first: 0, count: UInt16(pool.count), &loop)
     }
 
-    mutating func armAccept(_ loop: inout LoopContext) {
-        let sqe = loop.submission()
-        io_uring_prep_accept(sqe, loop.listener, nil, nil, Int32(SOCK_CLOEXEC.rawValue))
-        sqe.pointee.user_data = UserData(.accept).rawValue
+    /// The seed's design: a single-shot accept, armed again after each connection.
+    static var acceptsOneAtATime: Bool { true }
+
+    mutating func adopt(_ fd: Int32, _ loop: inout LoopContext) -> Bool {
+        connections.reserve(fd)
+        connections[fd].pointee = .accepted
+        armReceive(fd, &loop)
+        return true
     }
 
     // MARK: Completions
@@ -45,6 +49,7 @@ struct LegacyMode: LoopMode, ~Copyable {
         if result > 0 {
             // The kernel picked the buffer; echo it back from where it landed.
             buffersInPool &-= 1
+            loop.idle.touch(fd)
             connections[fd].pointee.startSending(UInt16(truncatingIfNeeded: flags >> UInt32(IORING_CQE_BUFFER_SHIFT)),
                                                  length: result)
             loop.statistics[.requests] &+= 1
@@ -71,6 +76,7 @@ struct LegacyMode: LoopMode, ~Copyable {
     mutating func sent(on fd: Int32, buffer: UInt16, result: Int32, flags: UInt32, _ loop: inout LoopContext) {
         let connection = connections[fd]
         if result > 0 {
+            loop.idle.touch(fd)
             loop.statistics[.bytesSent] &+= UInt64(result)
             if connection.pointee.sent(result) {
                 armSend(fd, &loop)  // a short send: the rest goes next, never two sends at once
@@ -96,34 +102,6 @@ struct LegacyMode: LoopMode, ~Copyable {
         buffersInPool &+= Int(count)
     }
 
-    mutating func accepted(result: Int32, flags: UInt32, _ loop: inout LoopContext) {
-        if result >= 0 {
-            let fd = result
-            if loop.stopping {
-                _ = Glibc.close(fd)
-                loop.statistics[.close] &+= 1
-                return
-            }
-            connections.reserve(fd)
-            connections[fd].pointee = .accepted
-            loop.statistics[.connectionsAccepted] &+= 1
-            armReceive(fd, &loop)
-            armAccept(&loop)
-            return
-        }
-        switch -result {
-        case EMFILE, ENFILE, ENOBUFS, ENOMEM:
-            // Out of descriptors or memory: keep serving what is open, try again shortly.
-            loop.statistics[.acceptFailures] &+= 1
-            loop.ring.scheduleAcceptRetry(enters: &loop.statistics[.ioUringEnter])
-        case EBADF, EINVAL, ENOTSOCK, EOPNOTSUPP:
-            if !loop.stopping { loop.fail(.system("accept", errno: -result)) }
-        default:
-            // ECONNABORTED, EINTR, a peer that left before we got to it, …
-            if !loop.stopping { armAccept(&loop) }
-        }
-    }
-
     /// Gives every starved connection its receive back, oldest first, once buffers are in the
     /// pool (see ``StarvedQueue`` for why all of them).
     mutating func endTurn(_ loop: inout LoopContext) {
@@ -145,10 +123,17 @@ struct LegacyMode: LoopMode, ~Copyable {
         }
     }
 
+    /// Ends a connection silent past the idle timeout: its one request in flight (or, when it is
+    /// starved, the receive it gets back) sees the shutdown and closes it.
+    mutating func closeIdle(_ fd: Int32, _ loop: inout LoopContext) -> Bool {
+        guard Int(fd) < connections.capacity, connections[fd].pointee.state != .closed else { return false }
+        loop.shutDown(fd, direct: false)
+        return true
+    }
+
     private mutating func close(_ fd: Int32, _ loop: inout LoopContext) {
         connections[fd].pointee.state = .closed
-        _ = Glibc.close(fd)
-        loop.statistics[.close] &+= 1
+        loop.closeDescriptor(fd, direct: false)
         loop.statistics[.connectionsClosed] &+= 1
     }
 

@@ -1,8 +1,11 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Backend
 import CLibUring
 
-/// What every mode's handlers work with: the ring, the listener, the counters, and whether the
-/// loop is stopping and why. Owned by the ``LoopDriver``, lent to its ``LoopMode`` for each call.
+/// What every mode's handlers work with: the ring, the listener, the counters, the idle stamps,
+/// and whether the loop is stopping and why. Owned by the ``LoopDriver``, lent to its ``LoopMode`` for each call.
 struct LoopContext: ~Copyable {
     /// The ring every request goes through.
     let ring: Ring
@@ -10,14 +13,48 @@ struct LoopContext: ~Copyable {
     let listener: Int32
     /// The counters, published once per turn.
     var statistics = ServerStatistics()
+    /// When each connection was last active (`--idle-timeout`): modes touch a connection when it
+    /// receives bytes or its peer takes some.
+    var idle: IdleTracker
     /// Set by the stop signal or a failure: accept nothing more, and end the loop after this turn.
     private(set) var stopping = false
     /// Why the loop ends early, if it does: thrown once every connection is closed.
     private(set) var failure: EchoError?
 
-    init(ring: consuming Ring, listener: Int32) {
+    init(ring: consuming Ring, listener: Int32, limits: ServerLimits) {
         self.ring = ring
         self.listener = listener
+        idle = IdleTracker(limits: limits)
+    }
+
+    /// Closes a descriptor the loop accepted but does not serve (at stop, over the cap, or when a
+    /// mode could not adopt it): with `direct`, an index in the ring's file table.
+    mutating func closeDescriptor(_ fd: Int32, direct: Bool) {
+        if direct {
+            let sqe = submission()
+            io_uring_prep_close_direct(sqe, UInt32(fd))
+            sqe.pointee.flags |= UInt8(1 << IOSQE_CQE_SKIP_SUCCESS_BIT)
+            sqe.pointee.user_data = UserData(.ignored, fd: fd).rawValue
+        } else {
+            _ = Glibc.close(fd)
+            statistics[.close] &+= 1
+        }
+    }
+
+    /// Shuts a connection down in both directions, so that its receive in flight ends (end of
+    /// stream) and its send in flight fails: how an idle connection is closed whatever it waits
+    /// for. At once with `shutdown(2)`, so the descriptor cannot be closed and reused first; a
+    /// direct descriptor through the ring, ahead of anything that closes it.
+    mutating func shutDown(_ fd: Int32, direct: Bool) {
+        if direct {
+            let sqe = submission()
+            io_uring_prep_shutdown(sqe, fd, Int32(SHUT_RDWR))
+            sqe.pointee.flags |= UInt8(1 << IOSQE_FIXED_FILE_BIT) | UInt8(1 << IOSQE_CQE_SKIP_SUCCESS_BIT)
+            sqe.pointee.user_data = UserData(.ignored, fd: fd).rawValue
+        } else {
+            _ = Glibc.shutdown(fd, Int32(SHUT_RDWR))
+            statistics[.other] &+= 1
+        }
     }
 
     /// The next free submission entry (the queue is flushed first when full), counting the enter.

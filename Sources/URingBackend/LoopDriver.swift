@@ -5,8 +5,13 @@ import CLibUring
 ///
 /// Each turn submits what the last one queued and waits for a completion
 /// (`io_uring_submit_and_wait`, one system call), hands every ready completion to the mode, lets
-/// the mode finish the turn, and publishes the counters. The stop signal, the accept back-off and
-/// the test hook's trigger are handled here; everything else goes to the mode.
+/// the mode finish the turn, and publishes the counters. The stop signal, accepting (the
+/// connection cap, ``AcceptFailure`` and its back-off), the idle timeout's tick and the test
+/// hook's trigger are handled here; everything else goes to the mode.
+///
+/// Accepting: one multishot accept stays armed, unless the mode accepts one connection at a time
+/// or the connection cap pauses at its limit — then one single-shot accept is in flight while the
+/// loop is below the cap, so it can stop exactly there and leave newcomers in the backlog.
 ///
 /// Whatever ends the loop — the stop signal, a failed ring, an error a mode cannot serve through —
 /// the way out is the same: the mode shuts down and closes every connection, the final counters are
@@ -22,6 +27,17 @@ struct LoopDriver<Mode: LoopMode & ~Copyable>: ~Copyable {
     private let stopFD: Int32
     private let faultInjection: RingFaultInjection?
     private let published: LiveStatistics
+    /// The connection cap (`Int.max`: none) and what a connection over it meets.
+    private let maxConnections: UInt64
+    private let overLimit: ServerLimits.OverLimit
+    /// Whether accepts are multishot (see above).
+    private let acceptsMultishot: Bool
+    /// Whether an accept request is in flight, the back-off runs, and the loop sits at the cap.
+    private var acceptArmed = false
+    private var acceptBackingOff = false
+    private var atCap = false
+    /// The idle timeout's tick, when there is one.
+    private let tickNanoseconds: UInt64?
 
     /// At teardown, how long the driver waits in all for requests that still use memory the mode
     /// frees (the bundle mode's buffers), in rounds of ``teardownRound`` nanoseconds.
@@ -29,10 +45,14 @@ struct LoopDriver<Mode: LoopMode & ~Copyable>: ~Copyable {
     private static var teardownRound: Int { 20_000_000 }
 
     init(options: URingBackend.Options, listener: ListeningSocket, stop: StopSignal,
-         statistics: LiveStatistics) throws(EchoError) {
+         statistics: LiveStatistics, limits: ServerLimits) throws(EchoError) {
         let ring = try Ring(entries: options.ringEntries, parameters: options.setupParameters)
         let mode = try Mode(options: options, ring: ring)
-        context = LoopContext(ring: ring, listener: listener.fileDescriptor)
+        context = LoopContext(ring: ring, listener: listener.fileDescriptor, limits: limits)
+        maxConnections = limits.maxConnections.map { UInt64($0) } ?? .max
+        overLimit = limits.overLimit
+        acceptsMultishot = !Mode.acceptsOneAtATime && (limits.maxConnections == nil || limits.overLimit == .close)
+        tickNanoseconds = limits.tickNanoseconds
         self.mode = mode
         stopFD = stop.fileDescriptor
         faultInjection = options.faultInjection
@@ -41,8 +61,9 @@ struct LoopDriver<Mode: LoopMode & ~Copyable>: ~Copyable {
 
     /// Sets up a loop for `options` and runs it on the calling thread until it stops.
     static func serve(options: URingBackend.Options, listener: ListeningSocket, stop: StopSignal,
-                      statistics: LiveStatistics) throws(EchoError) {
-        var driver = try LoopDriver(options: options, listener: listener, stop: stop, statistics: statistics)
+                      statistics: LiveStatistics, limits: ServerLimits) throws(EchoError) {
+        var driver = try LoopDriver(options: options, listener: listener, stop: stop, statistics: statistics,
+                                    limits: limits)
         try driver.run()
     }
 
@@ -55,8 +76,11 @@ struct LoopDriver<Mode: LoopMode & ~Copyable>: ~Copyable {
             context.ring.watchReadable(faultInjection.trigger, as: .injectedFault,
                                        enters: &context.statistics[.ioUringEnter])
         }
+        if let tickNanoseconds {
+            context.ring.scheduleTick(nanoseconds: tickNanoseconds, enters: &context.statistics[.ioUringEnter])
+        }
         mode.start(&context)
-        mode.armAccept(&context)
+        armAccept()
         while !context.stopping {
             do throws(EchoError) {
                 try context.ring.submitAndWait(enters: &context.statistics[.ioUringEnter])
@@ -66,6 +90,7 @@ struct LoopDriver<Mode: LoopMode & ~Copyable>: ~Copyable {
             }
             drainCompletions()
             mode.endTurn(&context)
+            if !acceptArmed { armAccept() }
             published.publish(context.statistics)
         }
         finish()
@@ -86,11 +111,83 @@ struct LoopDriver<Mode: LoopMode & ~Copyable>: ~Copyable {
         case .recv: mode.received(on: data.fd, result: result, flags: flags, &context)
         case .send: mode.sent(on: data.fd, buffer: data.buffer, result: result, flags: flags, &context)
         case .provideBuffers: mode.buffersProvided(count: data.buffer, result: result, &context)
-        case .accept: mode.accepted(result: result, flags: flags, &context)
-        case .acceptRetry: if !context.stopping { mode.armAccept(&context) }
+        case .accept: accepted(result: result, flags: flags)
+        case .acceptRetry: acceptBackingOff = false
+        case .tick: tick()
         case .stop: context.stop()
         case .injectedFault: if let faultInjection { context.ring.failNextWait(errno: faultInjection.errno) }
         case .ignored, nil: break
+        }
+    }
+
+    // MARK: Accepting
+
+    /// Arms an accept unless one is in flight, the back-off runs, the loop stops, or (pausing at
+    /// the cap) the loop is at its cap, which counts a pause.
+    private mutating func armAccept() {
+        guard !acceptArmed, !acceptBackingOff, !context.stopping else { return }
+        if !acceptsMultishot && overLimit == .pause && context.statistics.connectionsOpen >= maxConnections {
+            if !atCap { context.statistics[.acceptPauses] &+= 1 }
+            atCap = true
+            return
+        }
+        atCap = false
+        context.ring.armAccept(listener: context.listener, multishot: acceptsMultishot, direct: mode.acceptsDirect,
+                               enters: &context.statistics[.ioUringEnter])
+        acceptArmed = true
+    }
+
+    /// An accept completed with `result`: a connection to adopt (or, over the cap or at stop, to
+    /// close at once), or a failure handled as ``AcceptFailure`` says. A request that has ended is
+    /// armed again at the end of the turn.
+    private mutating func accepted(result: Int32, flags: UInt32) {
+        if flags & UInt32(IORING_CQE_F_MORE) == 0 { acceptArmed = false }
+        guard result >= 0 else {
+            switch AcceptFailure(errno: -result) {
+            case .exhausted:
+                context.statistics[.acceptFailures] &+= 1
+                if !context.stopping && !acceptBackingOff {
+                    context.ring.scheduleAcceptRetry(enters: &context.statistics[.ioUringEnter])
+                    acceptBackingOff = true
+                }
+            case .listenerBroken:
+                if !context.stopping { context.fail(.system("accept", errno: -result)) }
+            case .transient, .backlogEmpty:
+                break
+            }
+            return
+        }
+        let fd = result
+        if context.stopping {
+            context.closeDescriptor(fd, direct: mode.acceptsDirect)
+            return
+        }
+        if context.statistics.connectionsOpen >= maxConnections {
+            // --over-limit close: in and out at once, counted.
+            context.closeDescriptor(fd, direct: mode.acceptsDirect)
+            context.statistics[.acceptsRefused] &+= 1
+            return
+        }
+        guard mode.adopt(fd, &context) else { return }
+        context.statistics[.connectionsAccepted] &+= 1
+        context.idle.opened(fd)
+    }
+
+    // MARK: Idle timeout
+
+    /// The idle timeout's timer fired: the next tick is queued, and every connection silent for
+    /// longer than the timeout starts closing.
+    private mutating func tick() {
+        guard let tickNanoseconds, !context.stopping else { return }
+        context.ring.scheduleTick(nanoseconds: tickNanoseconds, enters: &context.statistics[.ioUringEnter])
+        context.idle.advance()
+        var fd: Int32 = 0
+        while Int(fd) < context.idle.capacity {
+            if context.idle.isExpired(fd) {
+                if mode.closeIdle(fd, &context) { context.statistics[.closedIdle] &+= 1 }
+                context.idle.opened(fd)  // closing, or no connection: look again a timeout later
+            }
+            fd += 1
         }
     }
 

@@ -2,11 +2,12 @@ import Backend
 
 /// One way of driving io_uring (legacy, multishot, bundle): the parts of a loop that differ.
 ///
-/// ``LoopDriver`` runs the loop once for every mode — it watches the stop signal, arms the accept,
-/// submits and waits, hands each completion to the mode, runs the mode's end-of-turn work,
-/// publishes the counters, and closes every connection on every way out, errors included. A mode
-/// supplies its completion handlers, its end-of-turn work and its teardown, and owns its own state
-/// (connections, buffers). Noncopyable, and the driver is generic over it, so the compiler
+/// ``LoopDriver`` runs the loop once for every mode — it watches the stop signal, accepts (within
+/// the connection cap, with the shared accept-failure policy), submits and waits, hands each
+/// completion to the mode, runs the mode's end-of-turn work, ticks the idle timeout, publishes the
+/// counters, and closes every connection on every way out, errors included. A mode supplies how it
+/// adopts a connection, its completion handlers, its end-of-turn work, how it ends an idle
+/// connection and its teardown, and owns its own state (connections, buffers). Noncopyable, and the driver is generic over it, so the compiler
 /// specializes the driver for each mode and inlines the handlers: no dynamic dispatch, no
 /// reference counting on the per-request path.
 protocol LoopMode: ~Copyable {
@@ -16,11 +17,21 @@ protocol LoopMode: ~Copyable {
     /// Queues what must be in place before the first turn (buffers for the kernel). Default: nothing.
     mutating func start(_ loop: inout LoopContext)
 
-    /// Queues an accept on the listener: at start, and after an accept back-off has passed.
-    mutating func armAccept(_ loop: inout LoopContext)
+    /// Whether the mode accepts one connection per request (the legacy design) rather than with
+    /// one multishot accept. Default: false.
+    static var acceptsOneAtATime: Bool { get }
 
-    /// An accept completed with `result` (a descriptor, or `-errno`).
-    mutating func accepted(result: Int32, flags: UInt32, _ loop: inout LoopContext)
+    /// Whether accepted connections are direct descriptors (indices in the ring's file table).
+    /// Default: false.
+    var acceptsDirect: Bool { get }
+
+    /// Takes on the connection just accepted on `fd`: its state, its first receive. Returns false
+    /// when it cannot (the mode has closed `fd` and counted an accept failure).
+    mutating func adopt(_ fd: Int32, _ loop: inout LoopContext) -> Bool
+
+    /// The connection on `fd` has been silent past the idle timeout: starts closing it, whatever
+    /// it has in flight. Returns false when no connection is open on `fd`.
+    mutating func closeIdle(_ fd: Int32, _ loop: inout LoopContext) -> Bool
 
     /// A receive on `fd` completed.
     mutating func received(on fd: Int32, result: Int32, flags: UInt32, _ loop: inout LoopContext)
@@ -48,6 +59,8 @@ protocol LoopMode: ~Copyable {
 }
 
 extension LoopMode where Self: ~Copyable {
+    static var acceptsOneAtATime: Bool { false }
+    var acceptsDirect: Bool { false }
     mutating func start(_ loop: inout LoopContext) {}
     mutating func buffersProvided(count: UInt16, result: Int32, _ loop: inout LoopContext) {}
     mutating func endTurn(_ loop: inout LoopContext) {}

@@ -33,20 +33,20 @@ extension MultishotMode {
         }
         guard connection.pointee.isFinished else { return }
         connection.pointee.lifecycle = .free
-        closeDescriptor(fd, &loop)
+        loop.closeDescriptor(fd, direct: fixedFiles)
         loop.statistics[.connectionsClosed] &+= 1
     }
 
-    func closeDescriptor(_ fd: Int32, _ loop: inout LoopContext) {
-        if fixedFiles {
-            let sqe = loop.submission()
-            io_uring_prep_close_direct(sqe, UInt32(fd))
-            sqe.pointee.flags |= UInt8(1 << IOSQE_CQE_SKIP_SUCCESS_BIT)
-            sqe.pointee.user_data = UserData(.ignored, fd: fd).rawValue
-        } else {
-            _ = Glibc.close(fd)
-            loop.statistics[.close] &+= 1
-        }
+    /// Ends a connection silent past the idle timeout: shut down, so whatever it has in flight
+    /// completes, then closed like a broken one.
+    mutating func closeIdle(_ fd: Int32, _ loop: inout LoopContext) -> Bool {
+        guard Int(fd) < connections.capacity else { return false }
+        let lifecycle = connections[fd].pointee.lifecycle
+        guard lifecycle == .open || lifecycle == .peerClosed else { return false }
+        loop.shutDown(fd, direct: fixedFiles)
+        beginClosing(fd, &loop)
+        closeIfFinished(fd, &loop)
+        return true
     }
 
     /// Closes every open connection at once: its requests are cancelled when the ring is torn
@@ -54,7 +54,7 @@ extension MultishotMode {
     mutating func closeAll(_ loop: inout LoopContext) {
         for fd in 0..<Int32(connections.capacity) where connections[fd].pointee.lifecycle != .free {
             connections[fd].pointee.lifecycle = .free
-            closeDescriptor(fd, &loop)
+            loop.closeDescriptor(fd, direct: fixedFiles)
             loop.statistics[.connectionsClosed] &+= 1
         }
         if fixedFiles {

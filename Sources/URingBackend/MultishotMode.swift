@@ -98,9 +98,13 @@ struct MultishotMode: LoopMode, ~Copyable {
         bufferRing.publish()
     }
 
-    mutating func armAccept(_ loop: inout LoopContext) {
-        loop.ring.armMultishotAccept(listener: loop.listener, direct: fixedFiles,
-                                     enters: &loop.statistics[.ioUringEnter])
+    var acceptsDirect: Bool { fixedFiles }
+
+    mutating func adopt(_ fd: Int32, _ loop: inout LoopContext) -> Bool {
+        connections.reserve(fd)
+        connections[fd].pointee = .accepted
+        armReceive(fd, &loop)
+        return true
     }
 
     /// Submits the sends scheduled this turn, each gathering every slice its connection has
@@ -147,6 +151,7 @@ struct MultishotMode: LoopMode, ~Copyable {
             // nothing leaves it at the ring's head too.
             let kept = incremental && (result <= 0 || flags & KernelConstant.completionBufferMore != 0)
             if result > 0 && connection.pointee.lifecycle != .closing {
+                loop.idle.touch(fd)
                 loop.statistics[.requests] &+= 1
                 loop.statistics[.bytesReceived] &+= UInt64(result)
                 enqueue(id, offset: start, length: result, on: fd)
@@ -185,6 +190,7 @@ struct MultishotMode: LoopMode, ~Copyable {
             references[Int(id)] &+= 1  // a zero-copy send: the buffer is the kernel's until notified
         }
         if result > 0 && connection.pointee.lifecycle != .closing {
+            loop.idle.touch(fd)
             loop.statistics[.bytesSent] &+= UInt64(result)
             advanceQueue(of: fd, by: result)
             if connection.pointee.queueHead >= 0 {
@@ -204,20 +210,6 @@ struct MultishotMode: LoopMode, ~Copyable {
         connection.pointee.send = .idle
         beginClosing(fd, &loop)
         closeIfFinished(fd, &loop)
-    }
-
-    mutating func accepted(result: Int32, flags: UInt32, _ loop: inout LoopContext) {
-        guard let fd = loop.ring.multishotAcceptCompleted(result: result, flags: flags, listener: loop.listener,
-                                                          direct: fixedFiles, stopping: loop.stopping,
-                                                          statistics: &loop.statistics) else { return }
-        if loop.stopping {
-            closeDescriptor(fd, &loop)
-            return
-        }
-        connections.reserve(fd)
-        connections[fd].pointee = .accepted
-        loop.statistics[.connectionsAccepted] &+= 1
-        armReceive(fd, &loop)
     }
 
     // MARK: Submissions

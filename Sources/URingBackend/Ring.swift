@@ -15,8 +15,9 @@ struct Ring: ~Copyable {
     let features: UInt32
     /// The flags the ring was set up with (`IORING_SETUP_*`).
     let flags: UInt32
-    /// How long a loop waits before accepting again after running out of descriptors.
-    private let acceptBackoff: UnsafeMutablePointer<__kernel_timespec>
+    /// The timeouts' lengths, where the kernel reads them while they run: the accept back-off
+    /// (``AcceptFailure/backoffNanoseconds``) and the idle timeout's tick.
+    private let timers: UnsafeMutablePointer<__kernel_timespec>
     /// A failure the next ``submitAndWait(enters:)`` reports instead of entering the kernel: a
     /// submission the ring refused, or the test hook's (``RingFaultInjection``). On the heap, so
     /// calls that only borrow the ring can leave it.
@@ -43,8 +44,9 @@ struct Ring: ~Copyable {
         }
         features = parameters.features
         flags = parameters.flags
-        acceptBackoff = .allocate(capacity: 1)
-        acceptBackoff.initialize(to: __kernel_timespec(tv_sec: 0, tv_nsec: 50_000_000))
+        timers = .allocate(capacity: 2)
+        timers.initialize(to: Self.timespec(AcceptFailure.backoffNanoseconds))
+        (timers + 1).initialize(to: __kernel_timespec())
         pending = .allocate(capacity: 1)
         pending.initialize(to: PendingFailure())
         scratch = .allocate(capacity: 1)
@@ -54,7 +56,7 @@ struct Ring: ~Copyable {
     deinit {
         io_uring_queue_exit(raw)
         raw.deallocate()
-        acceptBackoff.deallocate()
+        timers.deallocate()
         pending.deallocate()
         scratch.deallocate()
     }
@@ -67,12 +69,40 @@ struct Ring: ~Copyable {
         sqe.pointee.user_data = UserData(operation, fd: fd).rawValue
     }
 
-    /// Queues a 50 ms timeout whose completion (``UserData/Operation/acceptRetry``) tells the loop
-    /// to accept again after accepting failed for lack of descriptors or memory.
+    /// Queues an accept on `listener`: multishot (one request, a completion per connection) or
+    /// one connection only; with `direct`, into the ring's registered file table. Its completions
+    /// carry ``UserData/Operation/accept``.
+    func armAccept(listener: Int32, multishot: Bool, direct: Bool, enters: inout UInt64) {
+        let sqe = submission(enters: &enters)
+        let flags = Int32(SOCK_CLOEXEC.rawValue)
+        switch (multishot, direct) {
+        case (true, true): io_uring_prep_multishot_accept_direct(sqe, listener, nil, nil, 0)
+        case (true, false): io_uring_prep_multishot_accept(sqe, listener, nil, nil, flags)
+        case (false, true):  // IORING_FILE_INDEX_ALLOC, less the 1 liburing adds
+            io_uring_prep_accept_direct(sqe, listener, nil, nil, 0, UInt32.max - 1)
+        case (false, false): io_uring_prep_accept(sqe, listener, nil, nil, flags)
+        }
+        sqe.pointee.user_data = UserData(.accept).rawValue
+    }
+
+    /// Queues the accept back-off (``AcceptFailure/backoffNanoseconds``); its completion
+    /// (``UserData/Operation/acceptRetry``) tells the loop to accept again.
     func scheduleAcceptRetry(enters: inout UInt64) {
         let sqe = submission(enters: &enters)
-        io_uring_prep_timeout(sqe, acceptBackoff, 0, 0)
+        io_uring_prep_timeout(sqe, timers, 0, 0)
         sqe.pointee.user_data = UserData(.acceptRetry).rawValue
+    }
+
+    /// Queues the next tick of the idle timeout, `nanoseconds` from now (``UserData/Operation/tick``).
+    func scheduleTick(nanoseconds: UInt64, enters: inout UInt64) {
+        timers[1] = Self.timespec(nanoseconds)
+        let sqe = submission(enters: &enters)
+        io_uring_prep_timeout(sqe, timers + 1, 0, 0)
+        sqe.pointee.user_data = UserData(.tick).rawValue
+    }
+
+    private static func timespec(_ nanoseconds: UInt64) -> __kernel_timespec {
+        __kernel_timespec(tv_sec: Int64(nanoseconds / 1_000_000_000), tv_nsec: Int64(nanoseconds % 1_000_000_000))
     }
 
     /// The next free submission entry; when the queue is full, submits what it holds first.

@@ -50,9 +50,11 @@ public struct URingBackend: EventBackend {
         public var completionQueueEntries: Int = 65536
         /// `IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN` (Linux 6.1): completions are
         /// processed only when the loop waits for them, in one batch, on the loop's own thread.
-        public var deferTaskrun = true
+        /// Default: on, except in legacy mode (the seed's design) and with `sqpoll` (the kernel
+        /// refuses the two together).
+        public var deferTaskrun: Bool
         /// `IORING_SETUP_SQPOLL`: a kernel thread polls the submission queue.
-        public var sqpoll = false
+        public var sqpoll: Bool
         /// Direct descriptors from the multishot accept into a sparse registered file table
         /// (multishot mode only).
         public var fixedFiles = false
@@ -65,10 +67,12 @@ public struct URingBackend: EventBackend {
         /// Tests only: a trigger that makes the ring fail (see ``RingFaultInjection``).
         var faultInjection: RingFaultInjection?
 
-        /// The defaults of `mode`: the options below, with the buffers that mode is measured
-        /// best with.
-        public init(mode: Mode = .multishot) {
+        /// The defaults of `mode` (with or without `sqpoll`): the options below, with the buffers
+        /// that mode is measured best with.
+        public init(mode: Mode = .multishot, sqpoll: Bool = false) {
             self.mode = mode
+            self.sqpoll = sqpoll
+            deferTaskrun = mode != .legacy && !sqpoll
             switch mode {
             case .multishot:
                 bufferSize = 65536
@@ -81,12 +85,8 @@ public struct URingBackend: EventBackend {
             }
         }
 
-        /// The seed's design and nothing newer: legacy mode without `DEFER_TASKRUN`.
-        public static var legacy: Options {
-            var options = Options(mode: .legacy)
-            options.deferTaskrun = false
-            return options
-        }
+        /// The seed's design and nothing newer: legacy mode (without `DEFER_TASKRUN`).
+        public static var legacy: Options { Options(mode: .legacy) }
 
         static let bufferSizeRange = 64...(1 << 20)
         static let bufferCountRange = 1...32768
@@ -160,15 +160,19 @@ public struct URingBackend: EventBackend {
         try KernelSupport.check(options)
     }
 
-    public func run(listener: ListeningSocket, stop: StopSignal, statistics: LiveStatistics) throws(EchoError) {
+    public func run(listener: ListeningSocket, stop: StopSignal, statistics: LiveStatistics,
+                    limits: ServerLimits) throws(EchoError) {
         try validate()
         switch options.mode {
         case .legacy:
-            try LoopDriver<LegacyMode>.serve(options: options, listener: listener, stop: stop, statistics: statistics)
+            try LoopDriver<LegacyMode>.serve(options: options, listener: listener, stop: stop, statistics: statistics,
+                                                   limits: limits)
         case .multishot:
-            try LoopDriver<MultishotMode>.serve(options: options, listener: listener, stop: stop, statistics: statistics)
+            try LoopDriver<MultishotMode>.serve(options: options, listener: listener, stop: stop, statistics: statistics,
+                                                   limits: limits)
         case .bundle:
-            try LoopDriver<BundleMode>.serve(options: options, listener: listener, stop: stop, statistics: statistics)
+            try LoopDriver<BundleMode>.serve(options: options, listener: listener, stop: stop, statistics: statistics,
+                                                   limits: limits)
         }
     }
 }

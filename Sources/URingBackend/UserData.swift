@@ -15,6 +15,8 @@ struct UserData: Equatable {
         case ignored
         /// The test hook's trigger fired (see ``RingFaultInjection``).
         case injectedFault
+        /// The idle timeout's timer fired.
+        case tick
     }
 
     let rawValue: UInt64

@@ -35,16 +35,29 @@ struct EchoCommand: ParsableCommand {
                         others wait in the listen backlog); --blocking-mode
                         threaded starts one thread per connection.
 
+            Limits (every backend): --idle-timeout closes a connection that has received \
+            no byte, and whose peer has taken none of its echo, for that many seconds \
+            (checked every tenth of it, so it closes between the timeout and 1.1 times \
+            it). --max-connections caps the connections open at once: at the cap the \
+            server stops accepting and newcomers wait in the listen backlog until one \
+            closes, or with --over-limit close it accepts and closes them at once. Open \
+            connections are never disturbed. With --threads, each loop takes its share \
+            of the cap. On uring, a pausing cap accepts one connection per request \
+            instead of a multishot accept, so it stops exactly at the cap.
+
             Statistics for scripts (--stats-json PATH): the server writes its counters \
             as one JSON object to PATH once it listens, each time it receives SIGUSR1, \
             and at stop; each write goes to PATH.tmp and is renamed over PATH, so \
             readers never see half a file. Keys: backend, summary, pid, reason \
-            (start, signal or stop), sample, unix_ns, uptime_s, connections_accepted, \
-            connections_closed, connections_open, bytes_received, bytes_sent, requests, \
-            accept_failures, syscalls {io_uring_enter, epoll_wait, epoll_ctl, read, \
-            write, accept, close, other, total} and cpu {user_s, system_s}. To sample \
-            a window: remove PATH, send SIGUSR1, wait for PATH to reappear; twice, and \
-            subtract. Without --stats-json, SIGUSR1 is ignored.
+            (start, signal or stop), sample, unix_ns, uptime_s, connections_open, \
+            \(ServerStatistics.Counter.allCases.filter { $0.group != .syscalls }.map(\.key).joined(separator: ", ")), \
+            syscalls {\(ServerStatistics.Counter.syscalls.map(\.key).joined(separator: ", ")), total} \
+            and cpu {user_s, system_s}. To sample a window: remove PATH, send SIGUSR1, \
+            wait for PATH to reappear; twice, and subtract. Without --stats-json, \
+            SIGUSR1 is ignored.
+
+            Counters (the final report and --stats-json):
+            \(ServerStatistics.Counter.allCases.map { "  " + $0.key.padding(22) + $0.meaning }.joined(separator: "\n"))
 
             io_uring modes (--uring-mode): legacy is the classic design (single-shot \
             accept and recv, IORING_OP_PROVIDE_BUFFERS: three submissions per echo); \
@@ -95,11 +108,11 @@ struct EchoCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: ArgumentHelp("Buffers in uring's shared provided-buffer pool (default \(URingBackend.Options(mode: .multishot).bufferCount) in multishot mode, \(URingBackend.Options(mode: .legacy).bufferCount) in legacy mode).", valueName: "count"))
     var bufferCount: Int?
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("Submission queue entries of uring's ring.", valueName: "entries"))
-    var ringEntries: Int = 1024
+    @Option(parsing: .unconditional, help: ArgumentHelp("Submission queue entries of uring's ring (default \(URingBackend.Options().ringEntries)).", valueName: "entries"))
+    var ringEntries: Int?
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("Completion queue entries of uring's ring.", valueName: "entries"))
-    var cqEntries: Int = 65536
+    @Option(parsing: .unconditional, help: ArgumentHelp("Completion queue entries of uring's ring (default \(URingBackend.Options().completionQueueEntries)).", valueName: "entries"))
+    var cqEntries: Int?
 
     @Option(help: "How the uring backend drives io_uring (see below).")
     var uringMode: URingModeChoice = .multishot
@@ -125,8 +138,8 @@ struct EchoCommand: ParsableCommand {
     @Option(help: "epoll: level- or edge-triggered readiness.")
     var epollMode: EpollModeChoice = .level
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("epoll: events taken per epoll_wait.", valueName: "count"))
-    var maxEvents: Int = 1024
+    @Option(parsing: .unconditional, help: ArgumentHelp("epoll: events taken per epoll_wait (default \(EpollBackend.Options().maxEvents)).", valueName: "count"))
+    var maxEvents: Int?
 
     @Option(parsing: .unconditional, help: ArgumentHelp("Event loops to run (uring and epoll), each with its own SO_REUSEPORT listener.", valueName: "count"))
     var threads: Int = 1
@@ -136,6 +149,15 @@ struct EchoCommand: ParsableCommand {
 
     @Option(help: "How the blocking backend serves clients: one at a time, or one thread per connection.")
     var blockingMode: BlockingModeChoice = .naive
+
+    @Option(parsing: .unconditional, help: ArgumentHelp("Close a connection silent for this many seconds: no byte received, none of its echo taken (\(ServerLimits.idleTimeoutRange.lowerBound)-\(Int(ServerLimits.idleTimeoutRange.upperBound)); default: never).", valueName: "seconds"))
+    var idleTimeout: Double?
+
+    @Option(parsing: .unconditional, help: ArgumentHelp("The most connections open at once (default: no limit; see --over-limit).", valueName: "count"))
+    var maxConnections: Int?
+
+    @Option(help: ArgumentHelp("What a connection over --max-connections meets: pause (it waits in the listen backlog until one closes; the default) or close (accepted and closed at once, counted).", valueName: "policy"))
+    var overLimit: ServerLimits.OverLimit?
 
     @Option(parsing: .unconditional, help: ArgumentHelp("Print connections open, requests/s and MiB/s in and out every this many seconds (0: never).", valueName: "seconds"))
     var statsInterval: Double = 0
@@ -159,17 +181,27 @@ struct EchoCommand: ParsableCommand {
         if let bufferCount, bufferCount <= 0 {
             throw ValidationError("invalid buffer count \(bufferCount): must be at least 1")
         }
-        guard ringEntries > 0 else {
+        if let ringEntries, ringEntries <= 0 {
             throw ValidationError("invalid ring entries \(ringEntries): must be at least 1")
         }
-        guard cqEntries > 0 else {
+        if let cqEntries, cqEntries <= 0 {
             throw ValidationError("invalid CQ entries \(cqEntries): must be at least 1")
         }
         guard zerocopySend >= 0 else {
             throw ValidationError("invalid zero-copy threshold \(zerocopySend): must be 0 (off) or more bytes")
         }
-        guard maxEvents > 0 else {
+        if let maxEvents, maxEvents <= 0 {
             throw ValidationError("invalid max events \(maxEvents): must be at least 1")
+        }
+        if let idleTimeout, !(idleTimeout.isFinite && ServerLimits.idleTimeoutRange.contains(idleTimeout)) {
+            throw ValidationError("invalid idle timeout \(idleTimeout): must be \(ServerLimits.idleTimeoutRange.lowerBound)...\(Int(ServerLimits.idleTimeoutRange.upperBound)) seconds")
+        }
+        if let maxConnections, maxConnections < threads {
+            throw ValidationError("invalid connection cap \(maxConnections): must be at least 1"
+                + (threads > 1 ? " per loop (--threads \(threads))" : ""))
+        }
+        if overLimit != nil && maxConnections == nil {
+            throw ValidationError("--over-limit applies with --max-connections")
         }
         guard (1...1024).contains(threads) else {
             throw ValidationError("invalid thread count \(threads): must be 1...1024")
@@ -194,17 +226,25 @@ struct EchoCommand: ParsableCommand {
         bundle ? .bundle : uringMode.mode
     }
 
+    /// The idle timeout and the connection cap the options ask for.
+    var limits: ServerLimits {
+        var limits = ServerLimits()
+        limits.idleTimeoutNanoseconds = idleTimeout.map { UInt64(($0 * 1e9).rounded()) }
+        limits.maxConnections = maxConnections
+        limits.overLimit = overLimit ?? limits.overLimit
+        return limits
+    }
+
     /// The backend the options describe.
     func makeBackend() -> any EventBackend {
         switch backend {
         case .uring:
-            var options = URingBackend.Options(mode: resolvedURingMode)
+            var options = URingBackend.Options(mode: resolvedURingMode, sqpoll: sqpoll)
             options.bufferSize = bufferSize ?? options.bufferSize
             options.bufferCount = bufferCount ?? options.bufferCount
-            options.ringEntries = ringEntries
-            options.completionQueueEntries = cqEntries
-            options.deferTaskrun = deferTaskrun ?? (options.mode != .legacy && !sqpoll)
-            options.sqpoll = sqpoll
+            options.ringEntries = ringEntries ?? options.ringEntries
+            options.completionQueueEntries = cqEntries ?? options.completionQueueEntries
+            options.deferTaskrun = deferTaskrun ?? options.deferTaskrun
             options.fixedFiles = fixedFiles
             options.zeroCopyThreshold = zerocopySend
             options.incrementalBuffers = incrementalBuffers ?? options.incrementalBuffers
@@ -213,7 +253,7 @@ struct EchoCommand: ParsableCommand {
             var options = EpollBackend.Options()
             options.bufferSize = bufferSize ?? options.bufferSize
             options.trigger = epollMode.trigger
-            options.maxEvents = maxEvents
+            options.maxEvents = maxEvents ?? options.maxEvents
             return EpollBackend(options: options)
         case .blocking:
             var options = BlockingBackend.Options()
@@ -242,7 +282,7 @@ struct EchoCommand: ParsableCommand {
         }
 
         let server = try EchoServer.start(backend, host: host, port: port, backlog: Int32(backlog),
-                                          loops: threads, pinned: pin)
+                                          loops: threads, pinned: pin, limits: limits)
         let console = Console()
         var statsFile: StatsFile?
         if let statsJson {
@@ -330,6 +370,8 @@ enum URingModeChoice: String, CaseIterable, ExpressibleByArgument {
         }
     }
 }
+
+extension ServerLimits.OverLimit: ExpressibleByArgument {}
 
 /// `--epoll-mode`.
 enum EpollModeChoice: String, CaseIterable, ExpressibleByArgument {

@@ -48,27 +48,6 @@ final class StopClock: Sendable {
     }
 }
 
-/// `CLOCK_MONOTONIC`, in nanoseconds.
-struct MonotonicTime: Sendable, Comparable {
-    var nanoseconds: UInt64
-
-    static func now() -> MonotonicTime {
-        var time = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &time)
-        return MonotonicTime(nanoseconds: UInt64(time.tv_sec) &* 1_000_000_000 &+ UInt64(time.tv_nsec))
-    }
-
-    func seconds(since earlier: MonotonicTime) -> Double {
-        Double(Int64(bitPattern: nanoseconds &- earlier.nanoseconds)) / 1e9
-    }
-
-    func adding(seconds: Double) -> MonotonicTime {
-        MonotonicTime(nanoseconds: nanoseconds &+ UInt64(seconds * 1e9))
-    }
-
-    static func < (lhs: MonotonicTime, rhs: MonotonicTime) -> Bool { lhs.nanoseconds < rhs.nanoseconds }
-}
-
 /// A set of signals blocked in every thread and taken with `sigwait` by one.
 struct SignalSet: @unchecked Sendable {
     let set: sigset_t
@@ -134,9 +113,8 @@ enum IntervalReporter {
                 let now = MonotonicTime.now()
                 if now < deadline {
                     // Sleeps until the deadline, or until the stop's eventfd becomes readable.
-                    let milliseconds = Int32(clamping: Int((deadline.seconds(since: now) * 1000).rounded(.up)))
                     var descriptor = pollfd(fd: server.stopSignal.fileDescriptor, events: Int16(POLLIN), revents: 0)
-                    _ = poll(&descriptor, 1, max(milliseconds, 1))
+                    _ = poll(&descriptor, 1, max(deadline.milliseconds(after: now), 1))
                     continue
                 }
                 let current = server.statistics.snapshot()
@@ -173,7 +151,7 @@ enum Report {
         var lines = ["echo: stopped after \(fixed(seconds, 2)) s\(took)"]
         let connections = ServerStatistics.Counter.allCases.filter { $0.group == .connections && $0 != .connectionsAccepted }
             .filter { s[$0] > 0 || $0 == .connectionsClosed || $0 == .acceptFailures }
-            .map { "\(s[$0]) \($0.key.replacingUnderscores())" }
+            .map { "\(s[$0]) " + $0.key.dropping(prefix: "connections_").replacingUnderscores() }
         lines.append("echo:   connections  \(s[.connectionsAccepted]) accepted, " + connections.joined(separator: ", "))
         let rate = seconds > 0 ? " (\(fixed(Double(s[.requests]) / seconds, 0))/s)" : ""
         lines.append("echo:   requests     \(s[.requests])\(rate)")
@@ -215,6 +193,16 @@ enum Report {
 }
 
 extension String {
+    /// The text padded with spaces to `width` characters (at least one space after it).
+    func padding(_ width: Int) -> String {
+        count >= width ? self + " " : self + String(repeating: " ", count: width - count)
+    }
+
+    /// Without `prefix`, when it starts with it.
+    func dropping(prefix: String) -> String {
+        hasPrefix(prefix) ? String(dropFirst(prefix.count)) : self
+    }
+
     /// `closed_idle` as `closed idle`: a counter's key as words.
     func replacingUnderscores() -> String {
         String(map { $0 == "_" ? " " : $0 })

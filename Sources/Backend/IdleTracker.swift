@@ -1,0 +1,65 @@
+/// When each connection was last active, in ticks of a coarse timer: the idle timeout of every
+/// event loop.
+///
+/// The per-request path only stores the current tick into the connection's slot (no clock read,
+/// no system call). The loop advances the tick on its own timer — a multishot timeout on
+/// io_uring, the `epoll_wait` timeout on epoll — every ``ServerLimits/tickNanoseconds``, and then
+/// sweeps: a connection silent for more than ``ServerLimits/ticksPerTimeout`` ticks has been
+/// silent for at least the timeout. Without a timeout it does nothing and allocates nothing.
+///
+/// A noncopyable value on the loop's thread only.
+public struct IdleTracker: ~Copyable {
+    /// Whether there is an idle timeout.
+    public let isEnabled: Bool
+    /// The ticks the timer has fired.
+    public private(set) var tick: UInt32 = 0
+    /// Per descriptor, the tick it was last active in.
+    private var stamps: UnsafeMutablePointer<UInt32>?
+    /// Descriptors below this have a stamp.
+    public private(set) var capacity = 0
+
+    public init(limits: ServerLimits) {
+        isEnabled = limits.idleTimeoutNanoseconds != nil
+        if isEnabled { grow(to: 1024) }
+    }
+
+    deinit { stamps?.deallocate() }
+
+    /// The connection on `fd` was active now: it received bytes, or its peer took some.
+    @inline(__always)
+    public func touch(_ fd: Int32) {
+        if isEnabled { stamps.unsafelyUnwrapped[Int(fd)] = tick }
+    }
+
+    /// A connection was opened on `fd` (on accept, never per request): makes room and touches it.
+    public mutating func opened(_ fd: Int32) {
+        guard isEnabled else { return }
+        if Int(fd) >= capacity { grow(to: Int(fd) + 1) }
+        touch(fd)
+    }
+
+    /// The timer fired once more.
+    public mutating func advance() {
+        tick &+= 1
+    }
+
+    /// Whether the slot of `fd` has been silent for longer than the timeout. Slots of closed
+    /// descriptors may say so too: the loop checks the connection is open.
+    @inline(__always)
+    public func isExpired(_ fd: Int32) -> Bool {
+        isEnabled && Int(fd) < capacity && tick &- stamps.unsafelyUnwrapped[Int(fd)] > ServerLimits.ticksPerTimeout
+    }
+
+    private mutating func grow(to needed: Int) {
+        var newCapacity = max(capacity, 1024)
+        while newCapacity < needed { newCapacity *= 2 }
+        let grown = UnsafeMutablePointer<UInt32>.allocate(capacity: newCapacity)
+        if let stamps {
+            grown.moveInitialize(from: stamps, count: capacity)
+            stamps.deallocate()
+        }
+        (grown + capacity).initialize(repeating: tick, count: newCapacity - capacity)
+        stamps = grown
+        capacity = newCapacity
+    }
+}
