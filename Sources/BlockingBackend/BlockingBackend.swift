@@ -161,6 +161,7 @@ public struct BlockingBackend: EventBackend {
                 }
                 counters[.connectionsAccepted] &+= 1
                 Self.applyIdleTimeout(limits, to: client, counters: &counters)
+                flush(&counters)
                 guard registry.admit(client) else {
                     // The stop came between accept and now: its waker has already run.
                     _ = close(client)
