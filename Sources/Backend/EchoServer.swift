@@ -31,6 +31,10 @@ public final class EchoServer: Sendable {
         let joined = Mutex<Bool>(false)
     }
 
+    /// The listen backlog unless one is given: connections the kernel completes and queues before
+    /// the server accepts them (the kernel caps it at `net.core.somaxconn`).
+    public static let defaultBacklog: Int32 = 4096
+
     /// The port clients connect to.
     public var port: Int { listeners[0].port }
 
@@ -55,7 +59,7 @@ public final class EchoServer: Sendable {
     /// - Throws: ``EchoError`` when a socket cannot be bound or a thread cannot start.
     ///   Errors a backend meets once running are thrown by ``wait()``.
     public static func start(_ backend: some EventBackend, host: String = "127.0.0.1", port: Int = 0,
-                             backlog: Int32 = 4096, loops: Int = 1, pinned: Bool = false,
+                             backlog: Int32 = defaultBacklog, loops: Int = 1, pinned: Bool = false,
                              limits: ServerLimits = ServerLimits()) throws(EchoError) -> EchoServer {
         guard loops >= 1 else { throw .invalidConfiguration("invalid thread count \(loops): must be at least 1") }
         try limits.validate(loops: loops)

@@ -100,7 +100,7 @@ struct EchoCommand: ParsableCommand {
     var port: Int = 6666
 
     @Option(parsing: .unconditional, help: "The listen backlog: connections the kernel queues before they are accepted.")
-    var backlog: Int = 4096
+    var backlog: Int = Int(EchoServer.defaultBacklog)
 
     @Option(parsing: .unconditional, help: ArgumentHelp("Bytes read at once: the size of each pooled buffer (uring; default \(URingBackend.Options(mode: .multishot).bufferSize) in multishot mode, \(URingBackend.Options(mode: .legacy).bufferSize) in the others), the loop's read buffer (epoll; default \(EpollBackend.Options().bufferSize)), or each connection's buffer (blocking; default \(BlockingBackend.Options().bufferSize)).", valueName: "bytes"))
     var bufferSize: Int?
@@ -115,7 +115,7 @@ struct EchoCommand: ParsableCommand {
     var cqEntries: Int?
 
     @Option(help: "How the uring backend drives io_uring (see below).")
-    var uringMode: URingModeChoice = .multishot
+    var uringMode: URingBackend.Mode = URingBackend.Options().mode
 
     @Flag(inversion: .prefixedNo, help: "uring: IORING_SETUP_SINGLE_ISSUER | DEFER_TASKRUN (Linux 6.1): completions are processed only when the loop waits. Default: on in multishot and bundle modes without --sqpoll, off otherwise.")
     var deferTaskrun: Bool?
@@ -136,7 +136,7 @@ struct EchoCommand: ParsableCommand {
     var bundle = false
 
     @Option(help: "epoll: level- or edge-triggered readiness.")
-    var epollMode: EpollModeChoice = .level
+    var epollMode: EpollBackend.Trigger = EpollBackend.Options().trigger
 
     @Option(parsing: .unconditional, help: ArgumentHelp("epoll: events taken per epoll_wait (default \(EpollBackend.Options().maxEvents)).", valueName: "count"))
     var maxEvents: Int?
@@ -148,7 +148,7 @@ struct EchoCommand: ParsableCommand {
     var pin = false
 
     @Option(help: "How the blocking backend serves clients: one at a time, or one thread per connection.")
-    var blockingMode: BlockingModeChoice = .naive
+    var blockingMode: BlockingBackend.Mode = BlockingBackend.Options().mode
 
     @Option(parsing: .unconditional, help: ArgumentHelp("Close a connection silent for this many seconds: no byte received, none of its echo taken (\(ServerLimits.idleTimeoutRange.lowerBound)-\(Int(ServerLimits.idleTimeoutRange.upperBound)); default: never).", valueName: "seconds"))
     var idleTimeout: Double?
@@ -223,7 +223,7 @@ struct EchoCommand: ParsableCommand {
     /// The io_uring mode: `--uring-mode`, or bundle with `--bundle` (which a benchmark may give
     /// together with `--uring-mode multishot`, as before bundle was a mode of its own).
     var resolvedURingMode: URingBackend.Mode {
-        bundle ? .bundle : uringMode.mode
+        bundle ? .bundle : uringMode
     }
 
     /// The idle timeout and the connection cap the options ask for.
@@ -252,12 +252,12 @@ struct EchoCommand: ParsableCommand {
         case .epoll:
             var options = EpollBackend.Options()
             options.bufferSize = bufferSize ?? options.bufferSize
-            options.trigger = epollMode.trigger
+            options.trigger = epollMode
             options.maxEvents = maxEvents ?? options.maxEvents
             return EpollBackend(options: options)
         case .blocking:
             var options = BlockingBackend.Options()
-            options.mode = blockingMode.mode
+            options.mode = blockingMode
             options.bufferSize = bufferSize ?? options.bufferSize
             return BlockingBackend(options: options)
         }
@@ -343,45 +343,8 @@ enum BackendChoice: String, CaseIterable, ExpressibleByArgument {
     case blocking
 }
 
-/// `--blocking-mode`.
-enum BlockingModeChoice: String, CaseIterable, ExpressibleByArgument {
-    case naive
-    case threaded
-
-    var mode: BlockingBackend.Mode {
-        switch self {
-        case .naive: return .naive
-        case .threaded: return .threaded
-        }
-    }
-}
-
-/// `--uring-mode`.
-enum URingModeChoice: String, CaseIterable, ExpressibleByArgument {
-    case legacy
-    case multishot
-    case bundle
-
-    var mode: URingBackend.Mode {
-        switch self {
-        case .legacy: return .legacy
-        case .multishot: return .multishot
-        case .bundle: return .bundle
-        }
-    }
-}
-
+// The flags name the backends' own enums: their cases are the values, their options the defaults.
+extension URingBackend.Mode: ExpressibleByArgument {}
+extension EpollBackend.Trigger: ExpressibleByArgument {}
+extension BlockingBackend.Mode: ExpressibleByArgument {}
 extension ServerLimits.OverLimit: ExpressibleByArgument {}
-
-/// `--epoll-mode`.
-enum EpollModeChoice: String, CaseIterable, ExpressibleByArgument {
-    case level
-    case edge
-
-    var trigger: EpollBackend.Trigger {
-        switch self {
-        case .level: return .level
-        case .edge: return .edge
-        }
-    }
-}
