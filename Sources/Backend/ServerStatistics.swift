@@ -7,23 +7,26 @@ public struct ServerStatistics: Equatable, Sendable {
     /// Room for every ``Counter`` (checked by a test).
     public static let capacity = 24
 
-    private var values = InlineArray<24, UInt64>(repeating: 0)
+    @usableFromInline var values = InlineArray<24, UInt64>(repeating: 0)
 
     public init() {}
 
-    /// The value of `counter`.
+    /// The value of `counter`. Inlinable, so a loop in another module adds in place.
+    @inlinable
     public subscript(counter: Counter) -> UInt64 {
         @inline(__always) get { values[counter.rawValue] }
         @inline(__always) set { values[counter.rawValue] = newValue }
     }
 
     /// The value at `index` (a ``Counter``'s raw value, or an unused slot: 0).
+    @inlinable
     subscript(slot index: Int) -> UInt64 {
         @inline(__always) get { values[index] }
         @inline(__always) set { values[index] = newValue }
     }
 
     /// Connections open now.
+    @inlinable
     public var connectionsOpen: UInt64 { self[.connectionsAccepted] &- self[.connectionsClosed] }
 
     /// Every system call counted.
