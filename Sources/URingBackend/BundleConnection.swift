@@ -7,7 +7,7 @@ import CLibUring
 /// state is three enums (lifecycle, receive, send); the transitions below change them and return
 /// what the loop must submit. Noncopyable because it owns its ``ConnectionBufferRing``: replacing
 /// the record with a free one frees the buffers.
-struct BundleConnection: ConnectionRecord, ~Copyable {
+struct BundleConnection: LifecycleRecord, ~Copyable {
     /// What the connection's multishot receive is doing.
     enum ReceiveState: UInt8 {
         /// No receive is in flight, and none is waited for.

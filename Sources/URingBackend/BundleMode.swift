@@ -119,9 +119,7 @@ struct BundleMode: LoopMode, ~Copyable {
     /// Ends a connection silent past the idle timeout: shut down, so its requests complete, then
     /// closed like a broken one.
     mutating func closeIdle(_ fd: Int32, _ loop: inout LoopContext) -> Bool {
-        guard Int(fd) < connections.capacity else { return false }
-        let lifecycle = connections[fd].pointee.lifecycle
-        guard lifecycle == .open || lifecycle == .peerClosed else { return false }
+        guard connections.isLive(fd) else { return false }
         loop.shutDown(fd, direct: false)
         beginClosing(fd, &loop)
         closeIfFinished(fd, &loop)

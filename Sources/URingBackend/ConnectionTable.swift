@@ -4,6 +4,21 @@ protocol ConnectionRecord: ~Copyable {
     init()
 }
 
+/// A record whose connection goes through ``ConnectionLifecycle`` (multishot and bundle).
+protocol LifecycleRecord: ConnectionRecord, ~Copyable {
+    var lifecycle: ConnectionLifecycle { get }
+}
+
+extension ConnectionTable where Record: LifecycleRecord & ~Copyable {
+    /// Whether a connection on `fd` is open or still echoing what its peer sent before closing:
+    /// one an idle timeout may end.
+    func isLive(_ fd: Int32) -> Bool {
+        guard Int(fd) < capacity else { return false }
+        let lifecycle = self[fd].pointee.lifecycle
+        return lifecycle == .open || lifecycle == .peerClosed
+    }
+}
+
 /// Connection state indexed by file descriptor (or direct-descriptor index), in one contiguous
 /// allocation that doubles when a larger descriptor arrives. Descriptors are small dense integers,
 /// so this is both the fastest lookup and bounded by the process's descriptor limit, not by a constant.

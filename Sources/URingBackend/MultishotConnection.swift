@@ -4,7 +4,7 @@
 /// slices (``SendSlices``) that it sends one at a time, oldest first. Its state is three enums, one per question (where in its life, what its receive is
 /// doing, whether a send is in flight); the transitions below change them and return what the
 /// loop must submit, so the rules live here and the loop only does the I/O.
-struct MultishotConnection: StarvedQueueMember {
+struct MultishotConnection: StarvedQueueMember, LifecycleRecord {
     /// What the connection's multishot receive is doing.
     enum ReceiveState: UInt8 {
         /// No receive is in flight, and none is waited for.

@@ -40,9 +40,7 @@ extension MultishotMode {
     /// Ends a connection silent past the idle timeout: shut down, so whatever it has in flight
     /// completes, then closed like a broken one.
     mutating func closeIdle(_ fd: Int32, _ loop: inout LoopContext) -> Bool {
-        guard Int(fd) < connections.capacity else { return false }
-        let lifecycle = connections[fd].pointee.lifecycle
-        guard lifecycle == .open || lifecycle == .peerClosed else { return false }
+        guard connections.isLive(fd) else { return false }
         loop.shutDown(fd, direct: fixedFiles)
         beginClosing(fd, &loop)
         closeIfFinished(fd, &loop)

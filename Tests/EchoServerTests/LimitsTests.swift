@@ -102,6 +102,8 @@ extension EchoSuite {
             sampling.store(false, ordering: .relaxed)
             try sampler.wait(timeout: 10)
             #expect(served == storm)
+            print("connect storm, \(backend): \(served) of \(storm) served with a cap of \(cap); descriptors \(base) at rest, "
+                + "\(maxDescriptors.load(ordering: .relaxed)) at most")
             let statistics = try server.stop()
             #expect(statistics["connections_accepted"] == UInt64(storm + 1), "\(statistics)")  // + the start-up probe
             #expect(statistics["accept_pauses"] ?? 0 >= 1, "\(statistics)")
@@ -201,6 +203,8 @@ extension EchoSuite {
             let alone = Double(counts[0])
             let besieged = Double(counts[1]) / armyPhase
             #expect(besieged >= alone / 2, "busy rounds/s fell from \(alone) alone to \(besieged) with the army")
+            print("slowloris army, \(backend): busy rounds/s \(Int(alone)) alone, \(Int(besieged)) with the army "
+                + "(\(Int((besieged / max(alone, 1) * 100).rounded())) %); descriptors \(base) at rest, \(maxDescriptors) at most (cap \(cap))")
             #expect(maxDescriptors <= base + cap, "the server held \(maxDescriptors) descriptors, \(base) at rest, cap \(cap)")
             // The busy clients leave too: the server comes back to its descriptors at rest.
             busyClients.forEach { $0.close() }
