@@ -128,6 +128,31 @@ extension EchoSuite {
             #expect(!looksLikeCrash(stderr), "stderr: \(stderr)")
         }
 
+        /// The sampling protocol the tests wait with (remove the file, SIGUSR1, wait for it): each
+        /// sample is the counters of the moment, and the document at stop is the final one.
+        @Test("--stats-json: each SIGUSR1 writes the counters of the moment, the stop the final ones")
+        func statsJSONSamples() throws {
+            let server = try ServerProcess(arguments: ["--backend", "epoll", "--quiet"], statistics: true)
+            let clients = try (0..<3).map { _ in try TestClient(port: server.port) }
+            for (index, client) in clients.enumerated() {
+                let data = randomBytes(100, seed: UInt64(index))
+                #expect(try client.echoConcurrently(data) == data)
+            }
+            // The start-up probe and the three clients; the clients still connected.
+            let held = try server.waitForOpenConnections(atLeast: 3)
+            #expect(held.integer("connections_open") == 3, "\(held)")
+            #expect(held.integer("connections_accepted") == 4, "\(held)")
+            #expect(held.integer("bytes_received") == 300 && held.integer("bytes_sent") == 300, "\(held)")
+            #expect(held.integer("syscalls.total") > 0 && held["reason"] as? String == "signal", "\(held)")
+            clients.forEach { $0.close() }
+            let released = try server.waitUntil("closed every connection") { $0.integer("connections_closed") == 4 }
+            #expect(released.integer("connections_open") == 0, "\(released)")
+            #expect(released.integer("sample") > held.integer("sample"), "samples are numbered: \(held) then \(released)")
+            #expect(server.stop(signal: SIGTERM, timeout: 5) == .exited(0), "stderr: \(server.child.standardError)")
+            let final = try server.writtenStatistics()
+            #expect(final["reason"] as? String == "stop" && final.integer("connections_accepted") == 4, "\(final)")
+        }
+
         @Test("--quiet: nothing on stderr from start to stop")
         func quiet() throws {
             let server = try ServerProcess(arguments: ["--backend", "epoll", "--quiet"])
