@@ -261,13 +261,6 @@ final class ServerProcess: @unchecked Sendable {
     }
 }
 
-/// Whether `text` looks like the statistics the server prints when it stops.
-func looksLikeStatistics(_ text: String) -> Bool {
-    let lower = text.lowercased()
-    return (lower.contains("connection") || lower.contains("bytes") || lower.contains("request"))
-        && lower.contains(where: \.isNumber)
-}
-
 /// Whether `text` shows a crash or a stack trace rather than an error message.
 func looksLikeCrash(_ text: String) -> Bool {
     ["Fatal error", "Stack dump", "Backtrace", "backtrace", "Current stack trace", "💣", "Program crashed", "Segmentation fault", "#0 "]
