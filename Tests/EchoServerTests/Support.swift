@@ -4,6 +4,7 @@ import Glibc
 import Dispatch
 import Foundation
 import Synchronization
+import Testing
 import Backend
 
 // Shared plumbing for the tests: errors, clocks, seeded random bytes, a thread with a timed join,
@@ -42,6 +43,24 @@ func monotonicNow() -> Double {
 
 func sleep(seconds: Double) {
     usleep(UInt32(max(0, seconds) * 1_000_000))
+}
+
+/// A timing check with a bound tighter than a hang's, made robust on a shared 2-core machine where
+/// any process can stall for a second: `measure` runs (it sets up its scenario afresh and returns
+/// the seconds it measured); when that exceeds `bound`, it runs once more; an issue is recorded only
+/// when both measurements exceed it. Something slow by design misses both times, a hiccup once.
+/// Returns the measurements.
+@discardableResult
+func measureTwice(within bound: Double, _ what: String, sourceLocation: SourceLocation = #_sourceLocation,
+                  _ measure: () throws -> Double) rethrows -> [Double] {
+    var seconds: [Double] = []
+    for _ in 1...2 {
+        seconds.append(try measure())
+        if seconds.last! <= bound { return seconds }
+    }
+    Issue.record("\(what) took over \(bound) s twice: \(seconds.map { "\($0) s" }.joined(separator: ", "))",
+                 sourceLocation: sourceLocation)
+    return seconds
 }
 
 /// Polls `condition` every 10 ms until it holds or `timeout` seconds pass; returns whether it held.
