@@ -193,14 +193,25 @@ extension EchoSuite {
 
         // MARK: Ping-pong
 
+        /// A lost wake-up shows as a round trip that waits for some unrelated timer or event: the
+        /// slowest must stay under 0.5 s, a bound tighter than a hang's, so a miss is measured once
+        /// more on a fresh server (a lost wake-up misses again, a machine's hiccup does not).
         @Test("2000 sequential round trips, none stalls", arguments: BackendUnderTest.allCases)
         func pingPong(_ backend: BackendUnderTest) throws {
+            try measureTwice(within: 0.5, "the slowest of 2000 round trips") {
+                try slowestRoundTrip(backend, rounds: 2000)
+            }
+        }
+
+        /// `rounds` round trips of 1–300 random bytes on one connection to a fresh `backend` server,
+        /// each checked; returns the slowest one's seconds.
+        private func slowestRoundTrip(_ backend: BackendUnderTest, rounds: Int) throws -> Double {
+            var slowest = 0.0
             try withServer(backend) { server in
                 let client = try TestClient(port: server.port)
                 var generator = SeededGenerator(seed: 0x9199)
-                var slowest = 0.0
                 let started = monotonicNow()
-                for round in 0..<2000 {
+                for round in 0..<rounds {
                     let message = randomBytes(Int.random(in: 1...300, using: &generator), using: &generator)
                     let sent = monotonicNow()
                     try client.sendAll(message)
@@ -209,10 +220,9 @@ extension EchoSuite {
                     if echoed != message { throw TestFailure("round trip \(round): echo differs") }
                 }
                 let elapsed = monotonicNow() - started
-                // A lost wake-up shows as a round trip that waits for some unrelated timer or event.
-                #expect(slowest < 0.5, "slowest round trip took \(slowest) s")
-                #expect(elapsed < 20, "2000 round trips took \(elapsed) s")
+                #expect(elapsed < 20, "\(rounds) round trips took \(elapsed) s")
             }
+            return slowest
         }
 
         // MARK: 8. Connect/close cycles, descriptor leaks
