@@ -193,14 +193,25 @@ extension EchoSuite {
 
         // MARK: Ping-pong
 
+        /// A lost wake-up shows as a round trip that waits for some unrelated timer or event: the
+        /// slowest must stay under 0.5 s, a bound tighter than a hang's, so a miss is measured once
+        /// more on a fresh server (a lost wake-up misses again, a machine's hiccup does not).
         @Test("2000 sequential round trips, none stalls", arguments: BackendUnderTest.allCases)
         func pingPong(_ backend: BackendUnderTest) throws {
+            try measureTwice(within: 0.5, "the slowest of 2000 round trips") {
+                try slowestRoundTrip(backend, rounds: 2000)
+            }
+        }
+
+        /// `rounds` round trips of 1–300 random bytes on one connection to a fresh `backend` server,
+        /// each checked; returns the slowest one's seconds.
+        private func slowestRoundTrip(_ backend: BackendUnderTest, rounds: Int) throws -> Double {
+            var slowest = 0.0
             try withServer(backend) { server in
                 let client = try TestClient(port: server.port)
                 var generator = SeededGenerator(seed: 0x9199)
-                var slowest = 0.0
                 let started = monotonicNow()
-                for round in 0..<2000 {
+                for round in 0..<rounds {
                     let message = randomBytes(Int.random(in: 1...300, using: &generator), using: &generator)
                     let sent = monotonicNow()
                     try client.sendAll(message)
@@ -209,10 +220,9 @@ extension EchoSuite {
                     if echoed != message { throw TestFailure("round trip \(round): echo differs") }
                 }
                 let elapsed = monotonicNow() - started
-                // A lost wake-up shows as a round trip that waits for some unrelated timer or event.
-                #expect(slowest < 0.5, "slowest round trip took \(slowest) s")
-                #expect(elapsed < 20, "2000 round trips took \(elapsed) s")
+                #expect(elapsed < 20, "\(rounds) round trips took \(elapsed) s")
             }
+            return slowest
         }
 
         // MARK: 8. Connect/close cycles, descriptor leaks
@@ -284,11 +294,24 @@ extension EchoSuite {
             #expect(statistics[.connectionsClosed] == statistics[.connectionsAccepted], "\(describe(statistics))")
         }
 
+        /// "Prompt" is 1 s, tighter than a hang's bound: a stop that waits on its idle clients (for
+        /// them to close, or for a read timeout) takes that long every time, a machine's hiccup once,
+        /// so the stop is measured a second time before it fails. A hang fails at once (5 s).
         @Test("stop with clients still connected: prompt, closes them, counts them", arguments: BackendUnderTest.allCases)
         func stopWithOpenConnections(_ backend: BackendUnderTest) throws {
             let clientCount = backend.servesConcurrentClients ? 5 : 1
+            try measureTwice(within: 1, "stop with \(clientCount) idle clients connected") {
+                try stopWithIdleClients(backend, clientCount: clientCount)
+            }
+        }
+
+        /// Starts `backend`, connects `clientCount` clients that echo once and stay idle, stops the
+        /// server and checks what it counted and that every client was disconnected; returns the
+        /// seconds `shutdown()` took.
+        private func stopWithIdleClients(_ backend: BackendUnderTest, clientCount: Int) throws -> Double {
             let server = try backend.start()
             var clients: [TestClient] = []
+            defer { clients.forEach { $0.close() } }
             do {
                 for index in 0..<clientCount {
                     let client = try TestClient(port: server.port)
@@ -301,11 +324,9 @@ extension EchoSuite {
                 _ = try? stopServer(server, timeout: 5)
                 throw error
             }
-            // A bound that catches a hang (a server waiting on its idle clients), not a slow machine.
             let started = monotonicNow()
-            let statistics = try stopServer(server, timeout: 10)
+            let statistics = try stopServer(server, timeout: 5)
             let elapsed = monotonicNow() - started
-            #expect(elapsed < 5, "stop took \(elapsed) s with \(clientCount) idle clients connected")
             #expect(statistics[.connectionsAccepted] == UInt64(clientCount), "\(describe(statistics))")
             #expect(statistics[.connectionsClosed] == statistics[.connectionsAccepted], "\(describe(statistics))")
             #expect(statistics[.bytesReceived] == UInt64(1000 * clientCount) && statistics[.bytesSent] == UInt64(1000 * clientCount),
@@ -313,8 +334,8 @@ extension EchoSuite {
             for (index, client) in clients.enumerated() {
                 let seen = client.readableWithin(2)
                 #expect(seen != nil && seen! <= 0, "client \(index) was not disconnected at stop (read: \(String(describing: seen)))")
-                client.close()
             }
+            return elapsed
         }
 
         @Test("statistics are published while the server runs", arguments: BackendUnderTest.allCases)

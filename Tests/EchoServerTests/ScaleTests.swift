@@ -20,10 +20,7 @@ extension EchoSuite {
             let expectedBytes = (0..<count).reduce(0) { $0 + size($1) }
             // Not --quiet: the statistics printed at stop are part of what is checked. --stats-json
             // gives the exact counters.
-            let statsPath = NSTemporaryDirectory() + "echo-scale-\(getpid())-\(backend.rawValue).json"
-            unlink(statsPath)
-            defer { unlink(statsPath) }
-            let server = try ServerProcess(arguments: backend.cliArguments + ["--stats-json", statsPath])
+            let server = try ServerProcess(arguments: backend.cliArguments, statistics: true)
             let outcome = ManyConnections.run(port: server.port, count: count, window: 256, timeout: 75) { index in
                 ManyConnections.taggedPayload(index: index, size: size(index), seed: 10_000)
             }
@@ -39,9 +36,8 @@ extension EchoSuite {
 
             // The counters at stop: every connection (and the start-up probe) accepted and closed,
             // every byte in and out once.
-            let json = try #require(FileManager.default.contents(atPath: statsPath), "no --stats-json file at \(statsPath)")
-            let stats = try #require(try JSONSerialization.jsonObject(with: json) as? [String: Any], "not a JSON object")
-            let number = { (key: String) in (stats[key] as? NSNumber)?.intValue ?? -1 }
+            let stats = try server.writtenStatistics()
+            let number = { (key: String) in stats.integer(key) }
             #expect(stats["reason"] as? String == "stop", "\(stats)")
             #expect(number("connections_accepted") == count + 1, "10,000 clients and the start-up probe: \(stats)")
             #expect(number("connections_closed") == number("connections_accepted"), "\(stats)")

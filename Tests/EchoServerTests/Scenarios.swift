@@ -6,7 +6,8 @@ import Testing
 
 /// The top-level suite. Everything runs serially: the descriptor-leak test counts this process's
 /// descriptors (so nothing else may open any meanwhile), the 1000- and 10,000-connection cases must not
-/// fight over descriptors and the two cores, and timing checks (exit within 1 s) need a quiet machine.
+/// fight over descriptors and the two cores, and the few bounds tighter than a hang's (a prompt stop,
+/// the slowest round trip; see ``measureTwice(within:_:sourceLocation:_:)``) want a quiet machine.
 @Suite("uring-echo", .serialized)
 struct EchoSuite {}
 

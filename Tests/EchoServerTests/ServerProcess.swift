@@ -212,24 +212,38 @@ final class ChildProcess: @unchecked Sendable {
 final class ServerProcess: @unchecked Sendable {
     let child: ChildProcess
     let port: Int
+    /// The server's `--stats-json` file, when started with `statistics: true` (see
+    /// ``statistics(timeout:)``); removed when this object goes.
+    let statsPath: String?
 
     /// Starts `echo` with `arguments` plus `--port` (a free one) and waits until it accepts connections.
-    init(arguments: [String], startupTimeout: Double = 10) throws {
+    /// With `statistics`, the server also writes its counters to ``statsPath`` (`--stats-json`), and
+    /// start-up waits for its first document too, so ``statistics(timeout:)`` can be called at once.
+    init(arguments: [String], statistics: Bool = false, startupTimeout: Double = 10) throws {
         guard let path = EchoBinary.path else { throw TestFailure("the echo executable was not built") }
         port = try freeLoopbackPort()
-        child = try ChildProcess(executable: path, arguments: arguments + ["--host", "127.0.0.1", "--port", String(port)])
+        var extra = ["--host", "127.0.0.1", "--port", String(port)]
+        if statistics {
+            let file = NSTemporaryDirectory() + "echo-test-\(getpid())-\(port).json"
+            unlink(file)
+            statsPath = file
+            extra += ["--stats-json", file]
+        } else {
+            statsPath = nil
+        }
+        child = try ChildProcess(executable: path, arguments: arguments + extra)
         let deadline = monotonicNow() + startupTimeout
         while true {
             if let status = child.exitStatus() {
                 throw TestFailure("echo \(child.arguments.joined(separator: " ")) exited during start-up (\(status)); stderr: \(child.standardError)")
             }
-            if let probe = try? TestClient(port: port, connectTimeout: 0.5) {
+            if statsPath.map({ access($0, F_OK) == 0 }) ?? true, let probe = try? TestClient(port: port, connectTimeout: 0.5) {
                 probe.close()
                 return
             }
             if monotonicNow() >= deadline {
                 child.killAndReap()
-                throw TestFailure("echo did not accept connections on port \(port) within \(startupTimeout) s; stderr: \(child.standardError)")
+                throw TestFailure("echo did not accept connections on port \(port)\(statsPath == nil ? "" : " (or wrote no --stats-json file)") within \(startupTimeout) s; stderr: \(child.standardError)")
             }
             usleep(20_000)
         }
@@ -241,14 +255,10 @@ final class ServerProcess: @unchecked Sendable {
         return child.waitForExit(timeout: timeout)
     }
 
-    deinit { child.killAndReap() }
-}
-
-/// Whether `text` looks like the statistics the server prints when it stops.
-func looksLikeStatistics(_ text: String) -> Bool {
-    let lower = text.lowercased()
-    return (lower.contains("connection") || lower.contains("bytes") || lower.contains("request"))
-        && lower.contains(where: \.isNumber)
+    deinit {
+        child.killAndReap()
+        if let statsPath { unlink(statsPath); unlink(statsPath + ".tmp") }
+    }
 }
 
 /// Whether `text` shows a crash or a stack trace rather than an error message.

@@ -12,10 +12,31 @@ from benchkit.netpath import LOOPBACK
 from benchkit.server import Server, ServerFailed
 
 SATURATED = 0.9          # generator CPU share of one core above which it limits the result
-SYSCALL_KINDS = ["io_uring_enter", "epoll_wait", "epoll_ctl", "read", "write", "accept", "close", "other"]
+# Per request, each kind of system call the server counts is a metric "syscalls_<kind>"; the kinds are
+# the server's (syscall_kinds), and these two metrics beside them are totals, of no kind.
+SYSCALL_PREFIX = "syscalls_"
+SYSCALL_TOTALS = ("syscalls_per_request", "syscalls_per_unit")
 
 # A run that failed: the server would not start, died, wrote no statistics, or echo-bench failed.
 RunFailed = ServerFailed
+
+
+def syscall_kinds(syscalls):
+    """The kinds of system call a server counts: the keys of the `syscalls` object of its --stats-json
+    document but `total`, in the order it writes them. The server declares them; the kit lists none,
+    so a counter added there reaches every table here."""
+    return [kind for kind in syscalls if kind != "total"]
+
+
+def syscall_fields(rows):
+    """The per-kind metrics ("syscalls_read", ...) in `rows` (runs' metrics, or summary rows, also
+    from an old summary.json), in the order they first appear: the order the server wrote its kinds."""
+    fields = {}
+    for row in rows:
+        for key in row:
+            if key.startswith(SYSCALL_PREFIX) and key not in SYSCALL_TOTALS:
+                fields[key] = None
+    return list(fields)
 
 
 def network(o):
@@ -251,7 +272,7 @@ def metrics(record):
             m["syscalls_per_unit"] = (s1["syscalls"]["total"] - s0["syscalls"]["total"]) / units
         if server_requests > 0:
             m["syscalls_per_request"] = (s1["syscalls"]["total"] - s0["syscalls"]["total"]) / server_requests
-            for kind in SYSCALL_KINDS:
-                m[f"syscalls_{kind}"] = (s1["syscalls"][kind] - s0["syscalls"][kind]) / server_requests
+            for kind in syscall_kinds(s1["syscalls"]):
+                m[SYSCALL_PREFIX + kind] = (s1["syscalls"][kind] - s0["syscalls"].get(kind, 0)) / server_requests
     return m
 

@@ -3,7 +3,7 @@
 import io
 import os
 
-from benchkit.measure import SATURATED, SYSCALL_KINDS, network
+from benchkit.measure import SATURATED, SYSCALL_PREFIX, network, syscall_fields
 from benchkit.procfs import CLOCK_TICKS
 from benchkit import findings, stats
 from benchkit.text import duration_text, fmt, md_cell, percent  # noqa: F401 (fmt, md_cell, percent: for callers)
@@ -223,7 +223,8 @@ def report(path, env, o, summary, records, plots_note, started, finished, planne
 
     w("## Syscalls by kind, per request (median)")
     w()
-    kinds = [k for k in SYSCALL_KINDS if any((row.get(f"syscalls_{k}") or 0) > 0 for row in summary.values())]
+    kinds = [f[len(SYSCALL_PREFIX):] for f in syscall_fields(summary.values())
+             if any((row.get(f) or 0) > 0 for row in summary.values())]
     w("| length | clients | server | " + " | ".join(kinds) + " | total |")
     w("|--:|--:|:--|" + "--:|" * (len(kinds) + 1))
     for length in lengths:

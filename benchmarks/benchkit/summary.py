@@ -6,22 +6,31 @@ import json
 
 from benchkit import pairing, stats
 from benchkit.findings import needed
-from benchkit.measure import SYSCALL_KINDS
+from benchkit.measure import syscall_fields
 from benchkit.stats import median
 from benchkit.variants import REFERENCE
 
-SUMMARY_FIELDS = ["requests_per_second", "cpu_us_per_request", "user_us_per_request", "system_us_per_request",
-                  "user_share", "server_cpu_share", "syscalls_per_request"] + \
-                 [f"syscalls_{k}" for k in SYSCALL_KINDS] + \
-                 ["context_switches_per_request", "latency_p50_us", "latency_p99_us", "latency_p999_us",
-                  "generator_cpu_share", "agreement"]
+# The medians of every summary row, in its order; the system calls per kind go after
+# syscalls_per_request, one per kind the servers counted (summary_fields).
+FIELDS_BEFORE_SYSCALLS = ["requests_per_second", "cpu_us_per_request", "user_us_per_request", "system_us_per_request",
+                          "user_share", "server_cpu_share", "syscalls_per_request"]
+FIELDS_AFTER_SYSCALLS = ["context_switches_per_request", "latency_p50_us", "latency_p99_us", "latency_p999_us",
+                         "generator_cpu_share", "agreement"]
 
 
-def summarize(records, servers, field=pairing.FIELD, fields=SUMMARY_FIELDS):
-    """Per (length, connections, server): medians of `fields` over the runs that count, the lowest
-    round, the spread of `field` (CPU per request, or per the workload's unit) over rounds, and its
-    paired ratio against epoll with its interval. A run left out as noisy (and re-run) counts in
-    `rerun`, not in the figures."""
+def summary_fields(rows):
+    """The summary's fields for `rows`: runs' metrics, or summary rows (whose system call kinds are
+    the ones their servers wrote)."""
+    return FIELDS_BEFORE_SYSCALLS + syscall_fields(rows) + FIELDS_AFTER_SYSCALLS
+
+
+def summarize(records, servers, field=pairing.FIELD, fields=None):
+    """Per (length, connections, server): medians of `fields` (default summary_fields of the runs)
+    over the runs that count, the lowest round, the spread of `field` (CPU per request, or per the
+    workload's unit) over rounds, and its paired ratio against epoll with its interval. A run left
+    out as noisy (and re-run) counts in `rerun`, not in the figures."""
+    if fields is None:
+        fields = summary_fields(r.get("metrics", {}) for r in records)
     cells = {}
     for r in records:
         cells.setdefault((r["length"], r["connections"], r["server"]), []).append(r)
@@ -88,7 +97,7 @@ def ratios(o, records, servers, parents=None):
 
 
 def write_csv(path, summary, servers, variants=None):
-    fields = ["length", "connections", "server", "flags", "runs", "failed"] + SUMMARY_FIELDS + \
+    fields = ["length", "connections", "server", "flags", "runs", "failed"] + summary_fields(summary.values()) + \
              ["generator_cpu_share_max", "generator_saturated", "bench_errors", "windows_inside",
               "cpu_ratio_vs_epoll", "rps_ratio_vs_epoll"]
     order = {s: i for i, s in enumerate(servers)}

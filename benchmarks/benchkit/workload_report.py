@@ -17,7 +17,8 @@ from benchkit.variants import C_FLOOR, REFERENCE
 from benchkit.workloads import rate
 
 FIELD = workloads.FIELD
-FIELDS = summary.SUMMARY_FIELDS + [FIELD, "units_per_second", "syscalls_per_unit"]
+# Beside the summary's fields: the figures per unit of work.
+PER_UNIT_FIELDS = [FIELD, "units_per_second", "syscalls_per_unit"]
 METHOD = ("each workload as its section says (echo-bench's mode); server CPU divided by the workload's unit of work "
           "done in the window")
 
@@ -28,8 +29,9 @@ def points_of(o, name):
 
 def point_summary(records, point, servers):
     """{(length, connections, server): row} of one point, per unit (summary.summarize)."""
-    return summary.summarize(workloads.select(records, point), servers, field=FIELD,
-                             fields=FIELDS + point.workload.fields)
+    selected = workloads.select(records, point)
+    fields = summary.summary_fields(r.get("metrics", {}) for r in selected) + PER_UNIT_FIELDS
+    return summary.summarize(selected, servers, field=FIELD, fields=fields + point.workload.fields)
 
 
 def pair(records, points, a, b):

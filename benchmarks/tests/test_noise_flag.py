@@ -30,7 +30,7 @@ class NoiseFlagTests(unittest.TestCase):
         with tempfile.TemporaryDirectory(prefix="noise-flag-") as out:
             argv = [sys.executable, os.path.join(BENCHMARKS, "run"), "--quick", "--no-build", "--no-plots",
                     "--echo-binary", echo, "--bench-binary", bench, "--out", out,
-                    "--connections", "50", "--rounds", "2", "--duration", "1", "--warmup", "0.2",
+                    "--connections", "50", "--rounds", "2", "--duration", "0.5", "--warmup", "0.1",
                     "--inject-hog", str(HOGGED_RUN)]
             # Bounded: 4 runs of ~2 s, each re-run at most twice, plus the probes.
             done = subprocess.run(argv, capture_output=True, text=True, timeout=240, stdin=subprocess.DEVNULL)

@@ -16,11 +16,12 @@ from tests.test_netpath import ECHO_ONCE
 from tests.test_options import rejected
 
 
-def sample(seconds, cpu_s, accepted=0, syscalls=0):
+def sample(seconds, cpu_s, accepted=0, syscalls=0, requests=0, kinds=None):
+    """A server sample; `kinds` is its syscalls object but the total (the server's kinds, its order)."""
     return {"time_ns": int(seconds * 1e9), "utime_s": cpu_s * 0.1, "stime_s": cpu_s * 0.9,
             "voluntary_ctxt_switches": 0, "nonvoluntary_ctxt_switches": 0,
-            "server": {"requests": 0, "connections_accepted": accepted,
-                       "syscalls": dict({k: 0 for k in measure.SYSCALL_KINDS}, total=syscalls)}}
+            "server": {"requests": requests, "connections_accepted": accepted,
+                       "syscalls": dict(kinds or {"epoll_wait": 0, "read": 0, "write": 0}, total=syscalls)}}
 
 
 def record(workload, bench, cpu_s=0.5, window_s=2.0, accepted=0, syscalls=0, **fields):
@@ -72,6 +73,28 @@ class UnitTests(unittest.TestCase):
         self.assertEqual(row["unsustained"], 1)
         closed = dict(records[1], metrics={"cpu_us_per_request": 1.0})  # no open loop, no such column
         self.assertNotIn("unsustained", summary.summarize([closed], ["uring"])[(128, 50, "uring")])
+
+    def test_the_system_call_kinds_are_the_servers(self):
+        """The kinds come from the server's own document, in its order: a kind the kit never heard of
+        is a metric, a summary field and a CSV column, in its place."""
+        r = record("pingpong", {"requests_per_second": 1000})
+        r["samples"]["start"] = sample(10, 1.0, kinds={"read": 10, "splice": 0, "write": 10}, syscalls=20)
+        r["samples"]["end"] = sample(12, 1.5, requests=2000, syscalls=4520,
+                                     kinds={"read": 2010, "splice": 500, "write": 2010})
+        m = measure.metrics(r)
+        self.assertEqual(measure.syscall_fields([m]), ["syscalls_read", "syscalls_splice", "syscalls_write"])
+        self.assertEqual((m["syscalls_read"], m["syscalls_splice"], m["syscalls_per_request"]), (1.0, 0.25, 2.25))
+        row = summary.summarize([dict(r, metrics=m)], ["uring"])[(128, 50, "uring")]
+        self.assertEqual(row["syscalls_splice"], 0.25)
+        fields = summary.summary_fields([row])
+        self.assertEqual(fields[fields.index("syscalls_per_request"):][:4],
+                         ["syscalls_per_request", "syscalls_read", "syscalls_splice", "syscalls_write"])
+        with tempfile.TemporaryDirectory() as d:
+            summary.write_csv(os.path.join(d, "summary.csv"), {(128, 50, "uring"): row}, ["uring"])
+            with open(os.path.join(d, "summary.csv")) as f:
+                header = f.readline().strip().split(",")
+        self.assertIn("syscalls_splice", header)
+        self.assertEqual(header.index("syscalls_splice"), header.index("syscalls_read") + 1)
 
 
 # A stand-in peer that holds every connection it accepts, with a runtime's own socket pair beside its listener.
