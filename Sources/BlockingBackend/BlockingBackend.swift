@@ -175,8 +175,8 @@ public struct BlockingBackend: EventBackend {
                     // No thread for this client (EAGAIN: thread or memory limit): turn it away and
                     // back off, as for a full descriptor table.
                     registry.remove(client)
-                    registry.threadFinished()
                     _ = close(client)
+                    registry.threadFinished()
                     counters[.close] &+= 1
                     counters[.connectionsClosed] &+= 1
                     counters[.acceptFailures] &+= 1
@@ -348,7 +348,8 @@ private final class ConnectionRegistry: Sendable {
         var threads = 0
         /// `run` waits for the threads: the last one to finish signals `drained`.
         var draining = false
-        /// The accept loop waits for a connection to close (at the cap): the next one signals `room`.
+        /// The accept loop waits for a connection to close (at the cap): the next thread to finish
+        /// signals `room`.
         var waitingForRoom = false
     }
 
@@ -357,7 +358,7 @@ private final class ConnectionRegistry: Sendable {
     private let tracksThreads: Bool
     /// An eventfd the last connection thread writes once `run` waits for them (threaded mode).
     private let drained: Int32
-    /// An eventfd a closing connection writes when the accept loop waits at the cap.
+    /// An eventfd a finishing connection thread writes when the accept loop waits at the cap.
     private let room: Int32
 
     init(listener: Int32, tracksThreads: Bool) throws(EchoError) {
@@ -385,14 +386,14 @@ private final class ConnectionRegistry: Sendable {
         if room >= 0 { _ = close(room) }
     }
 
-    /// Client sockets open now.
-    var openCount: Int { state.withLock { $0.clients.count } }
+    /// Connections open now (threaded mode): admitted, and their thread has not closed the socket yet.
+    var openCount: Int { state.withLock { $0.threads } }
 
-    /// Blocks until fewer than `cap` clients are open, or the server stops (threaded mode).
+    /// Blocks until fewer than `cap` connections are open, or the server stops (threaded mode).
     func waitForRoom(below cap: Int, stop: StopSignal) {
         while true {
             let full = state.withLock { state -> Bool in
-                guard state.clients.count >= cap, !state.stopping else { return false }
+                guard state.threads >= cap, !state.stopping else { return false }
                 state.waitingForRoom = true
                 return true
             }
@@ -419,14 +420,7 @@ private final class ConnectionRegistry: Sendable {
 
     /// Forgets a client, before its descriptor is closed.
     func remove(_ client: Int32) {
-        state.withLock { state in
-            state.clients.remove(client)
-            if state.waitingForRoom {
-                state.waitingForRoom = false
-                var one: UInt64 = 1
-                _ = write(room, &one, MemoryLayout<UInt64>.size)
-            }
-        }
+        _ = state.withLock { $0.clients.remove(client) }
     }
 
     /// Shuts down every open client, so blocked reads and sends return, and the listener when
@@ -449,6 +443,11 @@ private final class ConnectionRegistry: Sendable {
     func threadFinished() {
         let last = state.withLock { state -> Bool in
             state.threads -= 1
+            if state.waitingForRoom {
+                state.waitingForRoom = false
+                var one: UInt64 = 1
+                _ = write(room, &one, MemoryLayout<UInt64>.size)
+            }
             return state.threads == 0 && state.draining
         }
         if last {

@@ -105,7 +105,7 @@ extension EchoSuite {
             print("connect storm, \(backend): \(served) of \(storm) served with a cap of \(cap); descriptors \(base) at rest, "
                 + "\(maxDescriptors.load(ordering: .relaxed)) at most")
             let statistics = try server.stop()
-            #expect(statistics["connections_accepted"] == UInt64(storm + 1), "\(statistics)")  // + the start-up probe
+            #expect(statistics["connections_accepted"] == storm + 1, "\(statistics)")  // + the start-up probe
             #expect(statistics["accept_pauses"] ?? 0 >= 1, "\(statistics)")
             #expect(maxDescriptors.load(ordering: .relaxed) <= base + cap,
                     "the server held \(maxDescriptors.load(ordering: .relaxed)) descriptors, \(base) at rest, cap \(cap)")
@@ -217,34 +217,15 @@ extension EchoSuite {
     }
 }
 
-/// An `echo` child with limits, and its counters as `--stats-json` writes them at stop.
+/// An `echo` child with limits: its descriptors, and its counters when it stops.
 private struct LimitedServer {
     let process: ServerProcess
-    let statsPath: String
     var port: Int { process.port }
 
     init(_ backend: BackendUnderTest, _ limits: [String]) throws {
-        statsPath = FileManager.default.temporaryDirectory.appendingPathComponent("limits-\(UUID().uuidString).json").path
-        process = try ServerProcess(arguments: backend.cliArguments + limits + ["--quiet", "--stats-json", statsPath])
+        process = try ServerProcess(arguments: backend.cliArguments + limits + ["--quiet"], statistics: true)
         // The start-up probe's connection counts against the cap until the server has closed it.
-        let settled = waitFor(timeout: 5, { (try? sample()["connections_open"]) ?? nil }, until: { $0 == 0 })
-        guard settled.ok else { throw TestFailure("the server still has \(String(describing: settled.last)) connections open at start") }
-    }
-
-    /// The counters now: `--stats-json` rewritten on SIGUSR1.
-    func sample() throws -> [String: UInt64] {
-        unlink(statsPath)
-        process.child.send(signal: SIGUSR1)
-        guard eventually(timeout: 5, { access(statsPath, R_OK) == 0 }) else { throw TestFailure("no statistics after SIGUSR1") }
-        return try Self.counters(statsPath)
-    }
-
-    private static func counters(_ path: String) throws -> [String: UInt64] {
-        guard let data = FileManager.default.contents(atPath: path),
-              let object = try JSONSerialization.jsonObject(with: data) as? [String: Any] else {
-            throw TestFailure("no statistics in \(path)")
-        }
-        return object.compactMapValues { ($0 as? NSNumber)?.uint64Value }
+        try process.waitUntil("rid of the start-up probe") { $0.integer("connections_open") == 0 }
     }
 
     /// Descriptors the server holds now.
@@ -256,10 +237,10 @@ private struct LimitedServer {
     }
 
     /// Stops the server (SIGTERM) and returns its final counters by key.
-    func stop() throws -> [String: UInt64] {
-        defer { unlink(statsPath) }
+    func stop() throws -> [String: Int] {
         guard process.stop(timeout: 5) != nil else { throw TestFailure("echo did not stop within 5 s") }
-        return try Self.counters(statsPath)
+        let document = try process.writtenStatistics()
+        return Dictionary(uniqueKeysWithValues: document.keys.map { ($0, document.integer($0)) })
     }
 }
 
