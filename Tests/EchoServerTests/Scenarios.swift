@@ -106,7 +106,7 @@ func connectCloseCycles(port: Int, count: Int, threads: Int) throws -> Int {
 
 /// The server's counters as one readable line, for failure messages.
 func describe(_ s: ServerStatistics) -> String {
-    "accepted \(s[.connectionsAccepted]), closed \(s[.connectionsClosed]), received \(s[.bytesReceived]) B, sent \(s[.bytesSent]) B, requests \(s[.requests]), accept failures \(s[.acceptFailures])"
+    ServerStatistics.Counter.allCases.filter { $0.group != .syscalls }.map { "\($0.key) \(s[$0])" }.joined(separator: ", ")
 }
 
 /// A non-blocking client that streams a ``PatternStream`` and verifies the echo, one direction at a
