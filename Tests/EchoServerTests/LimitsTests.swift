@@ -224,8 +224,12 @@ private struct LimitedServer {
 
     init(_ backend: BackendUnderTest, _ limits: [String]) throws {
         process = try ServerProcess(arguments: backend.cliArguments + limits + ["--quiet"], statistics: true)
-        // The start-up probe's connection counts against the cap until the server has closed it.
-        try process.waitUntil("rid of the start-up probe") { $0.integer("connections_open") == 0 }
+        // The start-up probe's connection counts against the cap until the server has accepted
+        // and closed it (it may still wait in the backlog, closed by the client, when no connection
+        // is open yet).
+        try process.waitUntil("rid of the start-up probe") {
+            $0.integer("connections_accepted") >= 1 && $0.integer("connections_open") == 0
+        }
     }
 
     /// Descriptors the server holds now.
