@@ -44,6 +44,22 @@ public struct IdleTracker: ~Copyable {
         tick &+= 1
     }
 
+    /// The sweep after a tick: the next descriptor from `cursor` on whose slot has been silent for
+    /// longer than the timeout, or nil once every slot is seen. The slot is stamped again, so a
+    /// connection that is closing, or a closed descriptor's slot, is looked at a timeout later; the
+    /// loop checks the connection is open. Each loop calls it until it returns nil, starting at 0.
+    public mutating func nextExpired(from cursor: inout Int32) -> Int32? {
+        while Int(cursor) < capacity {
+            let fd = cursor
+            cursor += 1
+            if isExpired(fd) {
+                touch(fd)
+                return fd
+            }
+        }
+        return nil
+    }
+
     /// Whether the slot of `fd` has been silent for longer than the timeout. Slots of closed
     /// descriptors may say so too: the loop checks the connection is open.
     @inlinable @inline(__always)

@@ -177,17 +177,11 @@ extension EpollLoop {
     /// Closes every connection silent for longer than the idle timeout (at each tick). A
     /// connection that holds bytes its peer has not read for that long is closed too.
     mutating func closeIdleConnections() {
-        var descriptor: Int32 = 0
-        while descriptor <= connections.highestDescriptor {
-            if idle.isExpired(descriptor) {
-                if let connection = connections.openConnection(on: descriptor) {
-                    closeConnection(descriptor, connection)
-                    statistics[.closedIdle] &+= 1
-                } else {
-                    idle.opened(descriptor)  // a closed slot: check it again a timeout later
-                }
-            }
-            descriptor += 1
+        var cursor: Int32 = 0
+        while let descriptor = idle.nextExpired(from: &cursor) {
+            guard let connection = connections.openConnection(on: descriptor) else { continue }
+            closeConnection(descriptor, connection)
+            statistics[.closedIdle] &+= 1
         }
     }
 

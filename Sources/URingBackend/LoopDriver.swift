@@ -181,13 +181,9 @@ struct LoopDriver<Mode: LoopMode & ~Copyable>: ~Copyable {
         guard let tickNanoseconds, !context.stopping else { return }
         context.ring.scheduleTick(nanoseconds: tickNanoseconds, enters: &context.statistics[.ioUringEnter])
         context.idle.advance()
-        var fd: Int32 = 0
-        while Int(fd) < context.idle.capacity {
-            if context.idle.isExpired(fd) {
-                if mode.closeIdle(fd, &context) { context.statistics[.closedIdle] &+= 1 }
-                context.idle.opened(fd)  // closing, or no connection: look again a timeout later
-            }
-            fd += 1
+        var cursor: Int32 = 0
+        while let fd = context.idle.nextExpired(from: &cursor) {
+            if mode.closeIdle(fd, &context) { context.statistics[.closedIdle] &+= 1 }
         }
     }
 

@@ -311,6 +311,17 @@ struct ProcessInspector: Sendable {
         return result
     }
 
+    /// How many descriptors the process has open (a listing, without reading where they point).
+    func descriptorCount() throws -> Int {
+        guard let dir = opendir("/proc/\(pid)/fd") else { throw TestFailure("cannot list /proc/\(pid)/fd") }
+        defer { closedir(dir) }
+        var count = 0
+        while let entry = readdir(dir) {
+            if entry.pointee.d_name.0 != UInt8(ascii: ".") { count += 1 }
+        }
+        return count
+    }
+
     /// How many of the process's descriptors are the server's side of a connection on `port`: sockets
     /// listed in /proc/net/tcp{,6} with `port` as their local port and not listening. (A connection reset
     /// by its peer leaves those tables while the server still has its descriptor: the descriptor count
