@@ -139,10 +139,22 @@ extension EchoSuite {
         /// half trickling a byte now and then) come and go: the cap keeps the server's descriptors
         /// bounded, the idle timeout frees the slots the idle ones take, and the busy clients keep
         /// at least half the throughput they had alone.
+        ///
+        /// Throughput is compared across two moments, and this machine's noise only ever slows one
+        /// of them: when the busy clients keep under half, the whole scenario runs once more, and
+        /// the test fails only when they keep under half both times (as ``measureTwice`` does).
         @Test("slowloris army: busy clients keep half their throughput, descriptors stay under the cap",
               arguments: BackendUnderTest.concurrentLoops)
         func slowlorisArmy(_ backend: BackendUnderTest) throws {
             FileDescriptorLimit.raiseToHardLimit()
+            var kept = [try Self.army(backend)]
+            if kept[0] < 0.5 { kept.append(try Self.army(backend)) }
+            #expect(kept.last! >= 0.5, "the busy clients kept \(kept.map { "\(Int($0 * 100)) %" }) of their throughput alone")
+        }
+
+        /// One run of the army scenario, its descriptor and counter checks; returns the busy
+        /// clients' throughput with the army as a share of theirs alone.
+        private static func army(_ backend: BackendUnderTest) throws -> Double {
             let cap = 500
             let server = try LimitedServer(backend, ["--idle-timeout", "2", "--max-connections", String(cap)])
             let base = try server.descriptors()
@@ -202,7 +214,6 @@ extension EchoSuite {
 
             let alone = Double(counts[0])
             let besieged = Double(counts[1]) / armyPhase
-            #expect(besieged >= alone / 2, "busy rounds/s fell from \(alone) alone to \(besieged) with the army")
             print("slowloris army, \(backend): busy rounds/s \(Int(alone)) alone, \(Int(besieged)) with the army "
                 + "(\(Int((besieged / max(alone, 1) * 100).rounded())) %); descriptors \(base) at rest, \(maxDescriptors) at most (cap \(cap))")
             #expect(maxDescriptors <= base + cap, "the server held \(maxDescriptors) descriptors, \(base) at rest, cap \(cap)")
@@ -213,6 +224,7 @@ extension EchoSuite {
             let statistics = try server.stop()
             #expect(statistics["closed_idle"] ?? 0 > 0, "\(statistics)")
             #expect(statistics["accept_pauses"] ?? 0 > 0, "\(statistics)")
+            return besieged / max(alone, 1)
         }
     }
 }
@@ -234,10 +246,7 @@ private struct LimitedServer {
 
     /// Descriptors the server holds now.
     func descriptors() throws -> Int {
-        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(process.child.pid)/fd") else {
-            throw TestFailure("cannot list /proc/\(process.child.pid)/fd")
-        }
-        return entries.count
+        try ProcessInspector(pid: process.child.pid).descriptorCount()
     }
 
     /// Stops the server (SIGTERM) and returns its final counters by key.
