@@ -139,8 +139,12 @@ extension EchoSuite {
                 let data = randomBytes(100, seed: UInt64(index))
                 #expect(try client.echoConcurrently(data) == data)
             }
-            // The start-up probe and the three clients; the clients still connected.
-            let held = try server.waitForOpenConnections(atLeast: 3)
+            // The start-up probe and the three clients; the clients still connected. A loop publishes
+            // its counters at the end of its turn, just after the echo its client may already have
+            // read: wait for the counters that echo reaches, then check them all.
+            let held = try server.waitUntil("3 connections open, 300 bytes echoed") {
+                $0.integer("connections_open") >= 3 && $0.integer("bytes_sent") >= 300
+            }
             #expect(held.integer("connections_open") == 3, "\(held)")
             #expect(held.integer("connections_accepted") == 4, "\(held)")
             #expect(held.integer("bytes_received") == 300 && held.integer("bytes_sent") == 300, "\(held)")
