@@ -2,7 +2,8 @@
 #
 #   make run      release build, then serve on io_uring at port 6666 (BACKEND=epoll PORT=7000 to change)
 #   make test     the test suite (swift test), then the benchmark kit's Python tests (make bench-test);
-#                 installs python3, gcc and util-linux first when python3, cc or taskset is missing
+#                 installs python3, gcc and util-linux first when python3, cc or taskset is missing,
+#                 and linux-perf when perf is (optional: its smoke test skips without it)
 #   make build    debug build;  make release: release build;  make clean: remove build products
 #   make bench-test   the benchmark kit's Python unit tests only (benchmarks/tests; needs python3)
 #   make bench-deps   matplotlib for the plots (benchmarks/plot): a venv at benchmarks/.venv with
@@ -39,8 +40,11 @@ deps:
 	pkg-config --exists liburing 2>/dev/null || missing=" liburing-dev pkg-config"; \
 	$(apt_install)
 
-# What the kit's tests run besides Swift: python3, a C compiler (the calibration probe) and taskset.
+# What the kit's tests run besides Swift: python3, a C compiler (the calibration probe) and taskset;
+# perf too when the distribution has linux-perf (benchmarks/profile's smoke test skips without it).
 test-deps: deps
+	@command -v perf >/dev/null 2>&1 || ( missing=" linux-perf"; $(apt_install) ) || \
+		echo "make: linux-perf not installed; the kit's profile smoke test will be skipped" >&2
 	@missing=""; \
 	command -v python3 >/dev/null 2>&1 || missing="$$missing python3"; \
 	command -v cc >/dev/null 2>&1 || missing="$$missing gcc"; \
