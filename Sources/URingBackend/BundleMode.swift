@@ -99,6 +99,15 @@ struct BundleMode: LoopMode, ~Copyable {
         }
     }
 
+    /// A closing connection's cancel failed while its receive still runs (a completion that ended
+    /// it would have come first): shut down, the receive ends with the end of stream.
+    mutating func receiveCancelFailed(on fd: Int32, result: Int32, _ loop: inout LoopContext) {
+        let connection = connections[fd]
+        if connection.pointee.lifecycle == .closing && connection.pointee.receive == .armed {
+            loop.shutDown(fd, direct: false)
+        }
+    }
+
     /// Closes the connection once it is done and nothing of it is in flight (see
     /// ``BundleConnection/isFinished``).
     private mutating func closeIfFinished(_ fd: Int32, _ loop: inout LoopContext) {

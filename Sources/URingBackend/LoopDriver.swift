@@ -111,6 +111,7 @@ struct LoopDriver<Mode: LoopMode & ~Copyable>: ~Copyable {
         case .recv: mode.received(on: data.fd, result: result, flags: flags, &context)
         case .send: mode.sent(on: data.fd, buffer: data.buffer, result: result, flags: flags, &context)
         case .provideBuffers: mode.buffersProvided(count: data.buffer, result: result, &context)
+        case .receiveCancel: mode.receiveCancelFailed(on: data.fd, result: result, &context)
         case .accept: accepted(result: result, flags: flags)
         case .acceptRetry: acceptBackingOff = false
         case .tick: tick()

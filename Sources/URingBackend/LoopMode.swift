@@ -42,6 +42,11 @@ protocol LoopMode: ~Copyable {
     /// `IORING_OP_PROVIDE_BUFFERS` of `count` buffers completed. Default: nothing (only legacy provides).
     mutating func buffersProvided(count: UInt16, result: Int32, _ loop: inout LoopContext)
 
+    /// A cancel of the receive on `fd` (back-pressure or closing) failed with `result`: the
+    /// receive had ended, or the kernel could not stop it. Default: nothing (modes that cancel
+    /// receives decide).
+    mutating func receiveCancelFailed(on fd: Int32, result: Int32, _ loop: inout LoopContext)
+
     /// Work once per turn, after every completion of the turn. Default: nothing.
     mutating func endTurn(_ loop: inout LoopContext)
 
@@ -63,6 +68,7 @@ extension LoopMode where Self: ~Copyable {
     var acceptsDirect: Bool { false }
     mutating func start(_ loop: inout LoopContext) {}
     mutating func buffersProvided(count: UInt16, result: Int32, _ loop: inout LoopContext) {}
+    mutating func receiveCancelFailed(on fd: Int32, result: Int32, _ loop: inout LoopContext) {}
     mutating func endTurn(_ loop: inout LoopContext) {}
     mutating func shutDownConnections(_ loop: inout LoopContext) -> Bool { false }
     var hasConnectionsInFlight: Bool { false }

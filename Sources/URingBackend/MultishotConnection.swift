@@ -70,6 +70,19 @@ struct MultishotConnection: StarvedQueueMember, LifecycleRecord {
         return true
     }
 
+    /// A cancel of the receive failed (`ENOENT`, `EALREADY`). Most often the receive had ended
+    /// first (its completion came before), and there is nothing to do. If the receive still runs,
+    /// it must not run unchecked: paused for back-pressure, it counts as armed again, so the next
+    /// slice it queues cancels it again; closing, true: the loop shuts the connection down, which
+    /// ends the receive with the end of stream.
+    @inline(__always)
+    mutating func cancelMissed() -> Bool {
+        guard receive == .cancelling else { return false }
+        if lifecycle == .closing { return true }
+        if lifecycle == .open { receive = .armed }
+        return false
+    }
+
     /// The multishot receive ended with `result`; decides what comes next.
     @inline(__always)
     mutating func receiveEnded(result: Int32) -> ReceiveEndAction {

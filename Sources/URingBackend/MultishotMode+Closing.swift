@@ -23,6 +23,11 @@ extension MultishotMode {
         loop.ring.cancelReceive(on: fd, enters: &loop.statistics[.ioUringEnter])
     }
 
+    /// A cancel of the connection's receive failed; see ``MultishotConnection/cancelMissed()``.
+    mutating func receiveCancelFailed(on fd: Int32, result: Int32, _ loop: inout LoopContext) {
+        if connections[fd].pointee.cancelMissed() { loop.shutDown(fd, direct: fixedFiles) }
+    }
+
     /// Closes the connection if it is done (see ``MultishotConnection/isFinished``).
     mutating func closeIfFinished(_ fd: Int32, _ loop: inout LoopContext) {
         let connection = connections[fd]

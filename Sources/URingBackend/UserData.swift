@@ -11,12 +11,14 @@ struct UserData: Equatable {
         case send
         case provideBuffers
         case stop
-        /// Requests whose completion needs no handling (cancels, direct closes).
+        /// Requests whose completion needs no handling (direct closes, shutdowns).
         case ignored
         /// The test hook's trigger fired (see ``RingFaultInjection``).
         case injectedFault
         /// The idle timeout's timer fired.
         case tick
+        /// A cancel of a connection's receive found nothing it could stop (its success is silent).
+        case receiveCancel
     }
 
     let rawValue: UInt64

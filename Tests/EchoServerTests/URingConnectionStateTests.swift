@@ -86,6 +86,27 @@ extension EchoSuite {
             #expect(!resume, "no pause left to end")
         }
 
+        @Test("multishot: a cancel that missed a running receive pauses again at the next slice, or shuts a closing one down")
+        func multishotCancelMissed() {
+            var connection = MultishotConnection.accepted
+            connection.queued = 8
+            _ = connection.shouldPause(threshold: 8)
+            let shutDown = connection.cancelMissed()
+            #expect(!shutDown && connection.receive == .armed, "the receive still runs: it counts as armed")
+            let pausesAgain = connection.shouldPause(threshold: 8)
+            #expect(pausesAgain && connection.receive == .cancelling)
+            _ = connection.lifecycle.beginClosing()
+            let shutDownClosing = connection.cancelMissed()
+            #expect(shutDownClosing, "a closing connection whose receive runs on is shut down")
+
+            var ended = MultishotConnection.accepted
+            ended.queued = 8
+            _ = ended.shouldPause(threshold: 8)
+            _ = ended.receiveEnded(result: 0)  // the end of stream came before the cancel's failure
+            let nothing = ended.cancelMissed()
+            #expect(!nothing && ended.receive == .idle && ended.lifecycle == .peerClosed)
+        }
+
         @Test("multishot: an error closes, data (CQ overflow) and an interruption re-arm, a closing connection is never re-armed")
         func multishotEnds() {
             var broken = MultishotConnection.accepted
