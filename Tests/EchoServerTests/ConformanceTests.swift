@@ -147,9 +147,7 @@ extension EchoSuite {
             let total = 64 * MiB
             // Kernel buffering on the way: the client's send and receive buffers (pinned small here) and
             // the server's (autotuned up to tcp_wmem/tcp_rmem max). Anything beyond that is the server's.
-            let kernelMaximum = (sysctlIntegers("net.ipv4.tcp_wmem").last ?? 4 * MiB)
-                + (sysctlIntegers("net.ipv4.tcp_rmem").last ?? 6 * MiB)
-            let acceptedLimit = min(total / 2, kernelMaximum + 8 * MiB)
+            let acceptedLimit = min(total / 2, kernelBufferingMaximum() + 8 * MiB)
             try withServer(backend) { server in
                 // One echo first, so the loop is up and its fixed allocations (uring's buffer pool,
                 // touched once at start) are in the baseline.
@@ -173,8 +171,11 @@ extension EchoSuite {
 
         @Test("a client that stops reading does not hold up the others", arguments: BackendUnderTest.concurrent)
         func stuckClientDoesNotBlockOthers(_ backend: BackendUnderTest) throws {
+            // More than the kernel can buffer (the server's receive buffer alone may autotune to 32 MiB
+            // while the server still reads) plus what a paused server holds, so the writes must stall.
+            let total = kernelBufferingMaximum() + 16 * MiB
             try withServer(backend) { server in
-                let stuck = try StreamingClient(port: server.port, total: 32 * MiB, seed: 71)
+                let stuck = try StreamingClient(port: server.port, total: total, seed: 71)
                 let stalled = try stuck.writeUntilStalled(stallSeconds: 0.3)
                 #expect(stalled, "the server kept reading from a client that reads nothing (\(stuck.written) bytes)")
                 // While that connection is stuck (server's send buffer full), others are served.

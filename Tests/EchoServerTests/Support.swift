@@ -379,3 +379,11 @@ func sysctlIntegers(_ name: String) -> [Int] {
 }
 
 let MiB = 1 << 20
+
+/// The most the kernel can buffer one way on a loopback TCP connection whose peer has stopped
+/// reading: the sender's send buffer and the receiver's receive buffer, each autotuned up to its
+/// maximum (`tcp_wmem`, `tcp_rmem`; 4 and 32 MiB on this project's machines). A client that writes
+/// more than this to a server that stops reading must stall.
+func kernelBufferingMaximum() -> Int {
+    (sysctlIntegers("net.ipv4.tcp_wmem").last ?? 4 * MiB) + (sysctlIntegers("net.ipv4.tcp_rmem").last ?? 6 * MiB)
+}
