@@ -47,6 +47,12 @@ class ProfileFailed(Exception):
     pass
 
 
+def usage_error(text):
+    """Bad input: one line on stderr, exit status 2 (as argparse's own errors)."""
+    sys.stderr.write(f"benchmarks/profile: error: {text}\n")
+    sys.exit(2)
+
+
 def parse_report(text):
     """perf report --stdio --no-children --sort symbol -g none: (event count, [(percent, space,
     symbol)]), space 'k' for the kernel and '.' for user code. The event count of the cpu-clock
@@ -178,7 +184,7 @@ def servers(o):
     for text in o.variant:
         name, _, flags = text.partition("=")
         if not name or not flags:
-            raise SystemExit(f"benchmarks/profile: error: --variant needs NAME='FLAGS', got {text!r}")
+            usage_error(f"--variant needs NAME='FLAGS', got {text!r}")
         defined[name] = shlex.split(flags)
     chosen = []
     for name in o.servers:
@@ -187,13 +193,13 @@ def servers(o):
         else:
             try:
                 if lookup(name).is_peer:
-                    raise SystemExit(f"benchmarks/profile: error: {name} is a peer; profile runs echo variants")
+                    usage_error(f"{name} is a peer; profile runs echo variants")
                 flags = echo_flags(name)
             except KeyError:
-                raise SystemExit(f"benchmarks/profile: error: unknown server {name!r} (a built-in variant or --variant)")
+                usage_error(f"unknown server {name!r} (a built-in variant or --variant)")
         reserved = [f for f in flags if f.split("=", 1)[0] in RESERVED_FLAGS]
         if reserved:
-            raise SystemExit(f"benchmarks/profile: error: {name}: the profiler sets {', '.join(reserved)} itself")
+            usage_error(f"{name}: the profiler sets {', '.join(reserved)} itself")
         chosen.append((name, flags))
     return chosen
 

@@ -6,7 +6,7 @@ import os
 import subprocess
 import shutil
 import unittest
-from contextlib import redirect_stdout
+from contextlib import redirect_stderr, redirect_stdout
 
 from benchkit import profile
 from tests.test_noise_flag import built
@@ -77,13 +77,21 @@ class ReportTests(unittest.TestCase):
 
 
 class OptionTests(unittest.TestCase):
+    def refused(self, argv):
+        """The one-line error and the exit status of bad input."""
+        printed = io.StringIO()
+        with redirect_stderr(printed), self.assertRaises(SystemExit) as raised:
+            profile.servers(profile.parse_options(argv))
+        return printed.getvalue(), raised.exception.code
+
     def test_unknown_server_and_reserved_flags_are_refused(self):
-        with self.assertRaises(SystemExit) as raised:
-            profile.servers(profile.parse_options(["no-such-server"]))
-        self.assertIn("unknown server", str(raised.exception))
-        with self.assertRaises(SystemExit) as raised:
-            profile.servers(profile.parse_options(["--variant", "x=--backend uring --port 1", "x"]))
-        self.assertIn("--port", str(raised.exception))
+        message, status = self.refused(["no-such-server"])
+        self.assertEqual(status, 2)
+        self.assertIn("unknown server", message)
+        message, status = self.refused(["--variant", "x=--backend uring --port 1", "x"])
+        self.assertEqual(status, 2)
+        self.assertIn("--port", message)
+        self.assertEqual(message.count("\n"), 1)
 
     def test_variants_and_builtins_resolve_to_flags(self):
         chosen = profile.servers(profile.parse_options(["--variant", "big=--backend uring --buffer-size 262144",
