@@ -72,15 +72,21 @@ struct MultishotConnection: StarvedQueueMember, LifecycleRecord {
 
     /// A cancel of the receive failed (`ENOENT`, `EALREADY`). Most often the receive had ended
     /// first (its completion came before), and there is nothing to do. If the receive still runs,
-    /// it must not run unchecked: paused for back-pressure, it counts as armed again, so the next
-    /// slice it queues cancels it again; closing, true: the loop shuts the connection down, which
-    /// ends the receive with the end of stream.
+    /// it must not run unchecked: closing (whether the cancel was the close's or an earlier
+    /// pause's), true: the loop shuts the connection down, which ends the receive with the end of
+    /// stream; open and paused for back-pressure, it counts as armed again, so the next slice it
+    /// queues cancels it again.
     @inline(__always)
     mutating func cancelMissed() -> Bool {
-        guard receive == .cancelling else { return false }
-        if lifecycle == .closing { return true }
-        if lifecycle == .open { receive = .armed }
-        return false
+        switch lifecycle {
+        case .closing:
+            return isReceiving
+        case .open:
+            if receive == .cancelling { receive = .armed }
+            return false
+        case .peerClosed, .free:
+            return false
+        }
     }
 
     /// The multishot receive ended with `result`; decides what comes next.

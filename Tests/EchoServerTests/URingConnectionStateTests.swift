@@ -99,6 +99,11 @@ extension EchoSuite {
             let shutDownClosing = connection.cancelMissed()
             #expect(shutDownClosing, "a closing connection whose receive runs on is shut down")
 
+            var closing = MultishotConnection.accepted
+            _ = closing.lifecycle.beginClosing()  // the close's own cancel, the receive still armed
+            let shutDownArmed = closing.cancelMissed()
+            #expect(shutDownArmed, "a close whose cancel missed the armed receive shuts it down")
+
             var ended = MultishotConnection.accepted
             ended.queued = 8
             _ = ended.shouldPause(threshold: 8)
