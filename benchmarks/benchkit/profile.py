@@ -127,8 +127,14 @@ def render(medians, names, top, context):
 
 # MARK: running
 
-def perf_available():
-    return shutil.which("perf") is not None
+def perf_problem():
+    """Why perf cannot record here (not installed, not permitted), or None when it can."""
+    if shutil.which("perf") is None:
+        return "perf is not installed (Debian: apt-get install linux-perf)"
+    probe = subprocess.run(["perf", "record", "-q", "-o", "/dev/null", "--", "true"], capture_output=True, text=True)
+    if probe.returncode != 0:
+        return f"perf cannot record here: {(probe.stderr or probe.stdout).strip()[-200:]}"
+    return None
 
 
 def bench_command(o, port):
@@ -235,14 +241,12 @@ def parse_options(argv=None):
 def run_main(argv=None):
     o = parse_options(argv)
     chosen = servers(o)
-    if not perf_available():
-        sys.exit("benchmarks/profile: error: perf is not installed (Debian: apt-get install linux-perf)")
+    problem = perf_problem()
+    if problem:
+        sys.exit(f"benchmarks/profile: error: {problem}")
     for path in (o.echo_binary, o.bench_binary):
         if not os.access(path, os.X_OK):
             sys.exit(f"benchmarks/profile: error: {path} is missing; run swift build -c release first")
-    probe = subprocess.run(["perf", "record", "-q", "-o", "/dev/null", "--", "true"], capture_output=True, text=True)
-    if probe.returncode != 0:
-        sys.exit(f"benchmarks/profile: error: perf cannot record here: {(probe.stderr or probe.stdout).strip()[-200:]}")
     names = [n for n, _ in chosen]
     costs = {n: [] for n in names}
     totals = {n: [] for n in names}

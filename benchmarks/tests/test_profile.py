@@ -2,9 +2,6 @@
 a real profile of two servers when perf can record here."""
 
 import io
-import os
-import subprocess
-import shutil
 import unittest
 from contextlib import redirect_stderr, redirect_stdout
 
@@ -27,11 +24,8 @@ REPORT = """# Total Lost Samples: 0
 """
 
 
-def perf_can_record():
-    if shutil.which("perf") is None:
-        return False
-    probe = subprocess.run(["perf", "record", "-q", "-o", "/dev/null", "--", "true"], capture_output=True)
-    return probe.returncode == 0
+# Why the real profile cannot run here, or None.
+PERF_PROBLEM = profile.perf_problem()
 
 
 class ReportTests(unittest.TestCase):
@@ -100,7 +94,7 @@ class OptionTests(unittest.TestCase):
                                   ("epoll", ["--backend", "epoll"])])
 
 
-@unittest.skipUnless(perf_can_record(), "perf is not installed or cannot record here")
+@unittest.skipIf(PERF_PROBLEM, PERF_PROBLEM or "")
 class RealProfileTests(unittest.TestCase):
     def test_two_servers_profiled_side_by_side(self):
         echo, bench = built("echo"), built("echo-bench")
