@@ -8,6 +8,7 @@ from benchkit.procfs import CLOCK_TICKS
 from benchkit import findings, stats
 from benchkit.text import duration_text, fmt, md_cell, percent  # noqa: F401 (fmt, md_cell, percent: for callers)
 from benchkit.variants import REFERENCE, peer_text
+from benchkit.vm import kernel_text
 
 def matrix_table(summary, server, lengths, connections, cell):
     """The seed's shape: one row per message length, one column per connection count."""
@@ -41,7 +42,7 @@ def write_header(w, title, env, o, records, servers, started, finished, planned,
     w()
     w(f"- Command: `{env['command']}`")
     w(f"- Date: {env['date']} (took {duration_text(finished - started)})")
-    w(f"- Kernel: {env['kernel']}; CPU: {env['cpu']} ({env['cpus']} CPUs)")
+    w(f"- Kernel: {kernel_text(env)}; CPU: {env['cpu']} ({env['cpus']} CPUs)")
     w(f"- Pinning: {env['pinning']}")
     w(f"- Swift: {env['swift']}; liburing: {env['liburing']}"
       + f"; commit {env.get('commit', 'unknown')} (plus any local changes)")

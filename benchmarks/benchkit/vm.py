@@ -85,6 +85,18 @@ def guest_accelerator():
     return value if value in ("kvm", "tcg") else None
 
 
+def report_note():
+    """For the kit's reports, in a guest this launcher started: "under KVM" or "under TCG: emulated, no
+    speed meaning"; None elsewhere."""
+    accel = guest_accelerator()
+    return None if accel is None else "under KVM" if accel == "kvm" else "under TCG: emulated, no speed meaning"
+
+
+def kernel_text(env):
+    """The kernel as reports name it: its release, and in a VM under what it ran."""
+    return env["kernel"] + (f", {env['vm']}" if env.get("vm") else "")
+
+
 def problems(kernel):
     """What is missing to boot `kernel`, as short phrases (empty when nothing is)."""
     missing = []
