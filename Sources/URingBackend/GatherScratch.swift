@@ -7,10 +7,13 @@ import Glibc
 /// write (one large packet on loopback) instead of one send per slice.
 ///
 /// The kernel copies a `sendmsg`'s header and iovecs when it takes the submission
-/// (`IORING_FEAT_SUBMIT_STABLE`, Linux 5.5), so the records are reused every turn: the loop calls
-/// ``reset()`` after the turn's submissions are queued, before the driver submits them and the
-/// next turn fills the records again. Not with `SQPOLL`, whose kernel thread takes submissions
-/// whenever it runs. A fixed number per turn, no allocation: past it, a send
+/// (`IORING_FEAT_SUBMIT_STABLE`, Linux 5.5), so a record is free again once the kernel has taken
+/// the entry that uses it. Usually that is at the next submit; but without `SUBMIT_ALL` (before
+/// Linux 5.18) a submission that fails stops the kernel there, and so can `-EBUSY`/`-EAGAIN`, so
+/// entries may stay queued across a turn. The loop therefore marks where its entries end
+/// (``markQueued(through:)``) and frees the records only once the kernel's head has passed that
+/// mark (``reclaim(takenThrough:)``). Not with `SQPOLL`, whose kernel thread takes submissions
+/// whenever it runs. A fixed number of records, no allocation: while they are all taken, a send
 /// carries only its first slice.
 struct GatherScratch: ~Copyable {
     /// Slices one send gathers at most.
@@ -21,6 +24,8 @@ struct GatherScratch: ~Copyable {
     private let headers: UnsafeMutablePointer<msghdr>
     private let vectors: UnsafeMutablePointer<iovec>
     private var used = 0
+    /// The submission-queue position after the last entry that uses a record.
+    private var lastUse: UInt32 = 0
 
     init() {
         headers = .allocate(capacity: Self.sendsPerTurn)
@@ -46,9 +51,17 @@ struct GatherScratch: ~Copyable {
         return header
     }
 
-    /// Every record is free again: the turn's submissions are about to be handed to the kernel.
+    /// The turn's submissions are queued, the last of them before position `tail` of the
+    /// submission queue: every record taken so far is in use until the kernel has taken them.
     @inline(__always)
-    mutating func reset() {
-        used = 0
+    mutating func markQueued(through tail: UInt32) {
+        if used > 0 { lastUse = tail }
+    }
+
+    /// Frees every record when the kernel's head (`head`, the position after the last entry it
+    /// took) has reached the mark; otherwise they stay taken, and new sends take the ones after.
+    @inline(__always)
+    mutating func reclaim(takenThrough head: UInt32) {
+        if Int32(bitPattern: head &- lastUse) >= 0 { used = 0 }
     }
 }

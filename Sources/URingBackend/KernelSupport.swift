@@ -17,19 +17,16 @@ enum KernelSupport {
         (IORING_OP_TIMEOUT, "IORING_OP_TIMEOUT"),
     ]
 
-    /// Sets up a small ring with the options' set-up flags and checks the features and opcodes
-    /// they need.
+    /// Checks that the running kernel has every feature the options use, then sets up a small ring
+    /// with the options' set-up flags and checks the opcodes the loop submits.
     ///
     /// - Throws: ``EchoError/uringUnavailable(reason:)`` when no ring can be set up,
     ///   ``EchoError/missingKernelFeature(_:)`` naming the first feature that is missing.
     static func check(_ options: URingBackend.Options) throws(EchoError) {
+        try requireFeatures(options, on: .running)
         var parameters = options.setupParameters
         parameters.cq_entries = 16
         let ring = try Ring(entries: 8, parameters: parameters)
-
-        guard ring.features & UInt32(IORING_FEAT_FAST_POLL) != 0 else {
-            throw .missingKernelFeature("IORING_FEAT_FAST_POLL (Linux 5.7)")
-        }
         guard ring.features & UInt32(IORING_FEAT_NODROP) != 0 else {
             throw .missingKernelFeature("IORING_FEAT_NODROP (Linux 5.5)")
         }
@@ -40,23 +37,19 @@ enum KernelSupport {
             throw .missingKernelFeature("IORING_REGISTER_PROBE (Linux 5.6)")
         }
         defer { io_uring_free_probe(probe) }
-        var opcodes = requiredOpcodes
-        if options.zeroCopyThreshold > 0 { opcodes.append((IORING_OP_SEND_ZC, "IORING_OP_SEND_ZC (Linux 6.0)")) }
-        for (opcode, name) in opcodes where io_uring_opcode_supported(probe, Int32(opcode.rawValue)) == 0 {
+        for (opcode, name) in requiredOpcodes where io_uring_opcode_supported(probe, Int32(opcode.rawValue)) == 0 {
             throw .missingKernelFeature(name)
         }
-        if options.mode != .legacy {
-            // Multishot receive came in 6.0, after everything else this mode uses (5.19).
-            guard KernelVersion.running >= KernelVersion(major: 6, minor: 0) else {
-                throw .missingKernelFeature("multishot receive (IORING_RECV_MULTISHOT, Linux 6.0)")
-            }
-            _ = try ProvidedBufferRing(registeringOn: ring, entries: 1, group: 1)
-            if options.incrementalBuffers {
-                _ = try ProvidedBufferRing(registeringOn: ring, entries: 1, group: 2, incremental: true)
-            }
-        }
-        if options.mode == .bundle && ring.features & KernelConstant.featureRecvSendBundle == 0 {
-            throw .missingKernelFeature("receive bundles (IORING_FEAT_RECVSEND_BUNDLE, Linux 6.10)")
+    }
+
+    /// Checks that `kernel` has io_uring and every feature the options use.
+    ///
+    /// - Throws: the reason io_uring is unavailable, or ``EchoError/missingKernelFeature(_:)``
+    ///   naming the oldest feature that is missing and the flag that runs without it.
+    static func requireFeatures(_ options: URingBackend.Options, on kernel: URingFeatures) throws(EchoError) {
+        if let unavailable = kernel.unavailable { throw unavailable }
+        if let missing = options.featuresUsed.sorted().first(where: { !kernel.has($0) }) {
+            throw .missingKernelFeature(missing.requirement + (missing.hint.map { "; \($0)" } ?? ""))
         }
     }
 
@@ -68,6 +61,7 @@ enum KernelSupport {
             (UInt32(IORING_SETUP_DEFER_TASKRUN), "IORING_SETUP_DEFER_TASKRUN (Linux 6.1)"),
             (UInt32(IORING_SETUP_SINGLE_ISSUER), "IORING_SETUP_SINGLE_ISSUER (Linux 6.0)"),
             (UInt32(IORING_SETUP_COOP_TASKRUN), "IORING_SETUP_COOP_TASKRUN (Linux 5.19)"),
+            (UInt32(IORING_SETUP_SUBMIT_ALL), "IORING_SETUP_SUBMIT_ALL (Linux 5.18)"),
             (UInt32(IORING_SETUP_SQPOLL), "IORING_SETUP_SQPOLL (Linux 5.13 for unprivileged use)"),
         ]
         let asked = named.filter { flags & $0.0 != 0 }.map(\.1)

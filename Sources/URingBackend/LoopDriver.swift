@@ -26,6 +26,9 @@ struct LoopDriver<Mode: LoopMode & ~Copyable>: ~Copyable {
     private let completions = CompletionBatch()
     private let stopFD: Int32
     private let faultInjection: RingFaultInjection?
+    /// The partial-submit test hook: an invalid entry every other turn (see ``Ring/queueInvalidSubmission(enters:)``).
+    private let injectsInvalidSubmission: Bool
+    private var injectsThisTurn = false
     private let published: LiveStatistics
     /// The connection cap (`Int.max`: none) and what a connection over it meets.
     private let maxConnections: UInt64
@@ -56,6 +59,7 @@ struct LoopDriver<Mode: LoopMode & ~Copyable>: ~Copyable {
         self.mode = mode
         stopFD = stop.fileDescriptor
         faultInjection = options.faultInjection
+        injectsInvalidSubmission = options.injectsInvalidSubmission
         published = statistics
     }
 
@@ -89,6 +93,10 @@ struct LoopDriver<Mode: LoopMode & ~Copyable>: ~Copyable {
                 break
             }
             drainCompletions()
+            if _slowPath(injectsInvalidSubmission) {
+                injectsThisTurn.toggle()
+                if injectsThisTurn { context.ring.queueInvalidSubmission(enters: &context.statistics[.ioUringEnter]) }
+            }
             mode.endTurn(&context)
             if !acceptArmed { armAccept() }
             published.publish(context.statistics)

@@ -112,6 +112,7 @@ struct MultishotMode: LoopMode, ~Copyable {
     /// came back (see ``StarvedQueue``).
     @inline(__always)
     mutating func endTurn(_ loop: inout LoopContext) {
+        gather.reclaim(takenThrough: loop.ring.takenHead)
         for index in 0..<schedule.count {
             let fd = schedule[index]
             if connections[fd].pointee.lifecycle == .closing {
@@ -123,7 +124,7 @@ struct MultishotMode: LoopMode, ~Copyable {
             }
         }
         schedule.removeAll()
-        gather.reset()
+        gather.markQueued(through: loop.ring.queuedTail)
         refillRing(starvedThisTurn: !starved.isEmpty)
         bufferRing.publish()
         guard !starved.isEmpty && buffersInRing > 0 else { return }

@@ -128,6 +128,26 @@ struct Ring: ~Copyable {
         }
     }
 
+    /// The submission-queue position after the last entry queued (liburing's local tail).
+    var queuedTail: UInt32 {
+        @inline(__always) get { raw.pointee.sq.sqe_tail }
+    }
+
+    /// The submission-queue position after the last entry the kernel has taken. Without `SQPOLL`
+    /// it moves only inside `io_uring_enter`, on this thread.
+    var takenHead: UInt32 {
+        @inline(__always) get { raw.pointee.sq.khead.pointee }
+    }
+
+    /// Queues an entry the kernel refuses (an opcode no kernel has), for the partial-submit test:
+    /// without `SUBMIT_ALL`, the kernel stops taking entries there. Its completion is ignored.
+    func queueInvalidSubmission(enters: inout UInt64) {
+        let sqe = submission(enters: &enters)
+        sqe.pointee = io_uring_sqe()
+        sqe.pointee.opcode = UInt8.max
+        sqe.pointee.user_data = UserData(.ignored).rawValue
+    }
+
     /// Submits everything queued and waits for at least one completion.
     ///
     /// - Throws: ``EchoError/system(_:errno:)`` when the ring refuses: nothing sensible can continue.

@@ -64,8 +64,15 @@ public struct URingBackend: EventBackend {
         /// are ready from the head buffer and the next continues after them, so large buffers serve
         /// small messages without a buffer each (multishot mode only; its default).
         public var incrementalBuffers: Bool
+        /// `IORING_SETUP_SUBMIT_ALL` (Linux 5.18): a submission that fails does not stop the kernel
+        /// from taking the ones queued after it. Without it (older kernels), entries can stay in the
+        /// queue after a turn, which the loop allows for. Set by the negotiation.
+        public var submitAll = true
         /// Tests only: a trigger that makes the ring fail (see ``RingFaultInjection``).
         var faultInjection: RingFaultInjection?
+        /// Tests only: queue an invalid submission every turn, which stops the kernel's submission
+        /// there when ``submitAll`` is off (a partial submit, as older kernels meet it).
+        var injectsInvalidSubmission = false
 
         /// The defaults of `mode` (with or without `sqpoll`): the options below, with the buffers
         /// that mode is measured best with.
@@ -98,6 +105,7 @@ public struct URingBackend: EventBackend {
             var parameters = io_uring_params()
             parameters.flags = UInt32(IORING_SETUP_CQSIZE) | UInt32(IORING_SETUP_CLAMP)
             parameters.cq_entries = UInt32(max(completionQueueEntries, ringEntries))
+            if submitAll { parameters.flags |= UInt32(IORING_SETUP_SUBMIT_ALL) }
             if deferTaskrun {
                 parameters.flags |= UInt32(IORING_SETUP_SINGLE_ISSUER) | UInt32(IORING_SETUP_DEFER_TASKRUN)
             }
@@ -133,6 +141,12 @@ public struct URingBackend: EventBackend {
 
     /// Checks the options, then that io_uring can be set up here with every feature they need.
     public func validate() throws(EchoError) {
+        try validateOptions()
+        try KernelSupport.check(options)
+    }
+
+    /// Checks each option's range and that the options go together.
+    func validateOptions() throws(EchoError) {
         guard Options.bufferSizeRange.contains(options.bufferSize) else {
             throw .invalidConfiguration("invalid buffer size \(options.bufferSize): must be 64...1048576 bytes")
         }
@@ -157,7 +171,6 @@ public struct URingBackend: EventBackend {
         if options.mode != .multishot && (options.fixedFiles || options.zeroCopyThreshold > 0 || options.incrementalBuffers) {
             throw .invalidConfiguration("--fixed-files, --zerocopy-send and --incremental-buffers need --uring-mode multishot")
         }
-        try KernelSupport.check(options)
     }
 
     public func run(listener: ListeningSocket, stop: StopSignal, statistics: LiveStatistics,

@@ -72,12 +72,22 @@ struct EchoCommand: ParsableCommand {
             every connection gets a buffer ring of its own (8 buffers of --buffer-size \
             bytes, held while the connection is open, idle or not; --buffer-count does \
             not apply) and receives with IORING_RECVSEND_BUNDLE (one completion may fill \
-            several buffers). The default, measured cheapest on Linux 6.18 (see the \
-            README), is multishot with --defer-taskrun and incremental buffers. \
-            --defer-taskrun, --incremental-buffers, --sqpoll, --fixed-files and \
-            --zerocopy-send switch on one kernel feature each, so its worth can be \
-            measured; each is probed at start and a kernel without it is named in the \
-            error.
+            several buffers). --defer-taskrun, --incremental-buffers, --sqpoll, \
+            --fixed-files and --zerocopy-send switch on one kernel feature each, so its \
+            worth can be measured.
+
+            Kernels: the default is negotiated with the running kernel, which is probed \
+            at start by trying each feature. Best first: multishot with --defer-taskrun \
+            and incremental 64 KiB buffers (Linux 6.12); multishot with --defer-taskrun \
+            and whole buffers, \(URingBackend.Options.wholeBufferCount) × \(URingBackend.Options.wholeBufferSize) bytes (6.1); multishot alone \
+            (6.0); legacy (5.7). The start line names the design chosen and each feature \
+            left out with the release that brings it. Only what you leave open is \
+            negotiated: a mode or feature flag you give is a requirement, and a kernel \
+            without it is an error naming the feature and its release. Where io_uring \
+            cannot be set up at all (not built in, kernel.io_uring_disabled, a seccomp \
+            filter such as Docker's default) the error says why; use --backend epoll. \
+            --features prints the feature table (--json for scripts); --check says \
+            whether the options can serve here, and with what, without listening.
 
             --buffer-size applies to every backend; --buffer-count, --ring-entries, \
             --cq-entries and the io_uring switches only to uring; --epoll-mode and \
@@ -114,8 +124,8 @@ struct EchoCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: ArgumentHelp("Completion queue entries of uring's ring (default \(URingBackend.Options().completionQueueEntries)).", valueName: "entries"))
     var cqEntries: Int?
 
-    @Option(help: "How the uring backend drives io_uring (see below).")
-    var uringMode: URingBackend.Mode = URingBackend.Options().mode
+    @Option(help: "How the uring backend drives io_uring (see below). Default: the best this kernel offers.")
+    var uringMode: URingBackend.Mode?
 
     @Flag(inversion: .prefixedNo, help: "uring: IORING_SETUP_SINGLE_ISSUER | DEFER_TASKRUN (Linux 6.1): completions are processed only when the loop waits. Default: on in multishot and bundle modes without --sqpoll, off otherwise.")
     var deferTaskrun: Bool?
@@ -168,6 +178,15 @@ struct EchoCommand: ParsableCommand {
     @Flag(help: "Print nothing when starting and stopping.")
     var quiet = false
 
+    @Flag(help: "Print the io_uring features this project knows: whether this kernel has each (probed), the release that brought it, and whether the default uses it; then exit.")
+    var features = false
+
+    @Flag(help: "With --features: print one JSON object instead of the table.")
+    var json = false
+
+    @Flag(help: "Check the options against this kernel and print what the server would run, without listening; exit 0 when it can serve, 1 with the reason when it cannot.")
+    var check = false
+
     func validate() throws {
         guard (1...65535).contains(port) else {
             throw ValidationError("invalid port \(port): must be 1...65535")
@@ -215,6 +234,9 @@ struct EchoCommand: ParsableCommand {
         if let statsJson, statsJson.isEmpty || statsJson.hasSuffix("/") {
             throw ValidationError("invalid stats JSON path '\(statsJson)': must name a file")
         }
+        if json && !features {
+            throw ValidationError("--json applies with --features")
+        }
         if bundle && uringMode == .legacy {
             throw ValidationError("--bundle is --uring-mode bundle: it cannot be combined with --uring-mode legacy")
         }
@@ -222,7 +244,7 @@ struct EchoCommand: ParsableCommand {
 
     /// The io_uring mode: `--uring-mode`, or bundle with `--bundle` (which a benchmark may give
     /// together with `--uring-mode multishot`, as before bundle was a mode of its own).
-    var resolvedURingMode: URingBackend.Mode {
+    var resolvedURingMode: URingBackend.Mode? {
         bundle ? .bundle : uringMode
     }
 
@@ -235,11 +257,14 @@ struct EchoCommand: ParsableCommand {
         return limits
     }
 
-    /// The backend the options describe.
-    func makeBackend() -> any EventBackend {
+    /// The backend the options describe, and for uring what the negotiation with this kernel
+    /// left out. Options the user gives are requirements; the rest are negotiated.
+    func makeBackend() -> (backend: any EventBackend, negotiation: URingBackend.Negotiation?) {
         switch backend {
         case .uring:
-            var options = URingBackend.Options(mode: resolvedURingMode, sqpoll: sqpoll)
+            var negotiation = URingBackend.Options.negotiated(mode: resolvedURingMode, sqpoll: sqpoll,
+                                                              on: .running)
+            var options = negotiation.options
             options.bufferSize = bufferSize ?? options.bufferSize
             options.bufferCount = bufferCount ?? options.bufferCount
             options.ringEntries = ringEntries ?? options.ringEntries
@@ -248,22 +273,56 @@ struct EchoCommand: ParsableCommand {
             options.fixedFiles = fixedFiles
             options.zeroCopyThreshold = zerocopySend
             options.incrementalBuffers = incrementalBuffers ?? options.incrementalBuffers
-            return URingBackend(options: options)
+            let given: Set<URingFeature> = Set([deferTaskrun.map { _ in .deferTaskrun },
+                                                incrementalBuffers.map { _ in .incrementalBuffers }].compactMap { $0 })
+            negotiation.leftOut.removeAll { given.contains($0.feature) }
+            negotiation.options = options
+            return (URingBackend(options: options), negotiation)
         case .epoll:
             var options = EpollBackend.Options()
             options.bufferSize = bufferSize ?? options.bufferSize
             options.trigger = epollMode
             options.maxEvents = maxEvents ?? options.maxEvents
-            return EpollBackend(options: options)
+            return (EpollBackend(options: options), nil)
         case .blocking:
             var options = BlockingBackend.Options()
             options.mode = blockingMode
             options.bufferSize = bufferSize ?? options.bufferSize
-            return BlockingBackend(options: options)
+            return (BlockingBackend(options: options), nil)
         }
     }
 
     func run() throws {
+        if features {
+            print(json ? KernelReport.json(.running) : KernelReport.table(.running), terminator: "")
+            return
+        }
+        let chosen = try validatedBackend()
+        let backend = chosen.backend
+        let kernelLine = chosen.negotiation.map { "echo: " + $0.line(on: .running) }
+        if check {
+            print("echo: \(type(of: backend).name) backend can serve (\(backend.summary))")
+            if let kernelLine { print(kernelLine) }
+            return
+        }
+        try serve(backend, negotiation: chosen.negotiation, kernelLine: kernelLine)
+    }
+
+    /// The backend the options describe, checked against this kernel.
+    private func validatedBackend() throws -> (backend: any EventBackend, negotiation: URingBackend.Negotiation?) {
+        let chosen = makeBackend()
+        do {
+            try chosen.backend.validate()
+        } catch EchoError.invalidConfiguration(let message) {
+            // An option out of the backend's range is a usage error, like the checks above.
+            throw ValidationError(message)
+        }
+        return chosen
+    }
+
+    /// Serves until SIGINT or SIGTERM, then prints the final report.
+    private func serve(_ backend: any EventBackend, negotiation: URingBackend.Negotiation?,
+                       kernelLine: String?) throws {
         let startedAt = MonotonicTime.now()
         FileDescriptorLimit.raiseToHardLimit()
         // Sends use MSG_NOSIGNAL; this covers any other write to a closed socket or pipe
@@ -273,21 +332,14 @@ struct EchoCommand: ParsableCommand {
         // and SIGUSR1 (statistics sample) reach only the signal thread's sigwait.
         let watchedSignals = SignalSet.blockInCallingThread([SIGINT, SIGTERM, SIGUSR1])
 
-        let backend = makeBackend()
-        do {
-            try backend.validate()
-        } catch EchoError.invalidConfiguration(let message) {
-            // An option out of the backend's range is a usage error, like the checks above.
-            throw ValidationError(message)
-        }
-
         let server = try EchoServer.start(backend, host: host, port: port, backlog: Int32(backlog),
                                           loops: threads, pinned: pin, limits: limits)
         let console = Console()
         var statsFile: StatsFile?
         if let statsJson {
             let file = StatsFile(path: statsJson, backendName: type(of: backend).name,
-                                 summary: backend.summary, startedAt: startedAt, server: server)
+                                 summary: backend.summary, negotiation: negotiation, startedAt: startedAt,
+                                 server: server)
             do {
                 try file.write(reason: "start")
             } catch {
@@ -311,6 +363,7 @@ struct EchoCommand: ParsableCommand {
             let loops = threads > 1 ? ", \(threads) loops" + (pin ? " pinned" : "") : ""
             console.write("echo: \(type(of: backend).name) backend listening on "
                 + "\(Self.endpoint(host: host, port: server.port)) (\(backend.summary)\(loops))")
+            if let kernelLine { console.write(kernelLine) }
         }
         if statsInterval > 0 {
             try IntervalReporter.start(server: server, seconds: statsInterval, console: console)

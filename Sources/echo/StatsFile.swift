@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Backend
 import Synchronization
+import URingBackend
 
 /// `--stats-json PATH`: the server's counters as one JSON object, written atomically (to
 /// `PATH.tmp`, then renamed over `PATH`) once listening, on every SIGUSR1, and at stop.
@@ -13,16 +14,19 @@ final class StatsFile: Sendable {
     let path: String
     private let backendName: String
     private let summary: String
+    private let negotiation: URingBackend.Negotiation?
     private let startedAt: MonotonicTime
     private let server: EchoServer
     /// Serialises writers (the signal thread and the main thread share `PATH.tmp`); once the
     /// final document is written it is kept, and later SIGUSR1s write it again unchanged.
     private let state = Mutex<(samples: UInt64, final: String?)>((0, nil))
 
-    init(path: String, backendName: String, summary: String, startedAt: MonotonicTime, server: EchoServer) {
+    init(path: String, backendName: String, summary: String, negotiation: URingBackend.Negotiation?,
+         startedAt: MonotonicTime, server: EchoServer) {
         self.path = path
         self.backendName = backendName
         self.summary = summary
+        self.negotiation = negotiation
         self.startedAt = startedAt
         self.server = server
     }
@@ -56,6 +60,8 @@ final class StatsFile: Sendable {
         var fields = [
             "\"backend\":\(Self.quoted(backendName))",
             "\"summary\":\(Self.quoted(summary))",
+            "\"kernel_release\":\(Self.quoted(KernelVersion.runningRelease))",
+            "\"left_out\":\(KernelReport.leftOutJSON(negotiation?.leftOut ?? []))",
             "\"pid\":\(getpid())",
             "\"reason\":\(Self.quoted(reason))",
             "\"sample\":\(sample)",

@@ -137,7 +137,7 @@ extension EchoSuite {
             #expect(slices.capacity == 16)
         }
 
-        @Test("GatherScratch: a turn's records are distinct, run out at the limit, and come back on reset")
+        @Test("GatherScratch: a turn's records are distinct, run out at the limit, and come back once taken")
         func gatherScratchTurns() {
             var scratch = GatherScratch()
             var vectors: Set<UnsafeMutablePointer<iovec>> = []
@@ -151,7 +151,22 @@ extension EchoSuite {
             }
             #expect(vectors.count == GatherScratch.sendsPerTurn, "each send has its own iovecs")
             #expect(scratch.take() == nil, "past the limit a send carries one slice")
-            scratch.reset()
+            scratch.markQueued(through: 300)
+            scratch.reclaim(takenThrough: 299)
+            #expect(scratch.take() == nil, "an entry before the mark is still queued: no record is free")
+            scratch.reclaim(takenThrough: 300)
+            #expect(scratch.take() != nil, "the kernel took every entry up to the mark")
+        }
+
+        @Test("GatherScratch: the mark compares across the queue position's wrap")
+        func gatherScratchWrap() {
+            var scratch = GatherScratch()
+            _ = scratch.take()
+            scratch.markQueued(through: 3)  // the tail wrapped past UInt32.max
+            scratch.reclaim(takenThrough: UInt32.max - 2)
+            for _ in 1..<GatherScratch.sendsPerTurn { _ = scratch.take() }
+            #expect(scratch.take() == nil, "the head before the wrap has not reached the mark")
+            scratch.reclaim(takenThrough: 5)
             #expect(scratch.take() != nil)
         }
 

@@ -1,0 +1,120 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Backend
+import CLibUring
+
+/// Which io_uring features a kernel offers: the running kernel's, probed once per process by
+/// trying each one, or a given set (for the negotiation's tests and for reports).
+///
+/// Probing by trying, not by version number, is what makes the answer right on kernels that
+/// backport io_uring (enterprise kernels) and on kernels that block it (seccomp, sysctl). Two
+/// features have no probe of their own and are inferred from one of the same release:
+/// multishot receive (6.0) from `SINGLE_ISSUER` (6.0), and multishot accept (5.19) from
+/// provided-buffer rings (5.19). A trial multishot receive proves nothing: older kernels ignore
+/// the flag.
+public struct URingFeatures: Sendable, Equatable {
+    /// The kernel's release string, as `uname -r` prints it.
+    public let release: String
+    /// The features the kernel has.
+    public let available: Set<URingFeature>
+    /// Why io_uring cannot be used at all (nil: it can): no ring could be set up, or the kernel
+    /// lacks what every mode needs.
+    public let unavailable: EchoError?
+
+    public init(release: String, available: Set<URingFeature>, unavailable: EchoError? = nil) {
+        self.release = release
+        self.available = available
+        self.unavailable = unavailable
+    }
+
+    /// The kernel's version, from its release string.
+    public var version: KernelVersion {
+        KernelVersion(release: release) ?? KernelVersion(0, 0)
+    }
+
+    public func has(_ feature: URingFeature) -> Bool { available.contains(feature) }
+
+    /// The running kernel's features, probed the first time they are asked for.
+    public static let running = probe()
+
+    /// Why `feature` is missing here, in words: "needs Linux 6.12, this kernel is 6.1".
+    public func reasonMissing(_ feature: URingFeature) -> String {
+        if let unavailable { return "\(unavailable)" }
+        if version < feature.since { return "needs Linux \(feature.since), this kernel is \(version)" }
+        return "this kernel (\(version)) does not offer it, though Linux \(feature.since) brought it"
+    }
+
+    /// Tries every feature on small rings of its own, then lets them go.
+    static func probe() -> URingFeatures {
+        let release = KernelVersion.runningRelease
+        do {
+            let ring = try Ring(entries: 2, parameters: io_uring_params())
+            let found = features(of: ring)
+            return URingFeatures(release: release, available: found, unavailable: essentialsMissing(from: found))
+        } catch {
+            return URingFeatures(release: release, available: [], unavailable: error)
+        }
+    }
+
+    /// The features `ring` reports or accepts, and those of the rings set up beside it.
+    private static func features(of ring: borrowing Ring) -> Set<URingFeature> {
+        var found = Set<URingFeature>()
+        if ring.features & UInt32(IORING_FEAT_FAST_POLL) != 0 { found.insert(.fastPoll) }
+        if ring.features & KernelConstant.featureRecvSendBundle != 0 { found.insert(.receiveBundles) }
+        if let probe = io_uring_get_probe_ring(ring.raw) {
+            if io_uring_opcode_supported(probe, Int32(IORING_OP_PROVIDE_BUFFERS.rawValue)) != 0 {
+                found.insert(.provideBuffers)
+            }
+            if io_uring_opcode_supported(probe, Int32(IORING_OP_SEND_ZC.rawValue)) != 0 { found.insert(.zeroCopySend) }
+            io_uring_free_probe(probe)
+        }
+        let setupFlags: [(URingFeature, UInt32)] = [
+            (.submitAll, UInt32(IORING_SETUP_SUBMIT_ALL)),
+            (.coopTaskrun, UInt32(IORING_SETUP_COOP_TASKRUN)),
+            (.singleIssuer, UInt32(IORING_SETUP_SINGLE_ISSUER)),
+            (.deferTaskrun, UInt32(IORING_SETUP_SINGLE_ISSUER) | UInt32(IORING_SETUP_DEFER_TASKRUN)),
+            (.sqpoll, UInt32(IORING_SETUP_SQPOLL)),
+        ]
+        for (feature, flags) in setupFlags where canSetUp(flags: flags) { found.insert(feature) }
+        if found.contains(.singleIssuer) { found.insert(.multishotReceive) }
+        if canRegisterBufferRing(on: ring, group: 1, incremental: false) {
+            found.formUnion([.bufferRing, .multishotAccept])
+            if canRegisterBufferRing(on: ring, group: 2, incremental: true) { found.insert(.incrementalBuffers) }
+        }
+        if io_uring_register_files_sparse(ring.raw, 1) == 0 { found.insert(.directDescriptors) }
+        return found
+    }
+
+    /// Whether a one-entry provided-buffer ring registers on `ring` (it is unregistered again).
+    private static func canRegisterBufferRing(on ring: borrowing Ring, group: UInt16, incremental: Bool) -> Bool {
+        do {
+            _ = try ProvidedBufferRing(registeringOn: ring, entries: 1, group: group, incremental: incremental)
+            return true
+        } catch {
+            return false
+        }
+    }
+
+    /// Whether a ring can be set up with `flags`; a flag the kernel does not know gives `EINVAL`.
+    private static func canSetUp(flags: UInt32) -> Bool {
+        var parameters = io_uring_params()
+        parameters.flags = flags
+        if flags & UInt32(IORING_SETUP_SQPOLL) != 0 { parameters.sq_thread_idle = 1 }
+        do {
+            _ = try Ring(entries: 2, parameters: parameters)
+            return true
+        } catch {
+            return false
+        }
+    }
+
+    /// The error for a kernel whose io_uring every mode finds too old: fast poll and provided
+    /// buffers (Linux 5.7) are what the oldest mode, legacy, stands on.
+    private static func essentialsMissing(from found: Set<URingFeature>) -> EchoError? {
+        for feature in [URingFeature.fastPoll, .provideBuffers] where !found.contains(feature) {
+            return .missingKernelFeature(feature.requirement)
+        }
+        return nil
+    }
+}
