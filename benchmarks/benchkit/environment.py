@@ -95,6 +95,14 @@ def table_of(where):
     return table if isinstance(table, dict) else None
 
 
+def unavailable_reason(table):
+    """Why io_uring cannot be set up, from a table whose uring_available is false, without echo's own
+    "io_uring is unavailable: " in front."""
+    reason = (table.get("reason") or "no reason given").strip()
+    prefix = "io_uring is unavailable: "
+    return reason[len(prefix):] if reason.startswith(prefix) else reason
+
+
 def feature_text(item):
     return f"{item.get('name')} (Linux {item.get('since')})"
 
@@ -145,7 +153,7 @@ def lines(where):
     if table is None:
         out.append(f"io_uring: features unknown ({where.get('io_uring_unknown', 'not recorded')})")
     elif not table.get("uring_available"):
-        out.append(f"io_uring: unavailable here: {table.get('reason') or 'no reason given'}")
+        out.append(f"io_uring: unavailable here: {unavailable_reason(table)}")
     else:
         default = table.get("default") or {}
         out.append(f"io_uring: echo's negotiated default here is {default.get('design', UNKNOWN)}; "
@@ -185,7 +193,7 @@ def console_line(where):
     if table is None:
         uring = f"io_uring features unknown ({where.get('io_uring_unknown')})"
     elif not table.get("uring_available"):
-        uring = f"io_uring unavailable ({table.get('reason')})"
+        uring = f"io_uring unavailable ({unavailable_reason(table)})"
     else:
         default = table.get("default") or {}
         uring = f"io_uring default: {default.get('design', UNKNOWN)} ({left_out_text(default.get('left_out'))})"

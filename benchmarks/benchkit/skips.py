@@ -12,7 +12,7 @@ server once, still stops the run on a server that cannot start.
 import subprocess
 
 from benchkit import peers
-from benchkit.environment import table_of
+from benchkit.environment import table_of, unavailable_reason
 from benchkit.processes import run_bounded
 
 CHECK_TIMEOUT = 30  # seconds: --check validates the options and probes the kernel, nothing more
@@ -43,8 +43,7 @@ def peer_problem(peer, where):
     if table is None:
         return None
     if not table.get("uring_available"):
-        reason = (table.get("reason") or "no reason given").strip()
-        return reason if reason.startswith("io_uring is unavailable") else f"io_uring is unavailable: {reason}"
+        return f"io_uring is unavailable: {unavailable_reason(table)}"
     known = {item.get("name"): item for item in table.get("features") or []}
     missing = [known[name] for name in peer.uring if name in known and not known[name].get("available")]
     if not missing:

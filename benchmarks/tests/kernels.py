@@ -15,8 +15,9 @@ FEATURES = [("fast-poll", "5.7"), ("provide-buffers", "5.7"), ("sqpoll", "5.13")
             ("incremental-buffers", "6.12")]
 DESIGNS = [((6, 12), "multishot, defer-taskrun, incremental buffers"), ((6, 1), "multishot, defer-taskrun, whole buffers"),
            ((6, 0), "multishot, whole buffers"), ((0, 0), "legacy")]
-UNAVAILABLE = ("io_uring_setup was refused (Operation not permitted), perhaps by a seccomp filter or a "
-               "container policy")
+# The reason as echo gives it where io_uring_setup is refused (its one-line error without "echo: error: ").
+UNAVAILABLE = ("io_uring is unavailable: io_uring_setup was refused (Operation not permitted), perhaps by a seccomp "
+               "filter or a container policy; try --backend epoll")
 
 
 def version(text):
