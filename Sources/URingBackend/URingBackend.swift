@@ -53,6 +53,10 @@ public struct URingBackend: EventBackend {
         /// Default: on, except in legacy mode (the seed's design) and with `sqpoll` (the kernel
         /// refuses the two together).
         public var deferTaskrun: Bool
+        /// `IORING_SETUP_COOP_TASKRUN` (Linux 5.19): the kernel does not interrupt the loop to run
+        /// completion work; it runs when the loop next enters the kernel. For kernels without
+        /// `DEFER_TASKRUN`, which does more of the same (the two are not combined here).
+        public var coopTaskrun = false
         /// `IORING_SETUP_SQPOLL`: a kernel thread polls the submission queue.
         public var sqpoll: Bool
         /// Direct descriptors from the multishot accept into a sparse registered file table
@@ -109,6 +113,7 @@ public struct URingBackend: EventBackend {
             if deferTaskrun {
                 parameters.flags |= UInt32(IORING_SETUP_SINGLE_ISSUER) | UInt32(IORING_SETUP_DEFER_TASKRUN)
             }
+            if coopTaskrun { parameters.flags |= UInt32(IORING_SETUP_COOP_TASKRUN) }
             if sqpoll {
                 parameters.flags |= UInt32(IORING_SETUP_SQPOLL)
                 parameters.sq_thread_idle = 1000
@@ -126,6 +131,7 @@ public struct URingBackend: EventBackend {
     public var summary: String {
         var parts = ["io_uring \(options.mode.rawValue)"]
         if options.deferTaskrun { parts.append("defer-taskrun") }
+        if options.coopTaskrun { parts.append("coop-taskrun") }
         if options.sqpoll { parts.append("sqpoll") }
         if options.fixedFiles { parts.append("fixed files") }
         if options.zeroCopyThreshold > 0 { parts.append("zero-copy sends from \(options.zeroCopyThreshold) B") }
@@ -164,6 +170,9 @@ public struct URingBackend: EventBackend {
         }
         guard options.zeroCopyThreshold >= 0 else {
             throw .invalidConfiguration("invalid zero-copy threshold \(options.zeroCopyThreshold): must be 0 (off) or more")
+        }
+        if options.coopTaskrun && options.deferTaskrun {
+            throw .invalidConfiguration("--coop-taskrun applies with --no-defer-taskrun (DEFER_TASKRUN already runs completion work only when the loop waits)")
         }
         if options.sqpoll && options.deferTaskrun {
             throw .invalidConfiguration("--sqpoll and --defer-taskrun cannot be combined (the kernel refuses DEFER_TASKRUN with SQPOLL)")
