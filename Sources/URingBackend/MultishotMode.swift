@@ -4,7 +4,7 @@ import Glibc
 import Backend
 import CLibUring
 
-/// The default mode, on the kernel features of Linux 5.19–6.1: one multishot accept, one
+/// The default mode wherever the kernel has multishot receive (Linux 6.0): one multishot accept, one
 /// multishot receive per connection drawing from a provided-buffer ring, sends straight from the
 /// received bytes, and each buffer back in the ring (no submission) once its bytes are sent.
 ///

@@ -71,6 +71,7 @@ extension URingBackend.Options {
     public var design: String {
         var parts = [mode.rawValue]
         if deferTaskrun { parts.append("defer-taskrun") }
+        if coopTaskrun { parts.append("coop-taskrun") }
         if sqpoll { parts.append("sqpoll") }
         if mode == .multishot { parts.append(incrementalBuffers ? "incremental buffers" : "whole buffers") }
         return parts.joined(separator: ", ")
@@ -81,6 +82,7 @@ extension URingBackend.Options {
         var used = mode.features
         if submitAll { used.insert(.submitAll) }
         if deferTaskrun { used.formUnion([.singleIssuer, .deferTaskrun]) }
+        if coopTaskrun { used.insert(.coopTaskrun) }
         if sqpoll { used.insert(.sqpoll) }
         if incrementalBuffers { used.insert(.incrementalBuffers) }
         if fixedFiles { used.insert(.directDescriptors) }

@@ -5,8 +5,9 @@ import CLibUring
 /// each receive fills, so the loop never submits a poll and idle connections hold no buffer (in
 /// the default mode).
 ///
-/// The default (``Mode/multishot`` with `DEFER_TASKRUN` and incremental consumption of 64 KiB
-/// buffers, measured cheapest here) keeps one multishot accept armed and one multishot receive per
+/// The best design (``Mode/multishot`` with `DEFER_TASKRUN` and incremental consumption of 64 KiB
+/// buffers, measured cheapest here; ``Options/negotiated(mode:sqpoll:on:)`` finds the best one a
+/// kernel offers) keeps one multishot accept armed and one multishot receive per
 /// connection on a provided-buffer ring; received bytes are sent straight from the buffer, several
 /// slices per `sendmsg`, and a buffer returns to the ring with no submission once its bytes are sent, so an echo costs about one submission (the send) and a whole turn of completions one
 /// `io_uring_submit_and_wait`. ``Mode/legacy`` is the classic design kept as the baseline;
@@ -17,8 +18,8 @@ public struct URingBackend: EventBackend {
 
     /// How the loop drives io_uring.
     public enum Mode: String, Sendable, CaseIterable {
-        /// The seed's design: single-shot accept and receive, `IORING_OP_PROVIDE_BUFFERS`, three
-        /// submissions per echo. Kept as the baseline.
+        /// The classic design: single-shot accept and receive, `IORING_OP_PROVIDE_BUFFERS`, three
+        /// submissions per echo. The baseline, and the default on kernels before 6.0.
         case legacy
         /// Multishot accept, multishot receive from a provided-buffer ring, buffers recycled into
         /// the ring without a submission: about one submission per echo (the send).
@@ -34,7 +35,8 @@ public struct URingBackend: EventBackend {
     public struct Options: Sendable, Equatable {
         /// The loop's design. The default is the one measured cheapest here (see the README's
         /// "what each io_uring feature buys" and "streams"): multishot with `DEFER_TASKRUN` and
-        /// incremental consumption of 64 KiB buffers.
+        /// incremental consumption of 64 KiB buffers, which needs Linux 6.12; for another kernel,
+        /// ``negotiated(mode:sqpoll:on:)``.
         public var mode: Mode
         /// Size of each buffer in the shared pool: the most one receive reads. Default: 64 KiB in
         /// multishot mode (with incremental consumption, a receive takes only what it needs);
@@ -50,9 +52,13 @@ public struct URingBackend: EventBackend {
         public var completionQueueEntries: Int = 65536
         /// `IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN` (Linux 6.1): completions are
         /// processed only when the loop waits for them, in one batch, on the loop's own thread.
-        /// Default: on, except in legacy mode (the seed's design) and with `sqpoll` (the kernel
+        /// Default: on, except in legacy mode (the classic design) and with `sqpoll` (the kernel
         /// refuses the two together).
         public var deferTaskrun: Bool
+        /// `IORING_SETUP_COOP_TASKRUN` (Linux 5.19): the kernel does not interrupt the loop to run
+        /// completion work; it runs when the loop next enters the kernel. For kernels without
+        /// `DEFER_TASKRUN`, which does more of the same (the two are not combined here).
+        public var coopTaskrun = false
         /// `IORING_SETUP_SQPOLL`: a kernel thread polls the submission queue.
         public var sqpoll: Bool
         /// Direct descriptors from the multishot accept into a sparse registered file table
@@ -92,7 +98,7 @@ public struct URingBackend: EventBackend {
             }
         }
 
-        /// The seed's design and nothing newer: legacy mode (without `DEFER_TASKRUN`).
+        /// The classic design and nothing newer: legacy mode (without `DEFER_TASKRUN`).
         public static var legacy: Options { Options(mode: .legacy) }
 
         static let bufferSizeRange = 64...(1 << 20)
@@ -109,6 +115,7 @@ public struct URingBackend: EventBackend {
             if deferTaskrun {
                 parameters.flags |= UInt32(IORING_SETUP_SINGLE_ISSUER) | UInt32(IORING_SETUP_DEFER_TASKRUN)
             }
+            if coopTaskrun { parameters.flags |= UInt32(IORING_SETUP_COOP_TASKRUN) }
             if sqpoll {
                 parameters.flags |= UInt32(IORING_SETUP_SQPOLL)
                 parameters.sq_thread_idle = 1000
@@ -126,6 +133,7 @@ public struct URingBackend: EventBackend {
     public var summary: String {
         var parts = ["io_uring \(options.mode.rawValue)"]
         if options.deferTaskrun { parts.append("defer-taskrun") }
+        if options.coopTaskrun { parts.append("coop-taskrun") }
         if options.sqpoll { parts.append("sqpoll") }
         if options.fixedFiles { parts.append("fixed files") }
         if options.zeroCopyThreshold > 0 { parts.append("zero-copy sends from \(options.zeroCopyThreshold) B") }
@@ -164,6 +172,9 @@ public struct URingBackend: EventBackend {
         }
         guard options.zeroCopyThreshold >= 0 else {
             throw .invalidConfiguration("invalid zero-copy threshold \(options.zeroCopyThreshold): must be 0 (off) or more")
+        }
+        if options.coopTaskrun && options.deferTaskrun {
+            throw .invalidConfiguration("--coop-taskrun applies with --no-defer-taskrun (DEFER_TASKRUN already runs completion work only when the loop waits)")
         }
         if options.sqpoll && options.deferTaskrun {
             throw .invalidConfiguration("--sqpoll and --defer-taskrun cannot be combined (the kernel refuses DEFER_TASKRUN with SQPOLL)")

@@ -130,6 +130,9 @@ struct EchoCommand: ParsableCommand {
     @Flag(inversion: .prefixedNo, help: "uring: IORING_SETUP_SINGLE_ISSUER | DEFER_TASKRUN (Linux 6.1): completions are processed only when the loop waits. Default: on in multishot and bundle modes without --sqpoll, off otherwise.")
     var deferTaskrun: Bool?
 
+    @Flag(inversion: .prefixedNo, help: "uring: IORING_SETUP_COOP_TASKRUN (Linux 5.19): completion work waits until the loop enters the kernel, with no interrupt. Applies without --defer-taskrun. Default: off.")
+    var coopTaskrun: Bool?
+
     @Flag(help: "uring: IORING_SETUP_SQPOLL: a kernel thread polls the submission queue.")
     var sqpoll = false
 
@@ -270,6 +273,7 @@ struct EchoCommand: ParsableCommand {
             options.ringEntries = ringEntries ?? options.ringEntries
             options.completionQueueEntries = cqEntries ?? options.completionQueueEntries
             options.deferTaskrun = deferTaskrun ?? options.deferTaskrun
+            options.coopTaskrun = coopTaskrun ?? options.coopTaskrun
             options.fixedFiles = fixedFiles
             options.zeroCopyThreshold = zerocopySend
             options.incrementalBuffers = incrementalBuffers ?? options.incrementalBuffers

@@ -128,6 +128,17 @@ extension EchoSuite {
             }
         }
 
+        @Test("COOP_TASKRUN is a switch for loops without DEFER_TASKRUN: refused beside it, a feature used with it")
+        func coopTaskrun() throws {
+            var options = URingBackend.Options()
+            options.coopTaskrun = true
+            #expect(throws: EchoError.self) { try URingBackend(options: options).validateOptions() }
+            options.deferTaskrun = false
+            try URingBackend(options: options).validateOptions()
+            #expect(options.featuresUsed.contains(.coopTaskrun) && !options.featuresUsed.contains(.deferTaskrun))
+            #expect(options.design == "multishot, coop-taskrun, incremental buffers")
+        }
+
         @Test("io_uring blocked (seccomp, kernel.io_uring_disabled): every mode is refused with the reason")
         func blocked() {
             let reason = EchoError.uringUnavailable(reason: "kernel.io_uring_disabled is 2")

@@ -85,5 +85,7 @@ def environment(o):
         "command": " ".join(shlex.quote(a) for a in ["benchmarks/run"] + sys.argv[1:]),
         "pinning": f"server: taskset -c {o.server_cpus}; echo-bench: taskset -c {o.load_cpus}; runner: CPUs {o.load_cpus}",
         "rounds": o.rounds, "duration_s": o.duration, "warmup_s": o.warmup, "bench_threads": o.bench_threads,
+        # Where it ran (environment.gather, once per run) and the rows this kernel could not run.
+        "where_it_ran": getattr(o, "where", None), "skipped": getattr(o, "skipped", []),
     }
 

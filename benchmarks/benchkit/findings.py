@@ -79,6 +79,9 @@ def findings(o, summary, records, servers):
         if finding is not None:
             out.append(finding)
 
+    skipped = next((item["reason"] for item in getattr(o, "skipped", []) if item["name"] == cand), None)
+    if skipped:
+        add(Finding("candidate_skipped", f"{name} was not run: this kernel cannot run it ({skipped})"))
     if cand in have and REFERENCE in have and cand != REFERENCE:
         add(ratio_finding("candidate", records, cand, REFERENCE, cells, a_name=name))
         if c_floor:

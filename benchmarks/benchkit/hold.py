@@ -46,7 +46,7 @@ import sys
 import tempfile
 import time
 
-from benchkit import procfs
+from benchkit import environment, procfs
 from benchkit.paths import default_echo
 from benchkit.processes import die_with_parent
 from benchkit.server import Server, ServerFailed
@@ -288,7 +288,9 @@ def parse(argv):
 
 
 def run(o, say):
-    result = {"connections": o.connections, "processes": o.processes, "server_arguments": o.server}
+    result = {"connections": o.connections, "processes": o.processes, "server_arguments": o.server,
+              "where_it_ran": environment.gather(o.echo)}
+    say(environment.console_line(result["where_it_ran"]))
     with tempfile.TemporaryDirectory(prefix="hold-") as directory:
         server = start_server(o, directory)
         result["server_command"] = " ".join(server.argv)

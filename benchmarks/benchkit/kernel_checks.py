@@ -48,9 +48,7 @@ REFUSED = [
     (["--incremental-buffers"], ["incremental buffer", "6.12"]),
 ]
 # A row of benchmarks/run that 6.1 cannot run (incremental buffers, 6.12): the runner must skip it with
-# a line and run the rest. The kit's row skipping lands from a parallel branch; until it has, this
-# stays False and the run is checked for completion only.
-KIT_SKIPS_ROWS = False
+# one line and run the rest.
 UNRUNNABLE_ROW = "uring-multishot-defer-inc"
 
 
@@ -170,13 +168,12 @@ def conformance_case(server, case, quick):
 
 
 def bench_run(out):
-    """A one-round benchmarks/run --quick with the built binaries: completes; its report says where
-    it ran; with the kit's row skipping, a row 6.1 cannot run is skipped with one line."""
+    """A one-round benchmarks/run --quick with the built binaries and a row 6.1 cannot run: completes,
+    skips that row with one line, and its report says where it ran."""
     folder = os.path.join(out, "run")
     args = [sys.executable, os.path.join(BENCH_DIR, "run"), "--quick", "--rounds", "1", "--no-build", "--no-plots",
-            "--no-calibration", "--duration", "0.5", "--warmup", "0.2", "--out", folder]
-    if KIT_SKIPS_ROWS:
-        args += ["--backends", f"uring,epoll,{UNRUNNABLE_ROW}"]
+            "--no-calibration", "--duration", "0.5", "--warmup", "0.2", "--out", folder,
+            "--backends", f"uring,epoll,{UNRUNNABLE_ROW}"]
     r = subprocess.run(args, capture_output=True, text=True, timeout=900, stdin=subprocess.DEVNULL)
     with open(os.path.join(out, "run.log"), "w") as log:
         log.write(r.stdout + r.stderr)
@@ -186,12 +183,11 @@ def bench_run(out):
         report = f.read()
     where = f"under {vm.guest_accelerator().upper()}" if vm.guest_accelerator() else None
     expect(where is None or where in report, f"report.md does not say '{where}'")
-    said = f"completed, report.md{' says ' + repr(where) if where else ''}"
-    if KIT_SKIPS_ROWS:
-        skipped = [line for line in r.stdout.splitlines() if line.startswith(f"skipped {UNRUNNABLE_ROW}:")]
-        expect(len(skipped) == 1, f"no one line 'skipped {UNRUNNABLE_ROW}: …' in the output")
-        said += f"; {skipped[0]}"
-    return said
+    skipped = [line for line in r.stdout.splitlines() if line.startswith(f"skipped {UNRUNNABLE_ROW}:")]
+    expect(len(skipped) == 1, f"not one line 'skipped {UNRUNNABLE_ROW}: …' in the output: {skipped}")
+    ran = {json.loads(line)["server"] for line in open(os.path.join(folder, "runs.jsonl")) if line.strip()}
+    expect(ran == {"uring", "epoll"}, f"the rows run were {sorted(ran)}, not uring and epoll")
+    return f"completed; {skipped[0]}; uring and epoll ran{'; report.md says ' + repr(where) if where else ''}"
 
 
 def main(out, quick=False):

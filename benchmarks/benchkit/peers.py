@@ -45,13 +45,16 @@ class Built:
 class Peer:
     """One peer server: `folder` under benchmarks/peers, `binary` inside it, `args` and `env` (THREADS
     stands for the server's CPU count), `takes_host` when it accepts --host, and `builder`, the
-    function that builds it (peers sharing a builder and an executable are built once)."""
+    function that builds it (peers sharing a builder and an executable are built once). `uring`:
+    None for a peer that does not use io_uring, else the io_uring features its source uses (names
+    from `echo --features`), which the runner checks against the running kernel (skips.py)."""
 
-    def __init__(self, name, about, folder, binary, builder, args=(), env=None, takes_host=True):
+    def __init__(self, name, about, folder, binary, builder, args=(), env=None, takes_host=True, uring=None):
         self.name, self.about, self.builder = name, about, builder
         self.folder = os.path.join(PEERS_DIR, folder)
         self.binary = os.path.join(self.folder, binary)
         self.args, self.env, self.takes_host = list(args), dict(env or {}), takes_host
+        self.uring = None if uring is None else list(uring)
 
     @property
     def multi_threaded(self):
@@ -240,12 +243,16 @@ def build_c(peer, say, no_build):
     return Built(version=f"{cc_version()} -O2")
 
 
+# What c-uring-echo.c sets up: SINGLE_ISSUER + DEFER_TASKRUN rings, multishot accept, multishot recv on a
+# provided-buffer ring registered by hand (its poll on a signalfd and its plain sends are older than all).
+C_URING_FEATURES = ["single-issuer", "defer-taskrun", "multishot-accept", "multishot-receive", "buffer-ring"]
+
 TABLE = [Peer(*p[:5], **p[5]) for p in [
     ("nio", "SwiftNIO's echo server (NIO's example handler behind BackPressureHandler), one event loop on epoll",
      "nio", ".build/release/nio-echo", build_nio, {"args": ["--threads", "1"]}),
     ("nio-uring", "the same SwiftNIO server on NIO's io_uring selector (SWIFTNIO_USE_IO_URING: io_uring polls, "
                   "reads and writes stay syscalls), one event loop",
-     "nio", NIO_URING_SCRATCH + "/release/nio-echo", build_nio_uring, {"args": ["--threads", "1"]}),
+     "nio", NIO_URING_SCRATCH + "/release/nio-echo", build_nio_uring, {"args": ["--threads", "1"], "uring": []}),
     ("tokio", "tokio's current-thread runtime: a task per connection, a 4 KiB read buffer reused, write_all, "
               "TCP_NODELAY (benchmarks/peers/tokio)",
      "tokio", "build/tokio-echo", build_script, {"args": ["--runtime", "current-thread"]}),
@@ -261,7 +268,7 @@ TABLE = [Peer(*p[:5], **p[5]) for p in [
      "c", "build/c-epoll-echo", build_c, {"takes_host": False}),
     ("c-uring", "C reference: io_uring, SINGLE_ISSUER + DEFER_TASKRUN, multishot accept + multishot recv on a "
                 "buffer ring, send from the received buffer (benchmarks/peers/c/c-uring-echo.c)",
-     "c", "build/c-uring-echo", build_c, {"takes_host": False}),
+     "c", "build/c-uring-echo", build_c, {"takes_host": False, "uring": C_URING_FEATURES}),
 ]]
 BY_NAME = {p.name: p for p in TABLE}
 NAMES = [p.name for p in TABLE]

@@ -32,6 +32,7 @@ import sys
 import tempfile
 import time
 
+from benchkit import environment
 from benchkit.paths import BENCH_RELEASE, ECHO_RELEASE
 from benchkit.server import Server, ServerFailed
 from benchkit.text import say
@@ -247,6 +248,8 @@ def run_main(argv=None):
     for path in (o.echo_binary, o.bench_binary):
         if not os.access(path, os.X_OK):
             sys.exit(f"benchmarks/profile: error: {path} is missing; run swift build -c release first")
+    where = environment.gather(o.echo_binary)
+    say(environment.console_line(where))
     names = [n for n, _ in chosen]
     costs = {n: [] for n in names}
     totals = {n: [] for n in names}
@@ -265,8 +268,10 @@ def run_main(argv=None):
     medians = {n: median_costs(costs[n]) for n in names}
     mode = "stream" if o.stream else "ping-pong"
     context = (f"{o.length} B × {o.connections} connections ({mode}), {o.rounds} round(s) of {o.duration:g} s "
-               f"at {o.frequency} Hz; servers: " + "; ".join(f"{n} = `{' '.join(f)}`" for n, f in chosen))
+               f"at {o.frequency} Hz; Linux {where['kernel_release']}, io_uring: {environment.design_text(where)}; "
+               f"servers: " + "; ".join(f"{n} = `{' '.join(f)}`" for n, f in chosen))
     print(render(medians, names, o.top, context))
     if o.json:
         with open(o.json, "w") as f:
-            json.dump({"context": context, "servers": dict(chosen), "rounds": costs, "totals": totals}, f, indent=1)
+            json.dump({"context": context, "servers": dict(chosen), "rounds": costs, "totals": totals,
+                       "where_it_ran": where}, f, indent=1)

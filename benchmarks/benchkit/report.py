@@ -3,12 +3,12 @@
 import io
 import os
 
+from benchkit import environment
 from benchkit.measure import SATURATED, SYSCALL_PREFIX, network, syscall_fields
 from benchkit.procfs import CLOCK_TICKS
 from benchkit import findings, stats
 from benchkit.text import duration_text, fmt, md_cell, percent  # noqa: F401 (fmt, md_cell, percent: for callers)
 from benchkit.variants import REFERENCE, peer_text
-from benchkit.vm import kernel_text
 
 def matrix_table(summary, server, lengths, connections, cell):
     """The seed's shape: one row per message length, one column per connection count."""
@@ -42,7 +42,9 @@ def write_header(w, title, env, o, records, servers, started, finished, planned,
     w()
     w(f"- Command: `{env['command']}`")
     w(f"- Date: {env['date']} (took {duration_text(finished - started)})")
-    w(f"- Kernel: {kernel_text(env)}; CPU: {env['cpu']} ({env['cpus']} CPUs)")
+    where = env.get("where_it_ran")
+    if not where:  # a run from before the "Where it ran" record
+        w(f"- Kernel: {env['kernel']}; CPU: {env['cpu']} ({env['cpus']} CPUs)")
     w(f"- Pinning: {env['pinning']}")
     w(f"- Swift: {env['swift']}; liburing: {env['liburing']}"
       + f"; commit {env.get('commit', 'unknown')} (plus any local changes)")
@@ -80,6 +82,7 @@ def write_header(w, title, env, o, records, servers, started, finished, planned,
     if plots_note:
         w(f"- Plots: {plots_note}")
     w()
+    environment.block(w, where, env.get("skipped") or [])
     summaries = server_summaries(o, records)
     w("**Servers** (flags as given to `.build/release/echo`, which the runner completes with "
       f"`--host {network(o).server_host} --port P --quiet --stats-json PATH`; summary as the server printed it)")

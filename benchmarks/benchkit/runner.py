@@ -9,7 +9,8 @@ import sys
 import tempfile
 import time
 
-from benchkit import capacity, findings, kernel_run, netpath, noise, plots, verdict, vm, workload_report, workloads
+from benchkit import capacity, environment as where_it_ran, findings, kernel_run, netpath, noise, plots, skips, \
+    verdict, vm, workload_report, workloads
 from benchkit.ablation import ablation_data, ablation_report
 from benchkit.build import build, environment
 from benchkit.measure import one_run, preflight
@@ -172,6 +173,7 @@ def measure_all(o, out, env, started, per_run):
     width = max(17, max(len(s) for s in o.servers))
     measuring_started = time.monotonic()
     records, done, last_round_s, index = [], 0, 0.0, 0
+    run_env = {k: v for k, v in env.items() if k != "where_it_ran"}  # that record once, in the summaries
     total = len(plan(o))
     with tempfile.TemporaryDirectory(prefix="echo-bench-run-") as workdir, \
             open(os.path.join(out, "runs.jsonl"), "w") as log:
@@ -201,7 +203,7 @@ def measure_all(o, out, env, started, per_run):
                         record["excluded"] = "noisy calibration; re-run"
                     elif noisy:
                         record["noisy_kept"] = True
-                    record["environment"] = env
+                    record["environment"] = run_env
                     records.append(record)
                     log.write(json.dumps(record) + "\n")
                     log.flush()
@@ -249,15 +251,37 @@ def main():
     started = time.monotonic()
     planned = len(o.servers)
     build(o)
+    skip_what_the_kernel_cannot_run(o)
     if len(o.servers) < planned:
         runs = plan(o)
-        say(f"plan: {len(runs)} runs without the skipped peer(s), about {duration_text(len(runs) * per_run)}")
+        say(f"plan: {len(runs)} runs without the skipped row(s), about {duration_text(len(runs) * per_run)}")
     o.net = netpath.open_path(o)
     try:
         with o.net:
             measure_and_report(o, runs, per_run, started)
     except netpath.NetPathError as e:
         sys.exit(f"benchmarks/run: error: {e}")
+
+
+def features_echo(o):
+    """The echo whose `--features` describes the run: the one under test, else a --binary one."""
+    for path in [o.echo_binary] + list(o.binaries.values()):
+        if os.access(path, os.X_OK):
+            return path
+    return o.echo_binary
+
+
+def skip_what_the_kernel_cannot_run(o):
+    """Where it runs (once per run), then every row checked against this kernel: one line per row
+    skipped, and the run goes on with the rest; exits when nothing is left."""
+    o.where = where_it_ran.gather(features_echo(o))
+    say(where_it_ran.console_line(o.where))
+    problem = skips.drop(o, skips.find(o, o.where), say)
+    if problem:
+        sys.exit(f"benchmarks/run: error: {problem}")
+    if o.verdict:
+        for item in verdict.skipped_columns(o):
+            say(f"skipped {item['name']}: {item['reason']}")
 
 
 def announce(o, runs, per_run):
@@ -338,7 +362,8 @@ def measure_and_report(o, runs, per_run, started):
     failed = sum(1 for r in records if "error" in r)
     rerun = sum(1 for r in records if r.get("excluded"))
     say(f"done in {duration_text(time.monotonic() - started)}: {done_rounds} round(s), "
-        f"{len(records) - failed - rerun} runs ok, {failed} failed, {rerun} flagged noisy and re-run")
+        f"{len(records) - failed - rerun} runs ok, {failed} failed, {rerun} flagged noisy and re-run"
+        + (f"; {len(env['skipped'])} skipped (this kernel cannot run them)" if env["skipped"] else ""))
     for name, peer in env["peers"].items():
         if "skipped" in peer:
             say(f"peers: {name} not run: {peer['skipped']}")
@@ -370,18 +395,20 @@ def write_results(o, out, env, records, started, planned):
             "ratios": ratios(o, pingpong, servers_run, parents),
             "findings": [f.as_dict() for f in found],
             "peers": env["peers"],
-            "noise": o.noise})
+            "noise": o.noise,
+            "where_it_ran": env.get("where_it_ran"), "skipped": env.get("skipped", [])})
         if o.classic:
             findings.say_all(o, found, closing.append)
     if not o.classic:
         data = workload_report.results(o, records, o.servers)
-        workload_report.write_json(os.path.join(out, "workloads.json"), title(env), o, data)
+        workload_report.write_json(os.path.join(out, "workloads.json"), title(env), o,
+                                   dict(data, where_it_ran=env.get("where_it_ran"), skipped=env.get("skipped", [])))
     ablation = None
     if o.ablation:
         ablation = ablation_data(o, summary, pingpong, servers_run)
         with open(os.path.join(out, "ablation.json"), "w") as f:
-            json.dump(dict(ablation, title=f"{title(env)}, {done_rounds} round(s) of {fmt(o.duration, 1)} s"), f,
-                      indent=1)
+            json.dump(dict(ablation, title=f"{title(env)}, {done_rounds} round(s) of {fmt(o.duration, 1)} s",
+                           where_it_ran=env.get("where_it_ran"), skipped=env.get("skipped", [])), f, indent=1)
     plots_note = draw_plots(o, out)
     finished = time.monotonic()
     if workloads.DEFAULT in o.workloads:

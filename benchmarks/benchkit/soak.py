@@ -41,6 +41,7 @@ import sys
 import tempfile
 import time
 
+from benchkit import environment
 from benchkit.paths import ECHO_DEBUG, default_echo
 from benchkit.processes import die_with_parent
 from benchkit.procfs import fd_count, status_kib
@@ -336,12 +337,12 @@ def main():
     if args.seed is None:
         args.seed = random.SystemRandom().randrange(1 << 32)
 
+    echo = args.echo or default_echo() or ECHO_DEBUG
     if args.server_command:
         def command_for(port):
             return [w.replace("{port}", str(port)) for w in shlex.split(args.server_command)]
         label = "custom"
     else:
-        echo = args.echo or default_echo() or ECHO_DEBUG
         if not os.access(echo, os.X_OK):
             print(f"FAIL: no echo executable at {echo} (build with: swift build --product echo)")
             return 1
@@ -352,6 +353,8 @@ def main():
         label = args.backend
     port = free_port()
     command = command_for(port)
+    where = environment.gather(echo)
+    print(environment.console_line(where), flush=True)
 
     def on_term(signum, frame):
         raise Terminated()
@@ -464,6 +467,7 @@ def main():
         "rst_closes": soak.rst_closes if soak else 0,
         "server_exit_status": exit_status,
         "result": "fail" if failure else "pass", "reason": failure,
+        "where_it_ran": where,
     }
     if samples:
         rss = [s["rss_kib"] for s in samples]

@@ -10,7 +10,7 @@ variants.VERDICT_SERVERS, so a peer added there joins every table here.
 import io
 import json
 
-from benchkit import stats
+from benchkit import environment, stats
 from benchkit.report import bullet_section, rounds_text
 from benchkit.text import duration_text, fmt, md_cell, percent
 from benchkit.variants import C_FLOOR, REFERENCE
@@ -45,20 +45,39 @@ def verdict_words(ci, cand, unit):
             "same": "no measurable difference"}[ci.verdict]
 
 
+def skipped_columns(o):
+    """The verdict's ratios that name a row skipped on this kernel: [{"name", "reason"}], the
+    candidate ÷ epoll and the C floor, each with the reason of the row that was skipped."""
+    reasons = {item["name"]: item["reason"] for item in getattr(o, "skipped", [])}
+    out = []
+    for label, (a, b) in ((f"the verdict's {o.candidate} ÷ {REFERENCE}", (o.candidate_row, REFERENCE)),
+                          (f"the verdict's C floor {C_FLOOR[0]} ÷ {C_FLOOR[1]}", C_FLOOR)):
+        if a not in o.servers and b not in o.servers and a not in reasons and b not in reasons:
+            continue  # not asked for in this run
+        gone = next((s for s in (a, b) if s in reasons), None)
+        if gone:
+            out.append({"name": label, "reason": f"{gone} is skipped: {reasons[gone]}"})
+    return out
+
+
 def rows(o, data):
     """The verdict's rows from workload_report.results()."""
     cand, out = data["candidate"], []
+    skipped = {item["name"]: item["reason"] for item in getattr(o, "skipped", [])}
     for entry in data["workloads"]:
         point, (length, connections), note = latency_place(entry, cand)
         at = {r["server"]: r for r in point["rows"] if r["length"] == length and r["connections"] == connections}
         ci, floor = ratio_of(entry, cand, REFERENCE), ratio_of(entry, *C_FLOOR)
         pair = [s for s in (cand, REFERENCE) if s in at]
+        words = verdict_words(ci, cand, entry["unit"])
+        if ci is None and cand in skipped:
+            words = f"not run: {cand} is skipped on this kernel"
         out.append({
             "workload": entry["name"], "unit": entry["unit"], "unit_label": entry["unit_label"],
             "size": entry["sizes"][-1], "latency_at": note,
             "ratio": ci.as_dict() if ci else None, "c_floor": floor.as_dict() if floor else None,
             "verdict": ci.verdict if ci and ci.ci_low is not None else None,
-            "verdict_words": verdict_words(ci, cand, entry["unit"]),
+            "verdict_words": words,
             "words": stats.words(ci, cand, REFERENCE) if ci else f"no data to compare {cand} and {REFERENCE}",
             "p99_us": {s: at[s].get("latency_p99_us") for s in pair},
             "p999_us": {s: at[s].get("latency_p999_us") for s in pair} if entry["name"] == "rate" else None,
@@ -73,8 +92,12 @@ def rows(o, data):
 
 
 def write_json(path, title, env, o, verdict_rows):
+    where = env.get("where_it_ran")
     with open(path, "w") as f:
         json.dump({"title": title, "candidate": o.candidate_row, "reference": REFERENCE, "c_floor": list(C_FLOOR),
+                   "kernel_release": (where or {}).get("kernel_release", env.get("kernel")),
+                   "uring_design": environment.design_text(where) if where else None,
+                   "where_it_ran": where, "skipped": env.get("skipped", []),
                    "servers": o.servers, "path": env.get("path"), "rounds": env.get("rounds_run"),
                    "rounds_asked": o.rounds, "rounds_reason": o.rounds_reason, "budget_minutes": o.budget,
                    "method": {"ratio": "server CPU per unit of work, paired by round, geometric mean over the "
@@ -95,7 +118,9 @@ def write(path, env, o, records, verdict_rows, started, finished):
     servers = [s for s in o.servers if any(r["server"] == s for r in records)]
     out = io.StringIO()
     w = lambda text="": out.write(text + "\n")
-    w(f"# Verdict: {cand} against {REFERENCE}, per workload ({env['date'][:10]} on {env['hostname']})")
+    where = env.get("where_it_ran")
+    on = (f"; {environment.kernel_words(where)}, io_uring: {environment.design_text(where)}" if where else "")
+    w(f"# Verdict: {cand} against {REFERENCE}, per workload ({env['date'][:10]} on {env['hostname']}{on})")
     w()
     w(f"- Command: `{env['command']}` (took {duration_text(finished - started)})")
     w(f"- Kernel {kernel_text(env)}; {env['cpu']} ({env['cpus']} CPUs); {env['pinning']}; path: {env.get('path')}")
@@ -105,6 +130,7 @@ def write(path, env, o, records, verdict_rows, started, finished):
       f"the same cell and round; the geometric mean over rounds (and the workload's load levels), with its 95 % "
       f"interval (Student's t on the log scale). *no measurable difference*: the interval contains 1.")
     w()
+    environment.block(w, where, (env.get("skipped") or []) + skipped_columns(o))
     w(f"| workload | size | unit | {cand} ÷ {REFERENCE}, CPU per unit (95 % interval) | C floor {C_FLOOR[0]} ÷ "
       f"{C_FLOOR[1]} | p99 µs {cand} / {REFERENCE} | p99.9 µs {cand} / {REFERENCE} | verdict |")
     w("|:--|:--|:--|--:|--:|--:|--:|:--|")
