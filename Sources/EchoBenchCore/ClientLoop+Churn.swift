@@ -12,14 +12,16 @@ import Glibc
 /// for connections opened in the window.
 extension ClientLoop {
     /// An echo on connection `slot` completed at `now`, inside the run: replaces the connection
-    /// after its last echo, otherwise issues its next request. Returns false when it was replaced.
+    /// after its `requestsPerConnection`th echo, otherwise issues its next request. Returns false
+    /// when it was replaced.
     @inline(__always)
-    mutating func churnEcho(_ slot: Int, _ connection: UnsafeMutablePointer<ClientConnection>, now: UInt64) -> Bool {
+    mutating func churnEcho(_ slot: Int, _ connection: UnsafeMutablePointer<ClientConnection>, now: UInt64,
+                            requestsPerConnection: Int) -> Bool {
         connection.pointee.echoesOnConnection &+= 1
         if connection.pointee.echoesOnConnection == 1 && connection.pointee.connectStarted != 0 && now >= warmupEnd {
             Self.record(&tally.firstEchoLatency, from: connection.pointee.connectStarted, to: now)
         }
-        guard connection.pointee.echoesOnConnection >= requestsPerConnection else {
+        guard Int(connection.pointee.echoesOnConnection) >= requestsPerConnection else {
             issue(slot, connection, at: now)
             return true
         }
@@ -93,5 +95,31 @@ extension ClientLoop {
             closeSocket(slot)
         }
         reconnecting = 0
+    }
+}
+
+/// Churn's figures in the report.
+extension BenchmarkReport {
+    /// Churn: connections that did all their echoes and closed in the window, per second.
+    public var connectionsPerSecond: Double? {
+        guard case .churn = configuration.mode, elapsedSeconds > 0 else { return nil }
+        return Double(connectionsCompleted) / elapsedSeconds
+    }
+
+    /// Churn's JSON values.
+    func churnValues(_ requestsPerConnection: Int, into values: inout ModeValues) {
+        values.requestsPerConnection = String(requestsPerConnection)
+        values.connectionsPerSecond = connectionsPerSecond.map { JSONText.fixed($0, 1) }
+        values.connectLatency = LatencySummary(connectLatency).json
+        values.firstEchoLatency = LatencySummary(firstEchoLatency).json
+    }
+
+    /// Churn's summary lines.
+    func churnSummaryLines(_ requestsPerConnection: Int) -> [String] {
+        ["  churn        \(requestsPerConnection) request\(requestsPerConnection == 1 ? "" : "s") per connection: "
+            + "\(connectionsCompleted) connections done in the window, \(JSONText.fixed(connectionsPerSecond ?? 0, 1))/s; "
+            + "\(connectionsOpened) opened in all",
+         "  connect µs   " + LatencySummary(connectLatency).text,
+         "  1st echo µs  " + LatencySummary(firstEchoLatency).text + " (from the connect's start)"]
     }
 }

@@ -7,24 +7,26 @@ import Glibc
 /// `--rate`: the open loop.
 ///
 /// Arrivals follow the loop's ``ArrivalSchedule`` whatever the server does, and go round-robin to
-/// the connections. A connection sends an arrival at once when it has fewer than `depth` requests
-/// in flight; otherwise the request waits in the connection's queue (its due time in the ring),
-/// and is dropped when `queueLimit` are already waiting. Latency counts from the due time, so a
+/// the connections. A connection sends an arrival at once when it has fewer than `inFlight`
+/// requests in flight; otherwise the request waits in the connection's queue (its due time in the
+/// ring), and is dropped when `queueLimit` are already waiting. Latency counts from the due time, so a
 /// stall delays, and shows in, every request due during it (wrk2's correction for coordinated
 /// omission).
 extension ClientLoop {
     /// Starts the schedule at `runStart`, this loop's arrivals interleaved with the other loops',
     /// and lets the thread's timers fire to the nanosecond (the default slack is 50 µs).
-    mutating func startSchedule(at runStart: UInt64) {
+    mutating func startSchedule(at runStart: UInt64, arrival: ArrivalSchedule.Arrival) {
         let phase = UInt64((Double(loopIndex) * 1e9 / (loopRate * Double(loops))).rounded())
-        schedule = ArrivalSchedule(rate: loopRate, arrival: schedule.arrival, start: runStart &+ phase,
+        schedule = ArrivalSchedule(rate: loopRate, arrival: arrival, start: runStart &+ phase,
                                    seed: 0x5EED_0F_A771_7A15 ^ UInt64(loopIndex))
         _ = clinux_set_timer_slack(1)
     }
 
-    /// Admits every arrival due by `now` (and before the window's end).
+    /// Admits every arrival due by `now` (and before the window's end), dropping those that find
+    /// `queueLimit` requests of their connection waiting.
     @inline(__always)
-    mutating func admitArrivals(now: UInt64) {
+    mutating func admitArrivals(now: UInt64, queueLimit: Int) {
+        let queueLimit = UInt64(truncatingIfNeeded: queueLimit)
         while schedule.next <= now && schedule.next < windowEnd {
             let due = schedule.next
             schedule.advance()
@@ -43,6 +45,13 @@ extension ClientLoop {
                 send(slot, connection)
             }
         }
+    }
+
+    /// How far connection `connection`'s byte stream may be sent now: to the end of the requests
+    /// issued, and at most `inFlight` messages ahead of the echoes.
+    @inline(__always)
+    func rateSendLimit(_ connection: UnsafeMutablePointer<ClientConnection>, inFlight: UInt64) -> UInt64 {
+        min(connection.pointee.issued, connection.pointee.bytesReceived / messageLength &+ inFlight) &* messageLength
     }
 
     /// The next active connection in round-robin order, or nil when none is left.
@@ -87,5 +96,48 @@ extension ClientLoop {
             if due >= warmupEnd && due < windowEnd { outstandingInWindow &-= 1 }
             message &+= 1
         }
+    }
+}
+
+/// The open loop's figures in the report.
+extension BenchmarkReport {
+    /// `--rate`: requests due in the window per second (Poisson arrivals make it differ from the
+    /// target a little).
+    public var offeredRate: Double? {
+        guard case .rate = configuration.mode, elapsedSeconds > 0 else { return nil }
+        return Double(scheduledInWindow) / elapsedSeconds
+    }
+
+    /// `--rate`: requests due in the window and answered, per second.
+    public var achievedRate: Double? {
+        guard case .rate = configuration.mode else { return nil }
+        return requestsPerSecond
+    }
+
+    /// `--rate`: whether every request due in the window was sent and answered (none dropped,
+    /// none still unanswered a stall threshold after the window).
+    public var sustained: Bool? {
+        guard case .rate = configuration.mode else { return nil }
+        return requests >= scheduledInWindow
+    }
+
+    /// The open loop's JSON values.
+    func rateValues(_ rate: BenchmarkMode.Rate, into values: inout ModeValues) {
+        values.targetRate = JSONText.number(rate.perSecond)
+        values.arrival = JSONText.string(rate.arrival.rawValue)
+        values.queueLimit = String(rate.queueLimit)
+        values.offeredRate = offeredRate.map { JSONText.fixed($0, 1) }
+        values.achievedRate = achievedRate.map { JSONText.fixed($0, 1) }
+        values.sustained = sustained.map { $0 ? "true" : "false" }
+    }
+
+    /// The open loop's summary line.
+    func rateSummaryLine(_ rate: BenchmarkMode.Rate) -> String {
+        let verdict = sustained == true
+            ? "sustained"
+            : "NOT sustained: \(scheduledInWindow &- min(requests, scheduledInWindow)) of \(scheduledInWindow) due in the window "
+                + "dropped or unanswered"
+        return "  rate         target \(JSONText.fixed(rate.perSecond, 1))/s (\(rate.arrival.rawValue)), "
+            + "offered \(JSONText.fixed(offeredRate ?? 0, 1))/s, achieved \(JSONText.fixed(achievedRate ?? 0, 1))/s: \(verdict)"
     }
 }
