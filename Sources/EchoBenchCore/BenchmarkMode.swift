@@ -122,7 +122,9 @@ public enum BenchmarkMode: Sendable, Equatable {
 
 /// What each mode does at each step of a connection's traffic (see ``ClientLoop``).
 extension ClientLoop {
-    /// The traffic phase begins at `runStart`.
+    /// The traffic phase begins at `runStart`. Once per run: kept out of line, like ``endMode()``,
+    /// so that the loop around the per-request path stays small enough for it to be inlined.
+    @inline(never)
     mutating func startMode(runStart: UInt64) {
         switch mode {
         case .pingPong, .pipeline, .churn, .stream: break
@@ -145,6 +147,7 @@ extension ClientLoop {
 
     /// The window is over (or every connection is): what the mode still owes before the loop
     /// counts stalls and closes.
+    @inline(never)
     mutating func endMode() {
         switch mode {
         case .pingPong, .pipeline, .churn, .stream:
