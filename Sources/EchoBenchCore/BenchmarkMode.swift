@@ -120,6 +120,17 @@ public enum BenchmarkMode: Sendable, Equatable {
 
 // MARK: The loop's steps
 
+/// What the modes keep in each loop besides the connections: one field per mode that keeps
+/// anything, its type in the mode's own file.
+struct ModeState {
+    var rate: RateState
+    var churn = ChurnState()
+
+    init(configuration: BenchmarkConfiguration, loopIndex: Int) {
+        rate = RateState(perSecond: configuration.rate(ofLoop: loopIndex))
+    }
+}
+
 /// What each mode does at each step of a connection's traffic (see ``ClientLoop``).
 extension ClientLoop {
     /// The traffic phase begins at `runStart`. Once per run: kept out of line, like ``endMode()``,
@@ -141,7 +152,7 @@ extension ClientLoop {
             return windowEnd
         case .rate(let rate):
             admitArrivals(now: now, queueLimit: rate.queueLimit)
-            return min(windowEnd, schedule.next)
+            return min(windowEnd, modeState.rate.schedule.next)
         }
     }
 
@@ -156,6 +167,15 @@ extension ClientLoop {
             // The arrivals due since the last wake-up, before the window's end, are still sent.
             admitArrivals(now: ProcessClock.monotonic(), queueLimit: rate.queueLimit)
             drain()
+        }
+    }
+
+    /// Every socket but those still connecting is closed: what the mode settles last.
+    @inline(never)
+    mutating func settleMode() {
+        switch mode {
+        case .pingPong, .pipeline, .rate, .stream: break
+        case .churn: settleReconnects()
         }
     }
 

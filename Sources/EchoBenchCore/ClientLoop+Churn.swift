@@ -10,6 +10,12 @@ import Glibc
 /// connection's payload is its own. Connect latency runs from the connect's start to `EPOLLOUT`,
 /// first-echo latency from the connect's start to the first echo's last byte; both are recorded
 /// for connections opened in the window.
+/// Churn's state in one loop.
+struct ChurnState {
+    /// Connections whose replacement's connect is under way.
+    var reconnecting = 0
+}
+
 extension ClientLoop {
     /// An echo on connection `slot` completed at `now`, inside the run: replaces the connection
     /// after its `requestsPerConnection`th echo, otherwise issues its next request. Returns false
@@ -42,7 +48,7 @@ extension ClientLoop {
             tally.reopened &+= 1
             connected(slot, connection)
         } else if code == EINPROGRESS {
-            reconnecting += 1
+            modeState.churn.reconnecting += 1
         } else {
             tally.errors.connect &+= 1
             active -= 1
@@ -53,7 +59,7 @@ extension ClientLoop {
     /// `EPOLLOUT` on connection `slot`, which is reconnecting: starts its traffic, or counts the
     /// failed connect.
     mutating func reconnected(_ slot: Int) {
-        reconnecting -= 1
+        modeState.churn.reconnecting -= 1
         guard connectOutcome(slot) == 0 else {
             tally.errors.connect &+= 1
             active -= 1
@@ -79,12 +85,12 @@ extension ClientLoop {
     /// closes them. Those that never settle count as failed connects.
     mutating func settleReconnects() {
         let deadline = ProcessClock.monotonic() &+ stallThreshold
-        while reconnecting > 0 {
+        while modeState.churn.reconnecting > 0 {
             let now = ProcessClock.monotonic()
             if now >= deadline { break }
             let ready = wait(until: deadline, now: now) { loop, slot, _ in
                 guard loop.connections[slot].state == .connecting else { return }
-                loop.reconnecting -= 1
+                loop.modeState.churn.reconnecting -= 1
                 if loop.connectOutcome(slot) == 0 { loop.tally.reopened &+= 1 } else { loop.tally.errors.connect &+= 1 }
                 loop.closeSocket(slot)
             }
@@ -94,7 +100,7 @@ extension ClientLoop {
             tally.errors.connect &+= 1
             closeSocket(slot)
         }
-        reconnecting = 0
+        modeState.churn.reconnecting = 0
     }
 }
 

@@ -12,24 +12,43 @@ import Glibc
 /// ring), and is dropped when `queueLimit` are already waiting. Latency counts from the due time, so a
 /// stall delays, and shows in, every request due during it (wrk2's correction for coordinated
 /// omission).
+/// The open loop's state in one loop.
+struct RateState {
+    /// This loop's share of the rate (requests per second).
+    let perSecond: Double
+    /// The arrival times (made at the start; a placeholder until then).
+    var schedule: ArrivalSchedule
+    /// Where the round-robin of arrivals over the connections stands.
+    var nextSlot = 0
+    /// Requests due in the window issued and not yet answered.
+    var outstandingInWindow: UInt64 = 0
+
+    init(perSecond: Double) {
+        self.perSecond = perSecond
+        schedule = ArrivalSchedule(rate: max(perSecond, 1), arrival: .uniform, start: .max)
+    }
+}
+
 extension ClientLoop {
     /// Starts the schedule at `runStart`, this loop's arrivals interleaved with the other loops',
     /// and lets the thread's timers fire to the nanosecond (the default slack is 50 µs).
     mutating func startSchedule(at runStart: UInt64, arrival: ArrivalSchedule.Arrival) {
+        let loopRate = modeState.rate.perSecond
         let phase = UInt64((Double(loopIndex) * 1e9 / (loopRate * Double(loops))).rounded())
-        schedule = ArrivalSchedule(rate: loopRate, arrival: arrival, start: runStart &+ phase,
+        modeState.rate.schedule = ArrivalSchedule(rate: loopRate, arrival: arrival, start: runStart &+ phase,
                                    seed: 0x5EED_0F_A771_7A15 ^ UInt64(loopIndex))
         _ = clinux_set_timer_slack(1)
     }
 
     /// Admits every arrival due by `now` (and before the window's end), dropping those that find
-    /// `queueLimit` requests of their connection waiting.
-    @inline(__always)
+    /// `queueLimit` requests of their connection waiting. Out of line, so that the loop around the
+    /// per-request path stays small enough for that path to be inlined.
+    @inline(never)
     mutating func admitArrivals(now: UInt64, queueLimit: Int) {
         let queueLimit = UInt64(truncatingIfNeeded: queueLimit)
-        while schedule.next <= now && schedule.next < windowEnd {
-            let due = schedule.next
-            schedule.advance()
+        while modeState.rate.schedule.next <= now && modeState.rate.schedule.next < windowEnd {
+            let due = modeState.rate.schedule.next
+            modeState.rate.schedule.advance()
             let inWindow = due >= warmupEnd
             if inWindow { tally.scheduledInWindow &+= 1 }
             guard let slot = nextActiveSlot() else { return }
@@ -40,7 +59,7 @@ extension ClientLoop {
                 continue
             }
             issue(slot, connection, at: due)
-            if inWindow { outstandingInWindow &+= 1 }
+            if inWindow { modeState.rate.outstandingInWindow &+= 1 }
             if !connection.pointee.wantsWrite && connection.pointee.bytesSent < sendLimit(connection) {
                 send(slot, connection)
             }
@@ -59,8 +78,8 @@ extension ClientLoop {
     private mutating func nextActiveSlot() -> Int? {
         var tried = 0
         while tried < count {
-            let slot = nextSlot
-            nextSlot = slot + 1 == count ? 0 : slot + 1
+            let slot = modeState.rate.nextSlot
+            modeState.rate.nextSlot = slot + 1 == count ? 0 : slot + 1
             if connections[slot].state == .active { return slot }
             tried += 1
         }
@@ -72,7 +91,7 @@ extension ClientLoop {
     mutating func answered(due: UInt64, now: UInt64) {
         guard due >= warmupEnd && due < windowEnd else { return }
         tally.requests &+= 1
-        outstandingInWindow &-= 1
+        modeState.rate.outstandingInWindow &-= 1
         Self.record(&tally.latency, from: due, to: now)
     }
 
@@ -80,7 +99,7 @@ extension ClientLoop {
     /// stall threshold at most.
     mutating func drain() {
         let deadline = windowEnd &+ stallThreshold
-        while outstandingInWindow > 0 && active > 0 {
+        while modeState.rate.outstandingInWindow > 0 && active > 0 {
             let now = ProcessClock.monotonic()
             if now >= deadline { break }
             if wait(until: deadline, now: now, { $0.serve($1, events: $2) }) < 0 { break }
@@ -93,7 +112,7 @@ extension ClientLoop {
         var message = connection.pointee.bytesReceived / messageLength
         while message < connection.pointee.issued {
             let due = times[ring(slot, message)]
-            if due >= warmupEnd && due < windowEnd { outstandingInWindow &-= 1 }
+            if due >= warmupEnd && due < windowEnd { modeState.rate.outstandingInWindow &-= 1 }
             message &+= 1
         }
     }

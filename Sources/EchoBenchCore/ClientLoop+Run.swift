@@ -61,8 +61,8 @@ extension ClientLoop {
         }
     }
 
-    /// Counts the stalled connections and closes every socket (churn: once the reconnects under
-    /// way have settled, so the connections counted are those the server saw).
+    /// Counts the stalled connections and closes every socket, then lets the mode settle what is
+    /// still under way (churn: its reconnects, so the connections counted are those the server saw).
     private mutating func finish() {
         let now = ProcessClock.monotonic()
         for slot in 0..<count {
@@ -74,7 +74,7 @@ extension ClientLoop {
             }
             closeSocket(slot)
         }
-        if reconnecting > 0 { settleReconnects() }
+        settleMode()
         active = 0
     }
 }

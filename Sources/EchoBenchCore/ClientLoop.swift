@@ -71,15 +71,10 @@ struct ClientLoop: ~Copyable {
     /// Idle connections per source address (127.0.0.2 onwards, by identifier), 0 to let the
     /// kernel choose.
     let perSource: Int
-    /// `--rate`: this loop's share of the rate, and where in the aggregate schedule its arrivals sit.
-    let loopRate: Double
+    /// This loop's number, and how many loops there are.
     let loopIndex: Int
     let loops: Int
 
-    /// `--rate`: the arrival times (made at the start; a placeholder until then).
-    var schedule: ArrivalSchedule
-    /// `--rate`: where the round-robin of arrivals over the connections stands.
-    var nextSlot = 0
     /// What the loop counts: requests, latencies, errors, and the modes' figures.
     var tally = LoopResult.empty
     /// The `errno` of the first failed connect, 0 if none failed.
@@ -92,10 +87,8 @@ struct ClientLoop: ~Copyable {
     var windowEnd: UInt64 = .max
     /// Whether an echo completed after ``windowEnd``: the loop stops after this batch.
     var windowClosed = false
-    /// `--rate`: requests due in the window issued and not yet answered.
-    var outstandingInWindow: UInt64 = 0
-    /// Churn: connections whose replacement's connect is under way.
-    var reconnecting = 0
+    /// What the modes keep besides the connections (see ``ModeState``).
+    var modeState: ModeState
 
     /// Creates the epoll instance and allocates everything the loop will need.
     ///
@@ -118,10 +111,9 @@ struct ClientLoop: ~Copyable {
         count = identifiers.count
         stallThreshold = ProcessClock.nanoseconds(configuration.stallThreshold)
         self.perSource = perSource
-        loopRate = configuration.rate(ofLoop: loopIndex)
         self.loopIndex = loopIndex
         loops = configuration.threads
-        schedule = ArrivalSchedule(rate: max(loopRate, 1), arrival: .uniform, start: .max)
+        modeState = ModeState(configuration: configuration, loopIndex: loopIndex)
         connections = .allocate(capacity: max(count, 1))
         connections.initialize(repeating: ClientConnection(), count: max(count, 1))
         for index in 0..<count {
