@@ -4,12 +4,6 @@ extension BenchmarkConfiguration {
     /// Source addresses idle connections may spread over: 127.0.0.2 onwards.
     public static let idleSourceLimit = 250
 
-    /// The share of `rate` loop `index` schedules.
-    func rate(ofLoop index: Int) -> Double {
-        guard case .rate(let rate) = mode else { return 0 }
-        return rate.perSecond * Double(share(ofLoop: index).count) / Double(connections)
-    }
-
     /// Checks the mode's values against their ranges, and the request times it needs against
     /// ``ringEntryLimit``.
     func validateModes() throws(BenchmarkError) {

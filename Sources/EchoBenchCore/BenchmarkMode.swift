@@ -7,7 +7,9 @@
 /// lists what a new case must answer); each case calls the mode's own code, in its own file
 /// (`ClientLoop+Rate.swift`, `ClientLoop+Churn.swift`, `ClientLoop+Stream.swift`; the closed loop
 /// of ping-pong and pipeline is `ClientLoop+Requests.swift`). A new workload is a case here with
-/// one line in each switch, its flags in ``ModeOptions``, and its own file.
+/// one line in each switch (and a field in ``ModeState`` if its loops keep state), its flags in
+/// ``ModeOptions``, and its own file. Only a figure no mode counts yet goes further: a field of
+/// `LoopResult`, which `BenchmarkRun` copies into ``BenchmarkReport``.
 public enum BenchmarkMode: Sendable, Equatable {
     /// Closed loop, one request in flight per connection (the default).
     case pingPong
@@ -127,7 +129,7 @@ struct ModeState {
     var churn = ChurnState()
 
     init(configuration: BenchmarkConfiguration, loopIndex: Int) {
-        rate = RateState(perSecond: configuration.rate(ofLoop: loopIndex))
+        rate = RateState(configuration: configuration, loopIndex: loopIndex)
     }
 }
 

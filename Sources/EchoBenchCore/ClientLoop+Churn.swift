@@ -2,6 +2,12 @@
 import Glibc
 #endif
 
+/// Churn's state in one loop.
+struct ChurnState {
+    /// Connections whose replacement's connect is under way.
+    var reconnecting = 0
+}
+
 /// `--requests-per-connection`: churn.
 ///
 /// After its last echo a connection closes (the client first, so `TIME_WAIT` stays on the client's
@@ -10,12 +16,6 @@ import Glibc
 /// connection's payload is its own. Connect latency runs from the connect's start to `EPOLLOUT`,
 /// first-echo latency from the connect's start to the first echo's last byte; both are recorded
 /// for connections opened in the window.
-/// Churn's state in one loop.
-struct ChurnState {
-    /// Connections whose replacement's connect is under way.
-    var reconnecting = 0
-}
-
 extension ClientLoop {
     /// An echo on connection `slot` completed at `now`, inside the run: replaces the connection
     /// after its `requestsPerConnection`th echo, otherwise issues its next request. Returns false

@@ -4,14 +4,6 @@ import CLinux
 import Glibc
 #endif
 
-/// `--rate`: the open loop.
-///
-/// Arrivals follow the loop's ``ArrivalSchedule`` whatever the server does, and go round-robin to
-/// the connections. A connection sends an arrival at once when it has fewer than `inFlight`
-/// requests in flight; otherwise the request waits in the connection's queue (its due time in the
-/// ring), and is dropped when `queueLimit` are already waiting. Latency counts from the due time, so a
-/// stall delays, and shows in, every request due during it (wrk2's correction for coordinated
-/// omission).
 /// The open loop's state in one loop.
 struct RateState {
     /// This loop's share of the rate (requests per second).
@@ -23,12 +15,26 @@ struct RateState {
     /// Requests due in the window issued and not yet answered.
     var outstandingInWindow: UInt64 = 0
 
-    init(perSecond: Double) {
-        self.perSecond = perSecond
+    /// The state of loop `loopIndex`, its share of the rate in proportion to its connections
+    /// (a rate of 0 outside the open loop).
+    init(configuration: BenchmarkConfiguration, loopIndex: Int) {
+        if case .rate(let rate) = configuration.mode {
+            perSecond = rate.perSecond * Double(configuration.share(ofLoop: loopIndex).count) / Double(configuration.connections)
+        } else {
+            perSecond = 0
+        }
         schedule = ArrivalSchedule(rate: max(perSecond, 1), arrival: .uniform, start: .max)
     }
 }
 
+/// `--rate`: the open loop.
+///
+/// Arrivals follow the loop's ``ArrivalSchedule`` whatever the server does, and go round-robin to
+/// the connections. A connection sends an arrival at once when it has fewer than `inFlight`
+/// requests in flight; otherwise the request waits in the connection's queue (its due time in the
+/// ring), and is dropped when `queueLimit` are already waiting. Latency counts from the due time, so a
+/// stall delays, and shows in, every request due during it (wrk2's correction for coordinated
+/// omission).
 extension ClientLoop {
     /// Starts the schedule at `runStart`, this loop's arrivals interleaved with the other loops',
     /// and lets the thread's timers fire to the nanosecond (the default slack is 50 µs).
@@ -36,7 +42,7 @@ extension ClientLoop {
         let loopRate = modeState.rate.perSecond
         let phase = UInt64((Double(loopIndex) * 1e9 / (loopRate * Double(loops))).rounded())
         modeState.rate.schedule = ArrivalSchedule(rate: loopRate, arrival: arrival, start: runStart &+ phase,
-                                   seed: 0x5EED_0F_A771_7A15 ^ UInt64(loopIndex))
+                                                  seed: 0x5EED_0F_A771_7A15 ^ UInt64(loopIndex))
         _ = clinux_set_timer_slack(1)
     }
 
