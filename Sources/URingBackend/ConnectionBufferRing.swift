@@ -123,7 +123,7 @@ struct ConnectionBufferRing: ~Copyable {
         io_uring_prep_sendmsg(sqe, fd, message, UInt32(MSG_NOSIGNAL))
     }
 
-    /// Registers the ring with `uring` as buffer group `group`; returns 0 or `-errno`.
+    /// Registers the ring with `uring` as buffer group `group`; returns 0 or a negative error number.
     func register(on uring: borrowing Ring, group: UInt16) -> Int32 {
         var registration = io_uring_buf_reg()
         registration.ring_addr = UInt64(UInt(bitPattern: base))

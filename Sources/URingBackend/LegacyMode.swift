@@ -96,7 +96,7 @@ struct LegacyMode: LoopMode, ~Copyable {
 
     mutating func buffersProvided(count: UInt16, result: Int32, _ loop: inout LoopContext) {
         guard result >= 0 else {
-            loop.fail(.system("IORING_OP_PROVIDE_BUFFERS", errno: -result))
+            loop.fail(SystemCall.failure("IORING_OP_PROVIDE_BUFFERS", result: result))
             return
         }
         buffersInPool &+= Int(count)

@@ -124,7 +124,7 @@ struct LoopDriver<Mode: LoopMode & ~Copyable>: ~Copyable {
         case .acceptRetry: acceptBackingOff = false
         case .tick: tick()
         case .stop: context.stop()
-        case .injectedFault: if let faultInjection { context.ring.failNextWait(errno: faultInjection.errno) }
+        case .injectedFault: if let faultInjection { context.ring.failNextWait(code: faultInjection.code) }
         case .ignored, nil: break
         }
     }
@@ -152,7 +152,7 @@ struct LoopDriver<Mode: LoopMode & ~Copyable>: ~Copyable {
     private mutating func accepted(result: Int32, flags: UInt32) {
         if flags & UInt32(IORING_CQE_F_MORE) == 0 { acceptArmed = false }
         guard result >= 0 else {
-            switch AcceptFailure(errno: -result) {
+            switch AcceptFailure(code: -result) {
             case .exhausted:
                 context.statistics[.acceptFailures] &+= 1
                 if !context.stopping && !acceptBackingOff {
@@ -160,7 +160,7 @@ struct LoopDriver<Mode: LoopMode & ~Copyable>: ~Copyable {
                     acceptBackingOff = true
                 }
             case .listenerBroken:
-                if !context.stopping { context.fail(.system("accept", errno: -result)) }
+                if !context.stopping { context.fail(SystemCall.failure("accept", result: result)) }
             case .transient, .backlogEmpty:
                 break
             }

@@ -66,7 +66,7 @@ struct MultishotMode: LoopMode, ~Copyable {
                 if status == -EINVAL {
                     throw .missingKernelFeature("sparse registered files (IORING_RSRC_REGISTER_SPARSE, Linux 5.19)")
                 }
-                throw .system("io_uring_register_files_sparse", errno: -status)
+                throw SystemCall.failure("io_uring_register_files_sparse", result: status)
             }
         }
         self.bufferRing = bufferRing

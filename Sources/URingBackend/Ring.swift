@@ -25,9 +25,11 @@ struct Ring: ~Copyable {
     /// Where a submission goes when the ring refuses to take more, so the caller can fill it in
     /// harmlessly; the loop ends at its next wait.
     private let scratch: UnsafeMutablePointer<io_uring_sqe>
+    /// Whether the ring is still set up (``exit()`` has not run).
+    private(set) var isOpen = true
 
     private struct PendingFailure {
-        /// The `errno`, or 0 for none.
+        /// The error number, or 0 for none.
         var code: Int32 = 0
         /// Whether `io_uring_submit` failed (rather than the test hook asking for a failure).
         var inSubmit = false
@@ -40,7 +42,7 @@ struct Ring: ~Copyable {
         let status = io_uring_queue_init_params(UInt32(entries), raw, &parameters)
         guard status == 0 else {
             raw.deallocate()
-            throw KernelSupport.setupFailed(errno: -status, flags: parameters.flags)
+            throw KernelSupport.setupFailed(code: -status, flags: parameters.flags)
         }
         features = parameters.features
         flags = parameters.flags
@@ -157,7 +159,7 @@ struct Ring: ~Copyable {
         let status = io_uring_submit_and_wait(raw, 1)
         enters &+= 1
         if status < 0 && status != -EINTR && status != -EAGAIN && status != -EBUSY && status != -ETIME {
-            throw .system("io_uring_submit_and_wait", errno: -status)
+            throw SystemCall.failure("io_uring_submit_and_wait", result: status)
         }
     }
 
@@ -172,7 +174,7 @@ struct Ring: ~Copyable {
     }
 
     /// Makes the next ``submitAndWait(enters:)`` fail with `code` (the test hook's effect).
-    func failNextWait(errno code: Int32) {
+    func failNextWait(code: Int32) {
         if pending.pointee.code == 0 { pending.pointee = PendingFailure(code: code, inSubmit: false) }
     }
 
@@ -180,7 +182,7 @@ struct Ring: ~Copyable {
     private func takePendingFailure() -> EchoError {
         let failure = pending.pointee
         pending.pointee = PendingFailure()
-        return .system(failure.inSubmit ? "io_uring_submit" : "io_uring_submit_and_wait", errno: failure.code)
+        return SystemCall.failure(failure.inSubmit ? "io_uring_submit" : "io_uring_submit_and_wait", code: failure.code)
     }
 }
 
