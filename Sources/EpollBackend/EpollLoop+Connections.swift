@@ -1,3 +1,4 @@
+import Backend
 import CLinux
 
 #if canImport(Glibc)

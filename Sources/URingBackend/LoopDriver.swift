@@ -141,7 +141,7 @@ struct LoopDriver<Mode: LoopMode & ~Copyable>: ~Copyable {
             return
         }
         atCap = false
-        context.ring.armAccept(listener: context.listener, multishot: acceptsMultishot, direct: mode.acceptsDirect,
+        context.ring.armAccept(listener: context.listener, multishot: acceptsMultishot, into: mode.accepts,
                                enters: &context.statistics[.ioUringEnter])
         acceptArmed = true
     }
@@ -168,12 +168,12 @@ struct LoopDriver<Mode: LoopMode & ~Copyable>: ~Copyable {
         }
         let fd = result
         if context.stopping {
-            context.closeDescriptor(fd, direct: mode.acceptsDirect)
+            context.close(Descriptor(fd, mode.accepts))
             return
         }
         if context.statistics.connectionsOpen >= maxConnections {
             // --over-limit close: in and out at once, counted.
-            context.closeDescriptor(fd, direct: mode.acceptsDirect)
+            context.close(Descriptor(fd, mode.accepts))
             context.statistics[.acceptsRefused] &+= 1
             return
         }

@@ -72,17 +72,17 @@ struct Ring: ~Copyable {
     }
 
     /// Queues an accept on `listener`: multishot (one request, a completion per connection) or
-    /// one connection only; with `direct`, into the ring's registered file table. Its completions
+    /// one connection only; for `kind` direct, into the ring's registered file table. Its completions
     /// carry ``UserData/Operation/accept``.
-    func armAccept(listener: Int32, multishot: Bool, direct: Bool, enters: inout UInt64) {
+    func armAccept(listener: Int32, multishot: Bool, into kind: Descriptor.Kind, enters: inout UInt64) {
         let sqe = submission(enters: &enters)
         let flags = Int32(SOCK_CLOEXEC.rawValue)
-        switch (multishot, direct) {
-        case (true, true): io_uring_prep_multishot_accept_direct(sqe, listener, nil, nil, 0)
-        case (true, false): io_uring_prep_multishot_accept(sqe, listener, nil, nil, flags)
-        case (false, true):  // IORING_FILE_INDEX_ALLOC, less the 1 liburing adds
+        switch (multishot, kind) {
+        case (true, .direct): io_uring_prep_multishot_accept_direct(sqe, listener, nil, nil, 0)
+        case (true, .ordinary): io_uring_prep_multishot_accept(sqe, listener, nil, nil, flags)
+        case (false, .direct):  // IORING_FILE_INDEX_ALLOC, less the 1 liburing adds
             io_uring_prep_accept_direct(sqe, listener, nil, nil, 0, UInt32.max - 1)
-        case (false, false): io_uring_prep_accept(sqe, listener, nil, nil, flags)
+        case (false, .ordinary): io_uring_prep_accept(sqe, listener, nil, nil, flags)
         }
         sqe.pointee.user_data = UserData(.accept).rawValue
     }
