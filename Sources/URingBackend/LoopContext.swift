@@ -7,8 +7,8 @@ import CLibUring
 /// What every mode's handlers work with: the ring, the listener, the counters, the idle stamps,
 /// and whether the loop is stopping and why. Owned by the ``LoopDriver``, lent to its ``LoopMode`` for each call.
 struct LoopContext: ~Copyable {
-    /// The ring every request goes through.
-    let ring: Ring
+    /// The ring every request goes through; torn down by ``LoopDriver`` at the end of its way out.
+    var ring: Ring
     /// The listening socket (owned by the caller).
     let listener: Int32
     /// The counters, published once per turn.

@@ -15,8 +15,9 @@ import CLibUring
 ///
 /// Whatever ends the loop — the stop signal, a failed ring, an error a mode cannot serve through —
 /// the way out is the same: the mode shuts down and closes every connection, the final counters are
-/// published, and only then is the error thrown. The ring is torn down when the driver goes, which
-/// cancels whatever is still in flight.
+/// published, and only then is the error thrown. The last step of that way out tears the ring down,
+/// which cancels whatever is still in flight, before the mode's memory is freed (when the driver
+/// goes): the order is in ``finish()``, not in the order the properties are declared.
 ///
 /// A noncopyable value on the loop thread only; generic so each mode gets its own specialized copy
 /// with the handlers inlined.
@@ -197,7 +198,10 @@ struct LoopDriver<Mode: LoopMode & ~Copyable>: ~Copyable {
     }
 
     /// The one way out: lets the mode shut its connections down, waits (bounded) for requests
-    /// that still use the mode's memory, closes every connection, publishes the final counters.
+    /// that still use the mode's memory, closes every connection, publishes the final counters,
+    /// then tears the ring down. Legacy and multishot free buffers that requests still in flight
+    /// may write into, and bundle leaves rings registered if unregistering failed: the kernel must
+    /// let go of all of it before the mode's `deinit` frees the memory.
     private mutating func finish() {
         if mode.shutDownConnections(&context) {
             var rounds = 0
@@ -210,5 +214,6 @@ struct LoopDriver<Mode: LoopMode & ~Copyable>: ~Copyable {
         }
         mode.closeAll(&context)
         published.publish(context.statistics)
+        context.ring.exit()
     }
 }

@@ -6,8 +6,8 @@ import CLibUring
 
 /// One io_uring instance and the few calls the loop makes on it.
 ///
-/// Owns the `io_uring` structure liburing fills in; `deinit` tears the ring down, which also
-/// cancels whatever is still in flight. Every call that enters the kernel counts itself in the
+/// Owns the `io_uring` structure liburing fills in; ``exit()`` (or, failing that, `deinit`) tears
+/// the ring down, which also cancels whatever is still in flight. Every call that enters the kernel counts itself in the
 /// `enters` counter the caller passes, so syscalls per request come from the loop itself.
 struct Ring: ~Copyable {
     let raw: UnsafeMutablePointer<io_uring>
@@ -56,11 +56,20 @@ struct Ring: ~Copyable {
     }
 
     deinit {
-        io_uring_queue_exit(raw)
+        if isOpen { io_uring_queue_exit(raw) }
         raw.deallocate()
         timers.deallocate()
         pending.deallocate()
         scratch.deallocate()
+    }
+
+    /// Tears the ring down: the kernel cancels every request still in flight and lets go of the
+    /// memory registered with it (buffer rings, files). Nothing may use the ring afterwards. Runs
+    /// once; later calls, and `deinit`, do nothing more.
+    mutating func exit() {
+        guard isOpen else { return }
+        io_uring_queue_exit(raw)
+        isOpen = false
     }
 
     /// Queues a one-shot poll for `fd` to become readable (the stop signal's eventfd, say); its
