@@ -203,17 +203,6 @@ struct CompletionBatch: ~Copyable {
     init() { entries = .allocate(capacity: Int(Self.capacity)) }
     deinit { entries.deallocate() }
 
-    /// Fills the batch with ready completions and returns how many; the caller advances the CQ.
-    @inline(__always)
-    func peek(_ ring: borrowing Ring) -> UInt32 {
-        io_uring_peek_batch_cqe(ring.raw, entries, Self.capacity)
-    }
-
-    @inline(__always)
-    subscript(index: Int) -> UnsafeMutablePointer<io_uring_cqe> {
-        entries[index].unsafelyUnwrapped
-    }
-
     /// Hands every ready completion of `ring` to `handle` in order, in batches through `entries`
     /// (a batch's room), advancing the CQ after each batch.
     ///
