@@ -116,10 +116,16 @@ struct BundleMode: LoopMode, ~Copyable {
     }
 
     /// Unregisters the connection's ring, frees its buffers and closes its descriptor.
-    private mutating func close(_ fd: Int32, _ loop: inout LoopContext) {
-        _ = io_uring_unregister_buf_ring(loop.ring.raw, Int32(fd))
+    ///
+    /// When unregistering fails the kernel may still hold the ring, and write into its buffers:
+    /// their memory is leaked and counted (``ServerStatistics/Counter/bufferBytesLeaked``), never freed.
+    mutating func close(_ fd: Int32, _ loop: inout LoopContext) {
+        let status = io_uring_unregister_buf_ring(loop.ring.raw, Int32(fd))
         loop.statistics[.other] &+= 1
-        connections[fd].pointee = BundleConnection()  // the old record's ring frees its memory
+        if status < 0 {
+            loop.statistics[.bufferBytesLeaked] &+= UInt64(connections[fd].pointee.leakBuffers())
+        }
+        connections[fd].pointee = BundleConnection()  // the old record's ring frees its memory, if it has it
         loop.close(Descriptor(fd, .ordinary))
         loop.statistics[.connectionsClosed] &+= 1
         open -= 1
