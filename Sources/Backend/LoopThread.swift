@@ -36,7 +36,7 @@ public final class LoopThread: Sendable {
 
     /// Pins the thread to CPU `cpu`.
     ///
-    /// - Throws: ``EchoError/system(_:errno:)`` when the kernel refuses (a CPU outside the
+    /// - Throws: ``EchoError`` `.system` when the kernel refuses (a CPU outside the
     ///   process's cpuset, say).
     public func pin(toCPU cpu: Int) throws(EchoError) {
         try SystemCall.check("pthread_setaffinity_np(CPU \(cpu))", status: clinux_pin_thread(handle, Int32(clamping: cpu)))

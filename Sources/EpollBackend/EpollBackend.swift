@@ -90,7 +90,7 @@ public struct EpollBackend: EventBackend {
     /// loop accepted is closed and `statistics` holds the final counters.
     ///
     /// - Throws: ``EchoError/invalidConfiguration(_:)`` for options out of range, or
-    ///   ``EchoError/system(_:errno:)`` when `epoll` cannot be set up or fails in a way the loop
+    ///   ``EchoError`` `.system` when `epoll` cannot be set up or fails in a way the loop
     ///   cannot serve through.
     public func run(listener: ListeningSocket, stop: StopSignal, statistics: LiveStatistics,
                     limits: ServerLimits) throws(EchoError) {

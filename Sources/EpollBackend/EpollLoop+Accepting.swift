@@ -15,7 +15,7 @@ extension EpollLoop {
     /// connection closes or after ``AcceptFailure/backoffNanoseconds``. At the cap (`--max-connections`,
     /// pausing) it leaves the set the same way and comes back once a connection closes.
     ///
-    /// - Throws: ``EchoError/system(_:errno:)`` for errors that mean the listener itself is broken.
+    /// - Throws: ``EchoError`` `.system` for errors that mean the listener itself is broken.
     mutating func acceptConnections() throws(EchoError) {
         let flags = Int32(SOCK_NONBLOCK.rawValue | SOCK_CLOEXEC.rawValue)
         while true {

@@ -82,7 +82,7 @@ struct EpollLoop: ~Copyable {
 
     /// Makes `listener` non-blocking, creates the epoll instance and allocates the loop's buffers.
     ///
-    /// - Throws: ``EchoError/system(_:errno:)`` when `fcntl` or `epoll_create1` fails.
+    /// - Throws: ``EchoError`` `.system` when `fcntl` or `epoll_create1` fails.
     init(listener: ListeningSocket, stop: StopSignal, options: EpollBackend.Options,
          statistics live: LiveStatistics, limits: ServerLimits) throws(EchoError) {
         try listener.setNonBlocking(true)

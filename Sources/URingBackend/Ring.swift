@@ -161,7 +161,7 @@ struct Ring: ~Copyable {
 
     /// Submits everything queued and waits for at least one completion.
     ///
-    /// - Throws: ``EchoError/system(_:errno:)`` when the ring refuses: nothing sensible can continue.
+    /// - Throws: ``EchoError`` `.system` when the ring refuses: nothing sensible can continue.
     @inline(__always)
     func submitAndWait(enters: inout UInt64) throws(EchoError) {
         if _slowPath(pending.pointee.code != 0) { throw takePendingFailure() }
