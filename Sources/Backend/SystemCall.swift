@@ -23,12 +23,15 @@ import Glibc
 /// read from thread-local `errno` only on the failing branch. The per-request reads and sends
 /// of the epoll and blocking loops compile to the call, one compare and a branch, as before.
 ///
-/// swift-system (`SystemPackage`: `Errno`, `FileDescriptor`) is not used. Its `FileDescriptor`
-/// reads and writes throw `any Error`, so each `EAGAIN` of a non-blocking socket would box an
-/// `Errno` on the heap; it has no `send` with flags (`MSG_NOSIGNAL`), no `accept4`, no `epoll`
-/// and no notion of an io_uring direct descriptor, which are most of what the loops call; and the
-/// errors must end as ``EchoError`` anyway. What it would bring, `strerror` text and a typed
-/// error number, ``EchoError/message(for:)`` already gives.
+/// swift-system 1.8.1 (`SystemPackage`: `Errno`, `FileDescriptor`) is not used, from its source:
+/// `FileDescriptor.read(into:)` and `write(_:)` are untyped `throws` over `_read`/`_write`, which
+/// are `@usableFromInline` but not inlinable. So each read or send would be an out-of-line call
+/// into SystemPackage, and each `EAGAIN` of a non-blocking socket would box an `Errno` in an
+/// `any Error` on the heap. It has no `send` with flags (`MSG_NOSIGNAL`), no `accept4`, no `epoll`
+/// and no io_uring direct descriptors, which are most of what the loops call (its own `IORing` is
+/// not liburing, which the uring loop is built on). The errors must end as ``EchoError`` anyway.
+/// What it would bring, `strerror` text and a typed error number, ``EchoError/message(for:)``
+/// and an `Int32` already give.
 public enum SystemCall {
     /// What a call that may fail returned: its value, or the error number it failed with.
     public struct Outcome<Value: BinaryInteger> {
