@@ -78,8 +78,20 @@ extension EchoSuite {
 
         @Test("--pin: a CPU the kernel accepts pins the thread; one it refuses is an error, not silence")
         func pinReportsRefusal() throws {
-            let thread = try LoopThread(name: "pin-test") { usleep(50_000) }
-            defer { thread.join() }
+            var release: [Int32] = [0, 0]
+            #expect(pipe(&release) == 0)
+            let (waitEnd, wakeEnd) = (release[0], release[1])
+            defer { close(waitEnd); close(wakeEnd) }
+            // The thread waits on the pipe, so it is alive while it is pinned.
+            let thread = try LoopThread(name: "pin-test") {
+                var byte: UInt8 = 0
+                _ = SystemCall.outcome(retryingInterrupts: true) { read(waitEnd, &byte, 1) }
+            }
+            defer {
+                var byte: UInt8 = 1
+                _ = write(wakeEnd, &byte, 1)
+                thread.join()
+            }
             try thread.pin(toCPU: 0)
             // Past CPU_SETSIZE the set is empty: pthread_setaffinity_np refuses it with EINVAL.
             #expect(throws: EchoError.system("pthread_setaffinity_np(CPU 4096)", errno: EINVAL)) {
@@ -98,24 +110,28 @@ extension EchoSuite {
         func pageSizeFromKernel() {
             #expect(MemoryPage.size == sysconf(Int32(_SC_PAGESIZE)))
             let pool = BufferPool(bufferSize: 1024, count: 4)
-            #expect(Int(bitPattern: pool.base) % MemoryPage.size == 0)
+            let base = Int(bitPattern: pool.base)
+            #expect(base % MemoryPage.size == 0)
             let buffers = ConnectionBufferRing(bufferSize: 1024)
-            #expect(Int(bitPattern: buffers.ring) % MemoryPage.size == 0)
-            #expect(Int(bitPattern: buffers.buffer(0)) % MemoryPage.size == 0)
-            #expect(Int(bitPattern: buffers.buffer(1)) - Int(bitPattern: buffers.buffer(0)) == 1024)
+            let ring = Int(bitPattern: buffers.ring)
+            let first = Int(bitPattern: buffers.buffer(0)), second = Int(bitPattern: buffers.buffer(1))
+            #expect(ring % MemoryPage.size == 0 && first % MemoryPage.size == 0)
+            #expect(second - first == 1024)
         }
 
         @Test("Ring.exit tears the ring down once; later calls and deinit do nothing more")
         func ringExitIsIdempotent() throws {
             var ring = try Ring(entries: 8, parameters: URingBackend.Options().setupParameters)
-            #expect(ring.isOpen)
+            let openAtFirst = ring.isOpen
             let descriptor = ring.raw.pointee.ring_fd
-            #expect(fcntl(descriptor, F_GETFD) >= 0)
+            #expect(openAtFirst && fcntl(descriptor, F_GETFD) >= 0)
             ring.exit()
-            #expect(!ring.isOpen)
+            let openAfterExit = ring.isOpen
+            #expect(!openAfterExit)
             #expect(fcntl(descriptor, F_GETFD) == -1, "the ring's descriptor is closed")
             ring.exit()
-            #expect(!ring.isOpen)
+            let openAfterSecondExit = ring.isOpen
+            #expect(!openAfterSecondExit)
         }
 
         /// A connection's buffer ring the kernel no longer knows (unregistered behind the mode's
@@ -133,11 +149,13 @@ extension EchoSuite {
             defer { close(pair[1]) }
             let fd = pair[0]
             #expect(mode.adopt(fd, &context))
-            #expect(io_uring_unregister_buf_ring(context.ring.raw, fd) == 0)
+            let unregistered = io_uring_unregister_buf_ring(context.ring.raw, fd)
+            #expect(unregistered == 0)
             mode.close(fd, &context)
-            #expect(context.statistics[.bufferBytesLeaked]
-                    == UInt64(ConnectionBufferRing.allocatedBytes(bufferSize: 1024)))
-            #expect(context.statistics[.connectionsClosed] == 1)
+            let leaked = context.statistics[.bufferBytesLeaked]
+            let closed = context.statistics[.connectionsClosed]
+            #expect(leaked == UInt64(ConnectionBufferRing.allocatedBytes(bufferSize: 1024)))
+            #expect(closed == 1)
             #expect(fcntl(fd, F_GETFD) == -1, "the descriptor is closed all the same")
 
             // A ring that unregisters is freed, and nothing is counted.
@@ -146,8 +164,8 @@ extension EchoSuite {
             defer { close(second[1]) }
             #expect(mode.adopt(second[0], &context))
             mode.close(second[0], &context)
-            #expect(context.statistics[.bufferBytesLeaked]
-                    == UInt64(ConnectionBufferRing.allocatedBytes(bufferSize: 1024)))
+            let leakedAfterSecond = context.statistics[.bufferBytesLeaked]
+            #expect(leakedAfterSecond == leaked, "a ring that unregisters is freed, not counted")
             context.ring.exit()
         }
     }
