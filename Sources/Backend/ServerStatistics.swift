@@ -66,9 +66,10 @@ extension ServerStatistics {
         case accept
         case close
         case other
+        case bufferBytesLeaked
 
         /// What a counter is about: JSON puts system calls in an object of their own.
-        public enum Group: Sendable { case connections, traffic, syscalls }
+        public enum Group: Sendable { case connections, traffic, syscalls, memory }
 
         public var group: Group {
             switch self {
@@ -76,6 +77,7 @@ extension ServerStatistics {
                  .acceptsRefused: return .connections
             case .requests, .bytesReceived, .bytesSent: return .traffic
             case .ioUringEnter, .epollWait, .epollCtl, .read, .write, .accept, .close, .other: return .syscalls
+            case .bufferBytesLeaked: return .memory
             }
         }
 
@@ -99,6 +101,7 @@ extension ServerStatistics {
             case .accept: return "accept"
             case .close: return "close"
             case .other: return "other"
+            case .bufferBytesLeaked: return "buffer_bytes_leaked"
             }
         }
 
@@ -122,6 +125,7 @@ extension ServerStatistics {
             case .accept: return "accept calls"
             case .close: return "close calls"
             case .other: return "fcntl, setsockopt, shutdown, buffer-ring registration…"
+            case .bufferBytesLeaked: return "buffer memory kept, never freed: unregistering its ring failed"
             }
         }
 

@@ -44,7 +44,7 @@ public struct EpollBackend: EventBackend {
         /// Events taken per `epoll_wait(2)`: 1 … 65536.
         public var maxEvents: Int = 1024
 
-        /// The default options: 4096-byte reads, 1024 events per wait.
+        /// The default options: level-triggered, 65536-byte reads, 1024 events per wait.
         public init() {}
 
         /// The accepted range of ``bufferSize``.
@@ -62,7 +62,7 @@ public struct EpollBackend: EventBackend {
     }
 
     /// One line naming the backend and its options, e.g.
-    /// `epoll, level-triggered, 4096-byte reads, 1024 events per wait`.
+    /// `epoll, level-triggered, 65536-byte reads, 1024 events per wait`.
     public var summary: String {
         let events = options.maxEvents == 1 ? "1 event" : "\(options.maxEvents) events"
         return "epoll, \(options.trigger.rawValue)-triggered, \(options.bufferSize)-byte reads, \(events) per wait"
@@ -90,7 +90,7 @@ public struct EpollBackend: EventBackend {
     /// loop accepted is closed and `statistics` holds the final counters.
     ///
     /// - Throws: ``EchoError/invalidConfiguration(_:)`` for options out of range, or
-    ///   ``EchoError/system(_:errno:)`` when `epoll` cannot be set up or fails in a way the loop
+    ///   ``EchoError`` `.system` when `epoll` cannot be set up or fails in a way the loop
     ///   cannot serve through.
     public func run(listener: ListeningSocket, stop: StopSignal, statistics: LiveStatistics,
                     limits: ServerLimits) throws(EchoError) {

@@ -157,7 +157,7 @@ struct EchoCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: ArgumentHelp("Event loops to run (uring and epoll), each with its own SO_REUSEPORT listener.", valueName: "count"))
     var threads: Int = 1
 
-    @Flag(help: "Pin event loop i to CPU i.")
+    @Flag(help: "Pin event loop i to CPU i; echo does not start if the kernel refuses a pin.")
     var pin = false
 
     @Option(help: "How the blocking backend serves clients: one at a time, or one thread per connection.")
