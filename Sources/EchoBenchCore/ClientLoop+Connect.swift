@@ -1,8 +1,8 @@
-import Backend
 import CLinux
 
 #if canImport(Glibc)
 import Glibc
+import EchoSupport
 #endif
 
 extension ClientLoop {

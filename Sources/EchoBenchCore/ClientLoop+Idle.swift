@@ -1,6 +1,6 @@
-import Backend
 #if canImport(Glibc)
 import Glibc
+import EchoSupport
 #endif
 
 /// `--idle`: connections that only connect and wait. Nothing may arrive on them and the server

@@ -1,9 +1,9 @@
-import Backend
 import CLinux
 import Histogram
 
 #if canImport(Glibc)
 import Glibc
+import EchoSupport
 #endif
 
 /// The per-request path every mode shares: issuing, sending, reading, verifying, completing.

@@ -1,9 +1,9 @@
-import Backend
 import CLinux
 import Histogram
 
 #if canImport(Glibc)
 import Glibc
+import EchoSupport
 #endif
 
 /// One event loop of the load generator: its share of the connections, on one thread.

@@ -1,7 +1,7 @@
-import Backend
 
 #if canImport(Glibc)
 import Glibc
+import EchoSupport
 #endif
 
 extension IdleHelper {

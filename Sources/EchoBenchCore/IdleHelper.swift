@@ -1,7 +1,7 @@
-import Backend
 
 #if canImport(Glibc)
 import Glibc
+import EchoSupport
 #endif
 
 /// A helper process holding a range of the `--idle` connections: the `echo-bench` executable run

@@ -1,7 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import Backend
+import EchoSupport
 
 /// Clocks, sleeps and the process's CPU time.
 enum ProcessClock {

@@ -1,9 +1,9 @@
-import Backend
 import CLinux
 import Synchronization
 
 #if canImport(Glibc)
 import Glibc
+import EchoSupport
 #endif
 
 /// How the coordinator and the loops meet: each loop reports that its connect phase is over,
