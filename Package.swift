@@ -29,6 +29,11 @@ let package = Package(
         /// What `echo` and `echo-bench` share: the system-call helper and its errors, threads,
         /// the monotonic clock, descriptor limits, and text for the console and JSON.
         .target(name: "EchoSupport", dependencies: ["CLinux"]),
+        /// How both commands end on an error: one line, and the exit status for its kind.
+        .target(
+            name: "CommandLineSupport",
+            dependencies: ["EchoSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
         /// The protocol every backend implements, plus the server core they share: the listening
         /// socket, limits, statistics and the stop signal.
         .target(name: "Backend", dependencies: ["EchoSupport", "CLinux"]),
@@ -38,7 +43,7 @@ let package = Package(
         .executableTarget(
             name: "echo",
             dependencies: [
-                "Backend", "EchoSupport", "URingBackend", "EpollBackend", "BlockingBackend",
+                "Backend", "EchoSupport", "CommandLineSupport", "URingBackend", "EpollBackend", "BlockingBackend",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -56,7 +61,7 @@ let package = Package(
         .executableTarget(
             name: "EchoBench",
             dependencies: [
-                "EchoBenchCore", "EchoSupport", "CLinux",
+                "EchoBenchCore", "EchoSupport", "CommandLineSupport", "CLinux",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]

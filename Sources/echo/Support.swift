@@ -213,13 +213,3 @@ extension String {
         String(map { $0 == "_" ? " " : $0 })
     }
 }
-
-extension Substring {
-    /// Without leading and trailing spaces.
-    func trimmingCharacters() -> String {
-        var slice = self[...]
-        while slice.first?.isWhitespace == true { slice = slice.dropFirst() }
-        while slice.last?.isWhitespace == true { slice = slice.dropLast() }
-        return String(slice)
-    }
-}
