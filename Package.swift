@@ -31,10 +31,20 @@ let package = Package(
         .target(name: "URingBackend", dependencies: ["Backend", "CLibUring", "CLinux"]),
         .target(name: "EpollBackend", dependencies: ["Backend", "CLinux"]),
         .target(name: "BlockingBackend", dependencies: ["Backend", "CLinux"]),
+        /// The `echo` command line: its flags, what they build, the named configurations, the
+        /// reports. A library so tests can parse and render configurations in-process.
+        .target(
+            name: "EchoCLI",
+            dependencies: [
+                "Backend", "URingBackend", "EpollBackend", "BlockingBackend",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        /// `echo`: the server.
         .executableTarget(
             name: "echo",
             dependencies: [
-                "Backend", "URingBackend", "EpollBackend", "BlockingBackend",
+                "EchoCLI", "Backend",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -63,7 +73,10 @@ let package = Package(
         ),
         .testTarget(
             name: "EchoServerTests",
-            dependencies: ["Backend", "URingBackend", "CLibUring", "EpollBackend", "BlockingBackend"]
+            dependencies: [
+                "Backend", "URingBackend", "CLibUring", "EpollBackend", "BlockingBackend", "EchoCLI",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
         ),
     ]
 )

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import ArgumentParser
 import Backend
+import EchoCLI
 
 // ArgumentParser's own `main()` prints errors with a usage dump; this one prints exactly one
 // line per error, `echo: error: …`, and exits 64 for bad arguments and 1 for anything else.

@@ -6,7 +6,7 @@ import Synchronization
 
 /// Lines on standard error, each written with one `write(2)` so lines from different threads
 /// never interleave.
-final class Console: Sendable {
+public final class Console: Sendable {
     private let closed = Mutex(false)
 
     /// Writes `line` unless ``close()`` was called.
@@ -27,7 +27,7 @@ final class Console: Sendable {
     }
 
     /// Writes `line` and a newline to standard error.
-    static func writeLine(_ line: String) {
+    public static func writeLine(_ line: String) {
         StandardStream.write(line + "\n", to: 2)
     }
 }
@@ -215,7 +215,7 @@ extension String {
 
 extension Substring {
     /// Without leading and trailing spaces.
-    func trimmingCharacters() -> String {
+    public func trimmingCharacters() -> String {
         var slice = self[...]
         while slice.first?.isWhitespace == true { slice = slice.dropFirst() }
         while slice.last?.isWhitespace == true { slice = slice.dropLast() }

@@ -8,8 +8,8 @@ import EpollBackend
 import URingBackend
 
 /// `echo`: a TCP echo server with a choice of event backend.
-struct EchoCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
+public struct EchoCommand: ParsableCommand {
+    public static let configuration = CommandConfiguration(
         commandName: "echo",
         abstract: "A TCP echo server on io_uring, epoll or plain blocking sockets.",
         discussion: """
@@ -190,7 +190,9 @@ struct EchoCommand: ParsableCommand {
     @Flag(help: "Check the options against this kernel and print what the server would run, without listening; exit 0 when it can serve, 1 with the reason when it cannot.")
     var check = false
 
-    func validate() throws {
+    public init() {}
+
+    public func validate() throws {
         guard (1...65535).contains(port) else {
             throw ValidationError("invalid port \(port): must be 1...65535")
         }
@@ -297,7 +299,7 @@ struct EchoCommand: ParsableCommand {
         }
     }
 
-    func run() throws {
+    public func run() throws {
         if features {
             print(json ? KernelReport.json(.running) : KernelReport.table(.running), terminator: "")
             return
