@@ -73,10 +73,7 @@ let package = Package(
         ),
         .testTarget(
             name: "EchoServerTests",
-            dependencies: [
-                "Backend", "URingBackend", "CLibUring", "EpollBackend", "BlockingBackend", "EchoCLI",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ]
+            dependencies: ["Backend", "URingBackend", "CLibUring", "EpollBackend", "BlockingBackend", "EchoCLI"]
         ),
     ]
 )
