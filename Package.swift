@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .executable(name: "echo", targets: ["echo"]),
         .executable(name: "echo-bench", targets: ["EchoBench"]),
+        .library(name: "EchoSupport", targets: ["EchoSupport"]),
         .library(name: "Backend", targets: ["Backend"]),
         .library(name: "URingBackend", targets: ["URingBackend"]),
         .library(name: "EpollBackend", targets: ["EpollBackend"]),
@@ -23,20 +24,23 @@ let package = Package(
             pkgConfig: "liburing",
             providers: [.apt(["liburing-dev"])]
         ),
-        /// The protocol every backend implements, plus what they share: configuration,
-        /// the listening socket, statistics, errors and the stop signal.
         /// Linux interfaces Glibc does not export to Swift (epoll, eventfd, accept4, thread names).
         .target(name: "CLinux"),
-        .target(name: "Backend", dependencies: ["CLinux"]),
-        .target(name: "URingBackend", dependencies: ["Backend", "CLibUring", "CLinux"]),
-        .target(name: "EpollBackend", dependencies: ["Backend", "CLinux"]),
-        .target(name: "BlockingBackend", dependencies: ["Backend", "CLinux"]),
+        /// What `echo` and `echo-bench` share: the system-call helper and its errors, threads,
+        /// the monotonic clock, descriptor limits, and text for the console and JSON.
+        .target(name: "EchoSupport", dependencies: ["CLinux"]),
+        /// The protocol every backend implements, plus the server core they share: the listening
+        /// socket, limits, statistics and the stop signal.
+        .target(name: "Backend", dependencies: ["EchoSupport", "CLinux"]),
+        .target(name: "URingBackend", dependencies: ["Backend", "EchoSupport", "CLibUring", "CLinux"]),
+        .target(name: "EpollBackend", dependencies: ["Backend", "EchoSupport", "CLinux"]),
+        .target(name: "BlockingBackend", dependencies: ["Backend", "EchoSupport", "CLinux"]),
         /// The `echo` command line: its flags, what they build, the named configurations, the
         /// reports. A library so tests can parse and render configurations in-process.
         .target(
             name: "EchoCLI",
             dependencies: [
-                "Backend", "URingBackend", "EpollBackend", "BlockingBackend",
+                "Backend", "EchoSupport", "URingBackend", "EpollBackend", "BlockingBackend",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -44,7 +48,7 @@ let package = Package(
         .executableTarget(
             name: "echo",
             dependencies: [
-                "EchoCLI", "Backend",
+                "EchoCLI", "Backend", "EchoSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -53,7 +57,7 @@ let package = Package(
         .target(
             name: "EchoBenchCore",
             dependencies: [
-                "Backend", "CLinux",
+                "EchoSupport", "CLinux",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
@@ -62,18 +66,18 @@ let package = Package(
         .executableTarget(
             name: "EchoBench",
             dependencies: [
-                "EchoBenchCore", "Backend", "CLinux",
+                "EchoBenchCore", "EchoSupport", "CLinux",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
         ),
         .testTarget(
             name: "EchoBenchTests",
-            dependencies: ["EchoBenchCore", "Backend", "CLinux", "URingBackend", "EpollBackend", "BlockingBackend"]
+            dependencies: ["EchoBenchCore", "EchoSupport", "Backend", "CLinux", "URingBackend", "EpollBackend", "BlockingBackend"]
         ),
         .testTarget(
             name: "EchoServerTests",
-            dependencies: ["Backend", "URingBackend", "CLibUring", "EpollBackend", "BlockingBackend", "EchoCLI"]
+            dependencies: ["EchoSupport", "Backend", "URingBackend", "CLibUring", "EpollBackend", "BlockingBackend", "EchoCLI"]
         ),
     ]
 )

@@ -1,3 +1,5 @@
+import EchoSupport
+
 extension EchoServer {
     /// A backend with the loops and limits it is to run with, checked: each option in range, the
     /// cap at least one connection per loop, and the running kernel able to serve the options

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import CLinux
 import Synchronization
+import EchoSupport
 
 /// A running echo server: listening sockets and a backend's loops, each on its own thread.
 ///

@@ -1,3 +1,4 @@
+import EchoSupport
 /// An event backend: one way of serving TCP echo on a listening socket.
 ///
 /// A backend is a small value that holds its own options. ``EchoServer`` binds the listening

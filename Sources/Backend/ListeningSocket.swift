@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import CLinux
+import EchoSupport
 
 /// A bound TCP socket in the listening state, IPv4 or IPv6.
 ///

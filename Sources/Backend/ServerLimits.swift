@@ -1,3 +1,4 @@
+import EchoSupport
 /// How long a connection may stay silent and how many may be open: `--idle-timeout` and
 /// `--max-connections`, the same on every backend.
 public struct ServerLimits: Sendable, Equatable {

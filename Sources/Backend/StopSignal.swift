@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Synchronization
 import CLinux
+import EchoSupport
 
 /// A one-way "please stop" that event loops can wait on.
 ///

@@ -4,6 +4,7 @@ import Glibc
 import Backend
 import CLinux
 import Synchronization
+import EchoSupport
 
 /// The classic blocking server: blocking `accept`, blocking `read`, blocking `send`.
 ///

@@ -1,3 +1,4 @@
+import EchoSupport
 /// What one benchmark run does: where it connects, how many connections, how large each message
 /// is, and how long it warms up and measures.
 public struct BenchmarkConfiguration: Sendable, Equatable {
@@ -99,7 +100,5 @@ public struct BenchmarkConfiguration: Sendable, Equatable {
     }
 
     /// `host:port`, with IPv6 addresses in brackets.
-    public var endpoint: String {
-        host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
-    }
+    public var endpoint: String { Endpoint.text(host: host, port: port) }
 }

@@ -1,7 +1,7 @@
-import Backend
 
 #if canImport(Glibc)
 import Glibc
+import EchoSupport
 #endif
 
 /// Why a benchmark could not run. ``description`` is one readable line.

@@ -1,3 +1,4 @@
+import EchoSupport
 /// The workload a run applies: how each connection issues requests and what its echoes complete.
 ///
 /// `--idle` is not a mode: it adds idle connections to any of them. The command line becomes a

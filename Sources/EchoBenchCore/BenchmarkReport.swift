@@ -1,5 +1,5 @@
-import Backend
 import Histogram
+import EchoSupport
 
 /// What a benchmark run measured.
 ///
@@ -179,42 +179,5 @@ public struct BenchmarkReport: Sendable {
     public var saturationWarning: String {
         "warning: the generator used \(JSONText.fixed(cpu.shareOfOneCore * 100, 0))% of one core with "
             + "\(cpu.coresUsable) usable: it may have been the bottleneck (try more --threads or another CPU)"
-    }
-}
-
-/// JSON and fixed-point text without Foundation.
-enum JSONText {
-    /// `value` with `digits` decimals ("0" for NaN and infinities, which JSON cannot carry).
-    static func fixed(_ value: Double, _ digits: Int) -> String {
-        guard value.isFinite else { return "0" }
-        return DecimalText.fixed(value, digits) ?? number(value)
-    }
-
-    /// The shortest text that reads back as `value` ("2.0", "0.25", "1e-05"), valid JSON.
-    static func number(_ value: Double) -> String {
-        guard value.isFinite else { return "0" }
-        return value.description
-    }
-
-    /// A JSON string literal.
-    static func string(_ text: String) -> String {
-        var result = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": result += "\\\""
-            case "\\": result += "\\\\"
-            case "\n": result += "\\n"
-            case "\r": result += "\\r"
-            case "\t": result += "\\t"
-            default:
-                if scalar.value < 0x20 {
-                    let hex = String(scalar.value, radix: 16)
-                    result += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    result.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        return result + "\""
     }
 }

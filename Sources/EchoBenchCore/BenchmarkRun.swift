@@ -1,8 +1,8 @@
-import Backend
 import Histogram
 
 #if canImport(Glibc)
 import Glibc
+import EchoSupport
 #endif
 
 /// Runs one benchmark: connects, warms up, measures, and reports.

@@ -1,5 +1,6 @@
 #if canImport(Glibc)
 import Glibc
+import EchoSupport
 #endif
 
 /// Churn's state in one loop.

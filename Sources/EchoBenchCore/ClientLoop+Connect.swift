@@ -2,6 +2,7 @@ import CLinux
 
 #if canImport(Glibc)
 import Glibc
+import EchoSupport
 #endif
 
 extension ClientLoop {
@@ -37,7 +38,7 @@ extension ClientLoop {
                 if code != 0 && Self.endsConnecting(code) { stopStarting = true }
             }
             if ready < 0 {
-                abandonPendingConnects(next: next, code: errno)
+                abandonPendingConnects(next: next, code: SystemCall.lastError)
                 break
             }
         }
@@ -98,8 +99,9 @@ extension ClientLoop {
     /// `errno` it failed with (the socket stays in the slot for the caller to close).
     mutating func openConnection(_ slot: Int) -> Int32 {
         let flags = Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue)
-        let descriptor = socket(address.family, flags, 0)
-        guard descriptor >= 0 else { return errno }
+        let opened = SystemCall.outcome { socket(address.family, flags, 0) }
+        guard !opened.failed else { return opened.error }
+        let descriptor = opened.value
         let connection = connections + slot
         connection.pointee.descriptor = descriptor
         var enabled: Int32 = 1
@@ -121,7 +123,8 @@ extension ClientLoop {
     mutating func connectOutcome(_ slot: Int) -> Int32 {
         var code: Int32 = 0
         var size = socklen_t(MemoryLayout<Int32>.size)
-        if getsockopt(connections[slot].descriptor, SOL_SOCKET, SO_ERROR, &code, &size) != 0 { code = errno }
+        let asked = SystemCall.outcome { getsockopt(connections[slot].descriptor, SOL_SOCKET, SO_ERROR, &code, &size) }
+        if asked.failed { code = asked.error }
         guard code == 0 else { return code }
         return control(EPOLL_CTL_MOD, slot, events: EPOLLIN.rawValue)
     }

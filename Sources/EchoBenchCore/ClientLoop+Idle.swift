@@ -1,5 +1,6 @@
 #if canImport(Glibc)
 import Glibc
+import EchoSupport
 #endif
 
 /// `--idle`: connections that only connect and wait. Nothing may arrive on them and the server
@@ -19,12 +20,13 @@ extension ClientLoop {
     private mutating func checkIdleConnection(_ slot: Int) {
         guard connections[slot].state == .established else { return }
         var byte: UInt8 = 0
-        let count = recv(connections[slot].descriptor, &byte, 1, Int32(MSG_DONTWAIT))
+        let outcome = SystemCall.outcome { recv(connections[slot].descriptor, &byte, 1, Int32(MSG_DONTWAIT)) }
+        let count = outcome.value
         if count > 0 {
             tally.errors.mismatch &+= 1
         } else if count == 0 {
             tally.errors.eof &+= 1
-        } else if errno == EAGAIN || errno == EINTR {
+        } else if outcome.error == EAGAIN || outcome.error == EINTR {
             return
         } else {
             tally.errors.reset &+= 1

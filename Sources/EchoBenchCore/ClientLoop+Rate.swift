@@ -2,6 +2,7 @@ import CLinux
 
 #if canImport(Glibc)
 import Glibc
+import EchoSupport
 #endif
 
 /// The open loop's state in one loop.

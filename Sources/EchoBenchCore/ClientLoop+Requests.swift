@@ -3,6 +3,7 @@ import Histogram
 
 #if canImport(Glibc)
 import Glibc
+import EchoSupport
 #endif
 
 /// The per-request path every mode shares: issuing, sending, reading, verifying, completing.
@@ -43,7 +44,8 @@ extension ClientLoop {
             let size = Int(truncatingIfNeeded: min(limit &- from, UInt64(chunk)))
             let head = Payload.fill(sendBuffer, connection: connection.pointee.identifier, from: from,
                                     count: size, length: length)
-            let sent = Glibc.send(descriptor, sendBuffer + head, size, Self.sendFlags)
+            let outcome = SystemCall.outcome { Glibc.send(descriptor, sendBuffer + head, size, Self.sendFlags) }
+            let sent = outcome.value
             if sent > 0 {
                 connection.pointee.bytesSent = from &+ UInt64(sent)
                 didSend(slot, connection)
@@ -53,7 +55,7 @@ extension ClientLoop {
                 }
                 continue
             }
-            let code = sent < 0 ? errno : EAGAIN
+            let code = outcome.failed ? outcome.error : EAGAIN
             if code == EINTR { continue }
             if code == EAGAIN {
                 blocked = true
@@ -80,7 +82,8 @@ extension ClientLoop {
             // Never more than is owed: more would be a later message's start. With nothing owed,
             // one byte: whatever comes was never asked for (or the read sees the end of the stream).
             let wanted = owed == 0 ? 1 : Int(truncatingIfNeeded: min(owed, UInt64(chunk)))
-            let count = Glibc.read(descriptor, receiveBuffer, wanted)
+            let outcome = SystemCall.outcome { Glibc.read(descriptor, receiveBuffer, wanted) }
+            let count = outcome.value
             if count > 0 {
                 let head = Payload.fill(expectedBuffer, connection: connection.pointee.identifier, from: from,
                                         count: count, length: length)
@@ -98,7 +101,7 @@ extension ClientLoop {
                 fail(slot, .eof)
                 return
             }
-            let code = errno
+            let code = outcome.error
             if code == EINTR { continue }
             if code == EAGAIN { return }
             fail(slot, .reset)

@@ -1,9 +1,9 @@
-import Backend
 import CLinux
 import Histogram
 
 #if canImport(Glibc)
 import Glibc
+import EchoSupport
 #endif
 
 /// One event loop of the load generator: its share of the connections, on one thread.
@@ -100,8 +100,7 @@ struct ClientLoop: ~Copyable {
     ///   - perSource: idle connections per source address, 0 for none.
     init(configuration: BenchmarkConfiguration, address: SocketAddress, identifiers: Range<Int>,
          loopIndex: Int = 0, idle: Bool = false, perSource: Int = 0) throws(EchoError) {
-        let epollDescriptor = epoll_create1(Int32(EPOLL_CLOEXEC))
-        guard epollDescriptor >= 0 else { throw .system("epoll_create1", errno: errno) }
+        let epollDescriptor = try SystemCall.run("epoll_create1") { epoll_create1(Int32(EPOLL_CLOEXEC)) }
         self.epollDescriptor = epollDescriptor
         self.address = address
         mode = configuration.mode
@@ -167,7 +166,7 @@ struct ClientLoop: ~Copyable {
     @inline(__always)
     func control(_ operation: Int32, _ slot: Int, events: UInt32) -> Int32 {
         var event = epoll_event(events: events, data: epoll_data_t(u64: UInt64(slot)))
-        return epoll_ctl(epollDescriptor, operation, connections[slot].descriptor, &event) == 0 ? 0 : errno
+        return SystemCall.outcome { epoll_ctl(epollDescriptor, operation, connections[slot].descriptor, &event) }.error
     }
 
     /// Closes connection `slot`'s socket (which also takes it out of the epoll set).
@@ -189,8 +188,9 @@ struct ClientLoop: ~Copyable {
                        _ serve: (inout ClientLoop, Int, UInt32) -> Void) -> Int {
         let remaining = deadline > now ? deadline - now : 0
         var timeout = timespec(tv_sec: Int(remaining / 1_000_000_000), tv_nsec: Int(remaining % 1_000_000_000))
-        let ready = epoll_pwait2(epollDescriptor, events, Int32(Self.maxEvents), &timeout, nil)
-        if ready < 0 { return errno == EINTR ? 0 : -1 }
+        let waited = SystemCall.outcome { epoll_pwait2(epollDescriptor, events, Int32(Self.maxEvents), &timeout, nil) }
+        if waited.failed { return waited.error == EINTR ? 0 : -1 }
+        let ready = waited.value
         var index = 0
         while index < Int(ready) {
             let event = events[index]

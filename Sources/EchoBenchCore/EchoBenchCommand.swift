@@ -1,8 +1,8 @@
 import ArgumentParser
-import Backend
 
 #if canImport(Glibc)
 import Glibc
+import EchoSupport
 #endif
 
 /// `echo-bench`: a load generator for TCP echo servers: closed loop, pipelined, open loop at a

@@ -1,4 +1,3 @@
-import Backend
 
 /// The `--idle` connections of a run, as its ``IdlePlan`` spreads them: those this process holds,
 /// in a ``ClientLoop`` of their own that only connects them and finally checks them, and those of

@@ -1,7 +1,7 @@
-import Backend
 
 #if canImport(Glibc)
 import Glibc
+import EchoSupport
 #endif
 
 extension IdleHelper {
@@ -21,8 +21,7 @@ extension IdleHelper {
         writeLine("\(readyWord) \(loop.tally.established) \(loop.tally.errors.connect)")
         var byte: UInt8 = 0
         while true {
-            let count = read(0, &byte, 1)
-            if count < 0 && errno == EINTR { continue }
+            let count = SystemCall.outcome(retryingInterrupts: true) { read(0, &byte, 1) }.value
             if count <= 0 { break }
         }
         loop.checkIdle()

@@ -1,7 +1,7 @@
-import Backend
 
 #if canImport(Glibc)
 import Glibc
+import EchoSupport
 #endif
 
 /// A helper process holding a range of the `--idle` connections: the `echo-bench` executable run
@@ -34,11 +34,12 @@ final class IdleHelper {
     init(executable: String, arguments: [String]) throws(BenchmarkError) {
         var toChild: [Int32] = [-1, -1]
         var fromChild: [Int32] = [-1, -1]
-        guard pipe(&toChild) == 0 else { throw .system(.system("pipe", errno: errno)) }
-        guard pipe(&fromChild) == 0 else {
-            let code = errno
+        let toOpened = SystemCall.outcome { pipe(&toChild) }
+        guard !toOpened.failed else { throw .system(SystemCall.failure("pipe", code: toOpened.error)) }
+        let fromOpened = SystemCall.outcome { pipe(&fromChild) }
+        guard !fromOpened.failed else {
             close(toChild[0]); close(toChild[1])
-            throw .system(.system("pipe", errno: code))
+            throw .system(SystemCall.failure("pipe", code: fromOpened.error))
         }
         for descriptor in toChild + fromChild { _ = fcntl(descriptor, F_SETFD, FD_CLOEXEC) }
         var actions = posix_spawn_file_actions_t()
@@ -68,7 +69,7 @@ final class IdleHelper {
         if !exited {
             kill(pid, SIGKILL)
             var status: Int32 = 0
-            while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+            _ = SystemCall.outcome(retryingInterrupts: true) { waitpid(pid, &status, 0) }
         }
     }
 
@@ -89,7 +90,7 @@ final class IdleHelper {
         }
         let words = readLine()
         var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        _ = SystemCall.outcome(retryingInterrupts: true) { waitpid(pid, &status, 0) }
         exited = true
         guard let words, words.count == 4, words[0] == Self.doneWord,
               let mismatch = UInt64(words[1]), let reset = UInt64(words[2]), let eof = UInt64(words[3]) else { return nil }
@@ -105,16 +106,11 @@ final class IdleHelper {
         var bytes: [UInt8] = []
         var byte: UInt8 = 0
         while true {
-            let count = read(output, &byte, 1)
-            if count == 1 {
-                if byte == UInt8(ascii: "\n") { break }
-                bytes.append(byte)
-                if bytes.count > 4096 { return nil }
-            } else if count < 0 && errno == EINTR {
-                continue
-            } else {
-                return nil
-            }
+            let count = SystemCall.outcome(retryingInterrupts: true) { read(output, &byte, 1) }.value
+            guard count == 1 else { return nil }
+            if byte == UInt8(ascii: "\n") { break }
+            bytes.append(byte)
+            if bytes.count > 4096 { return nil }
         }
         return String(decoding: bytes, as: UTF8.self).split(separator: " ")
     }

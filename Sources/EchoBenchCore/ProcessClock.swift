@@ -1,7 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import Backend
+import EchoSupport
 
 /// Clocks, sleeps and the process's CPU time.
 enum ProcessClock {
@@ -53,8 +53,11 @@ enum ProcessClock {
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 4096)
         while bytes.count < 1 << 20 {
-            let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if count > 0 { bytes.append(contentsOf: chunk[0..<count]) } else if count < 0 && errno == EINTR { continue } else { break }
+            let count = SystemCall.outcome(retryingInterrupts: true) {
+                chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            }.value
+            guard count > 0 else { break }
+            bytes.append(contentsOf: chunk[0..<count])
         }
         let text = String(decoding: bytes, as: UTF8.self)
         for line in text.split(separator: "\n") where line.hasPrefix("Cpus_allowed:") {

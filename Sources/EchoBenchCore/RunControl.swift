@@ -1,9 +1,9 @@
-import Backend
 import CLinux
 import Synchronization
 
 #if canImport(Glibc)
 import Glibc
+import EchoSupport
 #endif
 
 /// How the coordinator and the loops meet: each loop reports that its connect phase is over,
@@ -19,16 +19,18 @@ final class RunControl: Sendable {
     private let aborted = Atomic<Bool>(false)
 
     init() throws(BenchmarkError) {
-        let ready = eventfd(0, Int32(EFD_CLOEXEC | EFD_SEMAPHORE))
-        guard ready >= 0 else { throw .system(.system("eventfd", errno: errno)) }
-        let go = eventfd(0, Int32(EFD_CLOEXEC))
-        guard go >= 0 else {
-            let code = errno
-            close(ready)
-            throw .system(.system("eventfd", errno: code))
+        do throws(EchoError) {
+            let ready = try SystemCall.run("eventfd") { eventfd(0, Int32(EFD_CLOEXEC | EFD_SEMAPHORE)) }
+            let go = SystemCall.outcome { eventfd(0, Int32(EFD_CLOEXEC)) }
+            guard !go.failed else {
+                close(ready)
+                throw SystemCall.failure("eventfd", code: go.error)
+            }
+            readyDescriptor = ready
+            goDescriptor = go.value
+        } catch {
+            throw .system(error)
         }
-        readyDescriptor = ready
-        goDescriptor = go
     }
 
     deinit {
@@ -39,7 +41,7 @@ final class RunControl: Sendable {
     /// Called by a loop once its connect phase is over (whatever its outcome).
     func signalReady() {
         var one: UInt64 = 1
-        while write(readyDescriptor, &one, 8) < 0 && errno == EINTR {}
+        _ = SystemCall.outcome(retryingInterrupts: true) { write(readyDescriptor, &one, 8) }
     }
 
     /// Blocks until `count` loops have called ``signalReady()``.
@@ -47,8 +49,8 @@ final class RunControl: Sendable {
         var taken = 0
         while taken < count {
             var value: UInt64 = 0
-            let result = read(readyDescriptor, &value, 8)
-            if result == 8 { taken += 1 } else if result < 0 && errno != EINTR { return }
+            let result = SystemCall.outcome { read(readyDescriptor, &value, 8) }
+            if result.value == 8 { taken += 1 } else if result.failed && result.error != EINTR { return }
         }
     }
 
@@ -68,7 +70,7 @@ final class RunControl: Sendable {
 
     private func release() {
         var one: UInt64 = 1
-        while write(goDescriptor, &one, 8) < 0 && errno == EINTR {}
+        _ = SystemCall.outcome(retryingInterrupts: true) { write(goDescriptor, &one, 8) }
     }
 
     /// Called by a loop: blocks until ``start(runStart:warmupEnd:windowEnd:)`` or ``abort()``, and

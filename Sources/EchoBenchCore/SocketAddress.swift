@@ -2,6 +2,7 @@ import CLinux
 
 #if canImport(Glibc)
 import Glibc
+import EchoSupport
 #endif
 
 /// A resolved server address, ready for `connect(2)`.
@@ -19,7 +20,7 @@ struct SocketAddress: @unchecked Sendable {
         var list: UnsafeMutablePointer<addrinfo>?
         let status = getaddrinfo(host, String(port), &hints, &list)
         guard status == 0, let first = list else {
-            let reason = status == EAI_SYSTEM ? String(cString: strerror(errno)) : String(cString: gai_strerror(status))
+            let reason = status == EAI_SYSTEM ? EchoError.message(for: SystemCall.lastError) : String(cString: gai_strerror(status))
             throw .cannotResolve(host: host, reason: reason)
         }
         defer { freeaddrinfo(list) }
@@ -36,10 +37,11 @@ struct SocketAddress: @unchecked Sendable {
     @inline(__always)
     func connect(_ descriptor: Int32) -> Int32 {
         var copy = storage
-        let result = withUnsafePointer(to: &copy) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(descriptor, $0, length) }
-        }
-        return result == 0 ? 0 : errno
+        return SystemCall.outcome {
+            withUnsafePointer(to: &copy) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(descriptor, $0, length) }
+            }
+        }.error
     }
 }
 
@@ -59,12 +61,13 @@ extension SocketAddress {
         source.sin_family = sa_family_t(AF_INET)
         source.sin_port = 0
         source.sin_addr.s_addr = (firstLoopbackSource &+ UInt32(truncatingIfNeeded: index)).bigEndian
-        let result = withUnsafePointer(to: &source) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+        return SystemCall.outcome {
+            withUnsafePointer(to: &source) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                }
             }
-        }
-        return result == 0 ? 0 : errno
+        }.error
     }
 
     /// Whether this is an IPv4 address in 127.0.0.0/8, where source addresses can be spread.

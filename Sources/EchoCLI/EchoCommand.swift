@@ -6,6 +6,7 @@ import Backend
 import BlockingBackend
 import EpollBackend
 import URingBackend
+import EchoSupport
 
 /// `echo`: a TCP echo server with a choice of event backend.
 public struct EchoCommand: ParsableCommand {
@@ -376,7 +377,7 @@ public struct EchoCommand: ParsableCommand {
         if !quiet {
             let loops = threads > 1 ? ", \(threads) loops" + (pin ? " pinned" : "") : ""
             console.write("echo: \(type(of: backend).name) backend listening on "
-                + "\(Self.endpoint(host: host, port: server.port)) (\(backend.summary)\(loops))")
+                + "\(Endpoint.text(host: host, port: server.port)) (\(backend.summary)\(loops))")
             if let kernelLine { console.write(kernelLine) }
         }
         if statsInterval > 0 {
@@ -395,11 +396,6 @@ public struct EchoCommand: ParsableCommand {
             let elapsed = MonotonicTime.now().seconds(since: startedAt)
             for line in Report.final(statistics, seconds: elapsed, shutdown: shutdown) { console.writeAfterClose(line) }
         }
-    }
-
-    /// `host:port`, with IPv6 addresses in brackets.
-    static func endpoint(host: String, port: Int) -> String {
-        host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
     }
 }
 

@@ -1,4 +1,5 @@
 import URingBackend
+import EchoSupport
 
 /// What `echo` says about the kernel's io_uring: the start line after the negotiation, and the
 /// feature table of `echo --features` (as text or JSON).
@@ -37,12 +38,12 @@ enum KernelReport {
     static func json(_ kernel: URingFeatures) -> String {
         let negotiation = defaultNegotiation(kernel)
         let used = negotiation?.options.featuresUsed ?? []
-        var fields = ["\"kernel_release\":\(StatsFile.quoted(kernel.release))",
+        var fields = ["\"kernel_release\":\(JSONText.string(kernel.release))",
                       "\"uring_available\":\(kernel.unavailable == nil)"]
-        if let unavailable = kernel.unavailable { fields.append("\"reason\":\(StatsFile.quoted("\(unavailable)"))") }
+        if let unavailable = kernel.unavailable { fields.append("\"reason\":\(JSONText.string("\(unavailable)"))") }
         if let negotiation {
-            fields.append("\"default\":{\"design\":\(StatsFile.quoted(negotiation.options.design)),"
-                + "\"summary\":\(StatsFile.quoted(URingBackend(options: negotiation.options).summary)),"
+            fields.append("\"default\":{\"design\":\(JSONText.string(negotiation.options.design)),"
+                + "\"summary\":\(JSONText.string(URingBackend(options: negotiation.options).summary)),"
                 + "\"left_out\":\(leftOutJSON(negotiation.leftOut))}")
         } else {
             fields.append("\"default\":null")
@@ -57,7 +58,7 @@ enum KernelReport {
 
     /// `[{"feature": …, "reason": …}, …]`.
     static func leftOutJSON(_ leftOut: [URingBackend.Negotiation.LeftOut]) -> String {
-        "[" + leftOut.map { "{\"feature\":\"\($0.feature.name)\",\"reason\":\(StatsFile.quoted($0.reason))}" }
+        "[" + leftOut.map { "{\"feature\":\"\($0.feature.name)\",\"reason\":\(JSONText.string($0.reason))}" }
             .joined(separator: ",") + "]"
     }
 }

@@ -1,4 +1,5 @@
 import BlockingBackend
+import EchoSupport
 import EpollBackend
 import URingBackend
 
@@ -70,9 +71,9 @@ extension NamedConfiguration {
     /// One JSON object, `{"variants": [{name, about, parent, flags}, …]}`, a variant a line.
     public static func json() -> String {
         let rows = all.map { configuration in
-            let parent = configuration.parent.map(StatsFile.quoted) ?? "null"
-            let flags = configuration.arguments.map(StatsFile.quoted).joined(separator: ", ")
-            return "  {\"name\": \(StatsFile.quoted(configuration.name)), \"about\": \(StatsFile.quoted(configuration.about)), "
+            let parent = configuration.parent.map(JSONText.string) ?? "null"
+            let flags = configuration.arguments.map(JSONText.string).joined(separator: ", ")
+            return "  {\"name\": \(JSONText.string(configuration.name)), \"about\": \(JSONText.string(configuration.about)), "
                 + "\"parent\": \(parent), \"flags\": [\(flags)]}"
         }
         return "{\"variants\": [\n" + rows.joined(separator: ",\n") + "\n]}\n"

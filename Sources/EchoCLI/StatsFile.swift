@@ -4,6 +4,7 @@ import Glibc
 import Backend
 import Synchronization
 import URingBackend
+import EchoSupport
 
 /// `--stats-json PATH`: the server's counters as one JSON object, written atomically (to
 /// `PATH.tmp`, then renamed over `PATH`) once listening, on every SIGUSR1, and at stop.
@@ -58,12 +59,12 @@ final class StatsFile: Sendable {
         var syscalls = ServerStatistics.Counter.syscalls.map { "\"\($0.key)\":\(s[$0])" }
         syscalls.append("\"total\":\(s.syscallTotal)")
         var fields = [
-            "\"backend\":\(Self.quoted(backendName))",
-            "\"summary\":\(Self.quoted(summary))",
-            "\"kernel_release\":\(Self.quoted(KernelVersion.runningRelease))",
+            "\"backend\":\(JSONText.string(backendName))",
+            "\"summary\":\(JSONText.string(summary))",
+            "\"kernel_release\":\(JSONText.string(KernelVersion.runningRelease))",
             "\"left_out\":\(KernelReport.leftOutJSON(negotiation?.leftOut ?? []))",
             "\"pid\":\(getpid())",
-            "\"reason\":\(Self.quoted(reason))",
+            "\"reason\":\(JSONText.string(reason))",
             "\"sample\":\(sample)",
             "\"unix_ns\":\(unixNanoseconds)",
             "\"uptime_s\":\(Report.fixed(MonotonicTime.now().seconds(since: startedAt), 6))",
@@ -76,28 +77,6 @@ final class StatsFile: Sendable {
         fields.append("\"cpu\":{\"user_s\":\(Report.fixed(seconds(usage.ru_utime), 6)),"
             + "\"system_s\":\(Report.fixed(seconds(usage.ru_stime), 6))}")
         return "{" + fields.joined(separator: ",") + "}\n"
-    }
-
-    /// `text` as a JSON string literal.
-    static func quoted(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if scalar.value < 0x20 {
-                    let hex = String(scalar.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        return out + "\""
     }
 
     /// Writes `text` to `path.tmp` and renames it over `path`, so a reader sees the old

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Backend
 import Synchronization
+import EchoSupport
 
 /// Lines on standard error, each written with one `write(2)` so lines from different threads
 /// never interleave.

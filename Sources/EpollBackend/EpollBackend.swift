@@ -1,4 +1,5 @@
 import Backend
+import EchoSupport
 
 /// An echo backend on Linux `epoll(7)`: one thread, non-blocking sockets, level- or edge-triggered
 /// readiness.

@@ -3,6 +3,7 @@ import CLinux
 
 #if canImport(Glibc)
 import Glibc
+import EchoSupport
 #endif
 
 extension EpollLoop {

@@ -3,6 +3,7 @@ import CLinux
 
 #if canImport(Glibc)
 import Glibc
+import EchoSupport
 #endif
 
 /// The epoll event loop: one per ``EpollBackend/run(listener:stop:statistics:limits:)`` call, created and

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Backend
 import CLibUring
+import EchoSupport
 
 /// Receive bundles (`--uring-mode bundle`, Linux 6.10): one multishot accept, and per connection
 /// one multishot receive with `IORING_RECVSEND_BUNDLE` on a provided-buffer ring of the

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Backend
 import CLibUring
+import EchoSupport
 
 /// What the running kernel's io_uring offers, checked once before a loop starts.
 enum KernelSupport {

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Backend
 import CLibUring
+import EchoSupport
 
 /// The seed's design (`--uring-mode legacy`), kept as the baseline: single-shot accept and
 /// receive, one pool of buffers handed to the kernel with `IORING_OP_PROVIDE_BUFFERS`.

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Backend
 import CLibUring
+import EchoSupport
 
 /// What every mode's handlers work with: the ring, the listener, the counters, the idle stamps,
 /// and whether the loop is stopping and why. Owned by the ``LoopDriver``, lent to its ``LoopMode`` for each call.

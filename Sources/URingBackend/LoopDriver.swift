@@ -1,5 +1,6 @@
 import Backend
 import CLibUring
+import EchoSupport
 
 /// The io_uring event loop, written once for every ``LoopMode``.
 ///

@@ -1,4 +1,5 @@
 import Backend
+import EchoSupport
 
 /// One way of driving io_uring (legacy, multishot, bundle): the parts of a loop that differ.
 ///

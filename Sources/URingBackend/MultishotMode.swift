@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Backend
 import CLibUring
+import EchoSupport
 
 /// The default mode wherever the kernel has multishot receive (Linux 6.0): one multishot accept, one
 /// multishot receive per connection drawing from a provided-buffer ring, sends straight from the

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Backend
 import CLibUring
+import EchoSupport
 
 /// A provided-buffer ring (Linux 5.19): shared memory where the loop publishes free buffers and
 /// the kernel takes one per receive, with no submission per returned buffer.

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Backend
 import CLibUring
+import EchoSupport
 
 /// One io_uring instance and the few calls the loop makes on it.
 ///

@@ -1,5 +1,6 @@
 import Backend
 import CLibUring
+import EchoSupport
 
 /// io_uring through liburing: one thread per loop, one ring, and the kernel picking the buffer
 /// each receive fills, so the loop never submits a poll and idle connections hold no buffer (in

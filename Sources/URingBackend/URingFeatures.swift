@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Backend
 import CLibUring
+import EchoSupport
 
 /// Which io_uring features a kernel offers: the running kernel's, probed once per process by
 /// trying each one, or a given set (for the negotiation's tests and for reports).

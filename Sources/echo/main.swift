@@ -4,6 +4,7 @@ import Glibc
 import ArgumentParser
 import Backend
 import EchoCLI
+import EchoSupport
 
 // ArgumentParser's own `main()` prints errors with a usage dump; this one prints exactly one
 // line per error, `echo: error: …`, and exits 64 for bad arguments and 1 for anything else.

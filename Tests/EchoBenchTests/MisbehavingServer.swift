@@ -4,6 +4,7 @@ import Glibc
 import Backend
 import CLinux
 import Synchronization
+import EchoSupport
 
 /// A small blocking echo server for the tests, with a thread per connection, that can be told to
 /// misbehave in the ways `echo-bench` must notice.

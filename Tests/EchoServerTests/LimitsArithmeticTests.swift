@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Testing
 @testable import Backend
+import EchoSupport
 
 @Suite("Limits arithmetic")
 struct LimitsArithmeticTests {

@@ -5,6 +5,7 @@ import Foundation
 import Synchronization
 import Testing
 import Backend
+import EchoSupport
 
 extension EchoSuite {
     /// `--idle-timeout` and `--max-connections` against the `echo` executable, on every loop.

@@ -1,6 +1,7 @@
 import Testing
 import Backend
 @testable import URingBackend
+import EchoSupport
 
 extension EchoSuite {
     /// The negotiated default for kernels this machine cannot boot: each kernel's io_uring

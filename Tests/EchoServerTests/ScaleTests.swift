@@ -4,6 +4,7 @@ import Glibc
 import Foundation
 import Testing
 import Backend
+import EchoSupport
 
 extension EchoSuite {
     /// 10,000 connections at once. RLIMIT_NOFILE's hard limit (20,000 here) cannot hold 10,000 client

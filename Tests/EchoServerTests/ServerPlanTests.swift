@@ -4,6 +4,7 @@ import Glibc
 import Synchronization
 import Testing
 import Backend
+import EchoSupport
 
 extension EchoSuite {
     /// A start checks its backend once, whatever the number of loops: the loops run what the plan

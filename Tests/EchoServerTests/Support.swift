@@ -6,6 +6,7 @@ import Foundation
 import Synchronization
 import Testing
 import Backend
+import EchoSupport
 
 // Shared plumbing for the tests: errors, clocks, seeded random bytes, a thread with a timed join,
 // and what /proc says about this process (descriptors, sockets, memory).

@@ -5,6 +5,7 @@ import Testing
 import Backend
 import CLibUring
 @testable import URingBackend
+import EchoSupport
 
 extension EchoSuite {
     /// The one system-call helper, typed descriptors, and the teardown and failure paths that rely

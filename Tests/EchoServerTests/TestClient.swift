@@ -1,7 +1,8 @@
-#if canImport(Glibc)
 import Glibc
-#endif
 import Synchronization
+// SOCK_STREAM and SOCK_CLOEXEC: in a compile batch where another file loads CLibUring first, Swift
+// finds <sys/socket.h>'s socket types only through it (liburing.h includes that header).
+import CLibUring
 
 /// A blocking TCP client on 127.0.0.1 whose every call is bounded in time (SO_SNDTIMEO/SO_RCVTIMEO),
 /// so a server that stops answering fails the test instead of hanging it.

@@ -4,6 +4,7 @@ import Glibc
 import Testing
 import Backend
 @testable import URingBackend
+import EchoSupport
 
 extension EchoSuite {
     /// `io_uring_submit_and_wait` failing under live connections, through the test hook
