@@ -40,10 +40,20 @@ let package = Package(
         .target(name: "URingBackend", dependencies: ["Backend", "EchoSupport", "CLibUring", "CLinux"]),
         .target(name: "EpollBackend", dependencies: ["Backend", "EchoSupport", "CLinux"]),
         .target(name: "BlockingBackend", dependencies: ["Backend", "EchoSupport", "CLinux"]),
+        /// The `echo` command line: its flags, what they build, the named configurations, the
+        /// reports. A library so tests can parse and render configurations in-process.
+        .target(
+            name: "EchoCLI",
+            dependencies: [
+                "Backend", "EchoSupport", "URingBackend", "EpollBackend", "BlockingBackend",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        /// `echo`: the server.
         .executableTarget(
             name: "echo",
             dependencies: [
-                "Backend", "EchoSupport", "CommandLineSupport", "URingBackend", "EpollBackend", "BlockingBackend",
+                "EchoCLI", "EchoSupport", "CommandLineSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -72,7 +82,7 @@ let package = Package(
         ),
         .testTarget(
             name: "EchoServerTests",
-            dependencies: ["EchoSupport", "Backend", "URingBackend", "CLibUring", "EpollBackend", "BlockingBackend"]
+            dependencies: ["EchoSupport", "Backend", "URingBackend", "CLibUring", "EpollBackend", "BlockingBackend", "EchoCLI"]
         ),
     ]
 )

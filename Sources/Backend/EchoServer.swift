@@ -51,21 +51,34 @@ public final class EchoServer: Sendable {
         self.outcome = outcome
     }
 
-    /// Binds `host:port` and starts `backend` on `loops` new threads.
+    /// Checks `backend` (see ``Plan``), binds `host:port` and starts it on `loops` new threads.
     ///
     /// - Parameters:
     ///   - loops: how many event loops (and listening sockets) to run, at least 1.
-    ///   - pinned: pin loop *i* to CPU *i* modulo the number of CPUs. A pin the kernel refuses
-    ///     fails the start: a run asked to be pinned and silently not pinned would measure
-    ///     something else than asked, and a warning is easy to miss in a benchmark's log.
+    ///   - pinned: pin loop *i* to CPU *i* (see ``start(_:host:port:backlog:pinned:)``).
     ///   - limits: the idle timeout and the connection cap, which the loops share.
-    /// - Throws: ``EchoError`` when a socket cannot be bound, a thread cannot start or be pinned.
-    ///   Errors a backend meets once running are thrown by ``wait()``.
+    /// - Throws: ``EchoError`` when the backend or limits are refused, a socket cannot be bound, a
+    ///   thread cannot start or be pinned. Errors a backend meets once running are thrown by ``wait()``.
     public static func start(_ backend: some EventBackend, host: String = "127.0.0.1", port: Int = 0,
                              backlog: Int32 = defaultBacklog, loops: Int = 1, pinned: Bool = false,
                              limits: ServerLimits = ServerLimits()) throws(EchoError) -> EchoServer {
-        guard loops >= 1 else { throw .invalidConfiguration("invalid thread count \(loops): must be at least 1") }
-        try limits.validate(loops: loops)
+        try start(Plan(backend, loops: loops, limits: limits), host: host, port: port, backlog: backlog, pinned: pinned)
+    }
+
+    /// Binds `host:port` and starts the plan's backend on its loops, each on a new thread.
+    ///
+    /// - Parameters:
+    ///   - plan: the checked backend, loop count and limits.
+    ///   - pinned: pin loop *i* to CPU *i* modulo the number of CPUs. A pin the kernel refuses
+    ///     fails the start: a run asked to be pinned and silently not pinned would measure
+    ///     something else than asked, and a warning is easy to miss in a benchmark's log.
+    /// - Throws: ``EchoError`` when a socket cannot be bound, a thread cannot start or be pinned.
+    ///   Errors a backend meets once running are thrown by ``wait()``.
+    public static func start(_ plan: Plan, host: String = "127.0.0.1", port: Int = 0,
+                             backlog: Int32 = defaultBacklog, pinned: Bool = false) throws(EchoError) -> EchoServer {
+        let backend = plan.backend
+        let loops = plan.loops
+        let limits = plan.limits
         var listeners: [ListeningSocket] = []
         do {
             let first = try ListeningSocket.bind(host: host, port: port, backlog: backlog, reusePort: loops > 1)

@@ -14,11 +14,13 @@ public protocol EventBackend: Sendable {
 
     /// Checks the options and that the running kernel can serve them, before anything is bound.
     ///
-    /// The CLI calls it first, so a bad option or a missing kernel feature is reported as one line
-    /// before the server claims its port. The default accepts everything.
+    /// ``EchoServer/Plan`` calls it once per start, before anything is bound, so a bad option or a
+    /// missing kernel feature is reported as one line before the server claims its port; `run`
+    /// relies on it and does not check again. The default accepts everything.
     func validate() throws(EchoError)
 
-    /// Serves echo on `listener` on the calling thread until `stop` is requested.
+    /// Serves echo on `listener` on the calling thread until `stop` is requested, with options
+    /// ``validate()`` accepted.
     ///
     /// - Parameters:
     ///   - listener: a bound, listening socket. The backend may change its blocking mode, and

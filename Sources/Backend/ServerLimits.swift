@@ -52,7 +52,7 @@ public struct ServerLimits: Sendable, Equatable {
         if let maxConnections {
             guard maxConnections >= max(loops, 1) else {
                 throw .invalidConfiguration("invalid connection cap \(maxConnections): must be at least 1"
-                    + (loops > 1 ? " per loop (\(loops))" : ""))
+                    + (loops > 1 ? " per loop (\(loops) loops)" : ""))
             }
         }
     }

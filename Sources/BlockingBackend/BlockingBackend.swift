@@ -80,7 +80,6 @@ public struct BlockingBackend: EventBackend {
     /// threaded mode (the naive one never has more than one connection open).
     public func run(listener: ListeningSocket, stop: StopSignal, statistics: LiveStatistics,
                     limits: ServerLimits) throws(EchoError) {
-        try validate()
         // The socket may have been switched to non-blocking by someone else; this backend's
         // accept must block.
         try listener.setNonBlocking(false)

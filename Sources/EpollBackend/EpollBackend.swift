@@ -90,12 +90,10 @@ public struct EpollBackend: EventBackend {
     /// Switches `listener` to non-blocking mode; never closes it. On return every connection the
     /// loop accepted is closed and `statistics` holds the final counters.
     ///
-    /// - Throws: ``EchoError/invalidConfiguration(_:)`` for options out of range, or
-    ///   ``EchoError`` `.system` when `epoll` cannot be set up or fails in a way the loop
+    /// - Throws: ``EchoError`` `.system` when `epoll` cannot be set up or fails in a way the loop
     ///   cannot serve through.
     public func run(listener: ListeningSocket, stop: StopSignal, statistics: LiveStatistics,
                     limits: ServerLimits) throws(EchoError) {
-        try validate()
         var loop = try EpollLoop(listener: listener, stop: stop, options: options, statistics: statistics, limits: limits)
         try loop.run()
     }

@@ -18,8 +18,9 @@ enum KernelSupport {
         (IORING_OP_TIMEOUT, "IORING_OP_TIMEOUT"),
     ]
 
-    /// Checks that the running kernel has every feature the options use, then sets up a small ring
-    /// with the options' set-up flags and checks the opcodes the loop submits.
+    /// Checks that the running kernel has io_uring, what every mode needs and every feature the
+    /// options use (all from ``URingFeatures/running``, probed once per process), then that a
+    /// small ring sets up with the options' set-up flags.
     ///
     /// - Throws: ``EchoError/uringUnavailable(reason:)`` when no ring can be set up,
     ///   ``EchoError/missingKernelFeature(_:)`` naming the first feature that is missing.
@@ -27,20 +28,24 @@ enum KernelSupport {
         try requireFeatures(options, on: .running)
         var parameters = options.setupParameters
         parameters.cq_entries = 16
-        let ring = try Ring(entries: 8, parameters: parameters)
+        _ = try Ring(entries: 8, parameters: parameters)
+    }
+
+    /// What every mode needs beyond its features, read off a ring and its opcode probe: the
+    /// completion queue never drops (`IORING_FEAT_NODROP`), submissions are stable once submitted
+    /// (`IORING_FEAT_SUBMIT_STABLE`), and the opcodes the loop submits. Nil when all are there.
+    static func essentialMissing(on ring: borrowing Ring, probe: UnsafeMutablePointer<io_uring_probe>?) -> EchoError? {
         guard ring.features & UInt32(IORING_FEAT_NODROP) != 0 else {
-            throw .missingKernelFeature("IORING_FEAT_NODROP (Linux 5.5)")
+            return .missingKernelFeature("IORING_FEAT_NODROP (Linux 5.5)")
         }
         guard ring.features & UInt32(IORING_FEAT_SUBMIT_STABLE) != 0 else {
-            throw .missingKernelFeature("IORING_FEAT_SUBMIT_STABLE (Linux 5.5)")
+            return .missingKernelFeature("IORING_FEAT_SUBMIT_STABLE (Linux 5.5)")
         }
-        guard let probe = io_uring_get_probe_ring(ring.raw) else {
-            throw .missingKernelFeature("IORING_REGISTER_PROBE (Linux 5.6)")
-        }
-        defer { io_uring_free_probe(probe) }
+        guard let probe else { return .missingKernelFeature("IORING_REGISTER_PROBE (Linux 5.6)") }
         for (opcode, name) in requiredOpcodes where io_uring_opcode_supported(probe, Int32(opcode.rawValue)) == 0 {
-            throw .missingKernelFeature(name)
+            return .missingKernelFeature(name)
         }
+        return nil
     }
 
     /// Checks that `kernel` has io_uring and every feature the options use.

@@ -172,7 +172,7 @@ public struct URingBackend: EventBackend {
             throw .invalidConfiguration("buffer pool too large: buffer size × buffer count must be at most 1 GiB")
         }
         guard options.zeroCopyThreshold >= 0 else {
-            throw .invalidConfiguration("invalid zero-copy threshold \(options.zeroCopyThreshold): must be 0 (off) or more")
+            throw .invalidConfiguration("invalid zero-copy threshold \(options.zeroCopyThreshold): must be 0 (off) or more bytes")
         }
         if options.coopTaskrun && options.deferTaskrun {
             throw .invalidConfiguration("--coop-taskrun applies with --no-defer-taskrun (DEFER_TASKRUN already runs completion work only when the loop waits)")
@@ -187,7 +187,6 @@ public struct URingBackend: EventBackend {
 
     public func run(listener: ListeningSocket, stop: StopSignal, statistics: LiveStatistics,
                     limits: ServerLimits) throws(EchoError) {
-        try validate()
         switch options.mode {
         case .legacy:
             try LoopDriver<LegacyMode>.serve(options: options, listener: listener, stop: stop, statistics: statistics,

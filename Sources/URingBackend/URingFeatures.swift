@@ -46,29 +46,34 @@ public struct URingFeatures: Sendable, Equatable {
         return "this kernel (\(version)) does not offer it, though Linux \(feature.since) brought it"
     }
 
-    /// Tries every feature on small rings of its own, then lets them go.
+    /// Tries every feature on small rings of its own, then lets them go. The one opcode probe of
+    /// the process is taken here, for the features and for what every mode needs
+    /// (``KernelSupport/essentialMissing(on:probe:)``).
     static func probe() -> URingFeatures {
         let release = KernelVersion.runningRelease
         do {
             let ring = try Ring(entries: 2, parameters: io_uring_params())
-            let found = features(of: ring)
-            return URingFeatures(release: release, available: found, unavailable: essentialsMissing(from: found))
+            let probe = io_uring_get_probe_ring(ring.raw)
+            defer { if let probe { io_uring_free_probe(probe) } }
+            let found = features(of: ring, probe: probe)
+            let unavailable = essentialsMissing(from: found) ?? KernelSupport.essentialMissing(on: ring, probe: probe)
+            return URingFeatures(release: release, available: found, unavailable: unavailable)
         } catch {
             return URingFeatures(release: release, available: [], unavailable: error)
         }
     }
 
-    /// The features `ring` reports or accepts, and those of the rings set up beside it.
-    private static func features(of ring: borrowing Ring) -> Set<URingFeature> {
+    /// The features `ring` and its opcode `probe` report or accept, and those of the rings set up
+    /// beside it.
+    private static func features(of ring: borrowing Ring, probe: UnsafeMutablePointer<io_uring_probe>?) -> Set<URingFeature> {
         var found = Set<URingFeature>()
         if ring.features & UInt32(IORING_FEAT_FAST_POLL) != 0 { found.insert(.fastPoll) }
         if ring.features & KernelConstant.featureRecvSendBundle != 0 { found.insert(.receiveBundles) }
-        if let probe = io_uring_get_probe_ring(ring.raw) {
+        if let probe {
             if io_uring_opcode_supported(probe, Int32(IORING_OP_PROVIDE_BUFFERS.rawValue)) != 0 {
                 found.insert(.provideBuffers)
             }
             if io_uring_opcode_supported(probe, Int32(IORING_OP_SEND_ZC.rawValue)) != 0 { found.insert(.zeroCopySend) }
-            io_uring_free_probe(probe)
         }
         let setupFlags: [(URingFeature, UInt32)] = [
             (.submitAll, UInt32(IORING_SETUP_SUBMIT_ALL)),

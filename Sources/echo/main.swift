@@ -1,4 +1,5 @@
 import CommandLineSupport
+import EchoCLI
 import EchoSupport
 
 do {

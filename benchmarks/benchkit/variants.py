@@ -1,10 +1,14 @@
-"""The one table of server variants: every name run, soak and hold know, with its echo flags.
+"""The server variants: every name run, soak and hold know, with its echo flags.
 
 A variant is a name for `echo` plus its flags (the runner adds --host, --port, --quiet and
 --stats-json), or a peer: another server a user might pick (SwiftNIO, tokio, Go) or a C reference
 server, from the peer table in peers.py. `parent` is the variant an ablation step adds one feature to.
+The echo variants are echo's own named configurations (variants.json, `echo --list-variants
+--json`); only the peers are defined here.
 """
 
+import json
+import os
 import shlex
 
 from benchkit import peers
@@ -51,53 +55,39 @@ class Variant:
                 and self.option("--blocking-mode", "naive") == "naive")
 
 
-# The ladder's steps before buffer size and incremental consumption: the shared pool of the
-# multishot mode as it was, 4096 whole 4 KiB buffers.
-WHOLE_4K = ["--no-incremental-buffers", "--buffer-size", "4096", "--buffer-count", "4096"]
+# echo's named configurations, as `echo --list-variants --json` prints them. The file is that
+# output, committed so the kit runs before a build; a Swift test (ConfigurationTests) fails when it
+# differs from what echo prints. The flags are rendered from each configuration's options, written
+# once in Sources/EchoCLI/NamedConfiguration.swift.
+VARIANTS_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "variants.json")
 
-BUILTIN_VARIANTS = [Variant(*v) for v in [
-    ("uring", ["--backend", "uring"], "io_uring in the server's default mode"),
-    ("epoll", ["--backend", "epoll"], "epoll in the server's default mode (level-triggered)"),
-    ("blocking-threaded", ["--backend", "blocking", "--blocking-mode", "threaded"], "blocking, thread per connection"),
-    ("blocking-naive", ["--backend", "blocking", "--blocking-mode", "naive"], "blocking, naive (one client at a time)"),
-    ("uring-legacy", ["--backend", "uring", "--uring-mode", "legacy"],
-     "single-shot accept and recv, IORING_OP_PROVIDE_BUFFERS (the seed's design)"),
-    ("uring-multishot", ["--backend", "uring", "--uring-mode", "multishot", "--no-defer-taskrun"] + WHOLE_4K,
-     "multishot recv + provided-buffer ring (4 KiB buffers, one per receive) + multishot accept; "
-     "a connection's queued buffers leave in one sendmsg", "uring-legacy"),
-    ("uring-multishot-defer", ["--backend", "uring", "--uring-mode", "multishot", "--defer-taskrun"] + WHOLE_4K,
-     "+ SINGLE_ISSUER + DEFER_TASKRUN", "uring-multishot"),
-    ("uring-multishot-defer-64k", ["--backend", "uring", "--uring-mode", "multishot", "--defer-taskrun",
-                                   "--no-incremental-buffers", "--buffer-size", "65536", "--buffer-count", "256"],
-     "+ 64 KiB buffers (256: the same 16 MiB), still one per receive", "uring-multishot-defer"),
-    ("uring-multishot-defer-inc", ["--backend", "uring", "--uring-mode", "multishot", "--defer-taskrun",
-                                   "--incremental-buffers", "--buffer-size", "65536", "--buffer-count", "256"],
-     "+ incremental consumption (IOU_PBUF_RING_INC, 6.12): receives share buffers, a few hot ones in the ring "
-     "(the server's default)", "uring-multishot-defer-64k"),
-    ("uring-multishot-defer-fixed",
-     ["--backend", "uring", "--uring-mode", "multishot", "--defer-taskrun", "--fixed-files"] + WHOLE_4K,
-     "+ fixed files (direct accept into a sparse registered table)", "uring-multishot-defer"),
-    ("uring-multishot-defer-bundle",
-     ["--backend", "uring", "--uring-mode", "multishot", "--defer-taskrun", "--bundle"],
-     "+ recv bundles on a buffer ring per connection (8 × 4 KiB), gathered sends (instead of the shared ring)",
-     "uring-multishot-defer"),
-    ("uring-multishot-sqpoll", ["--backend", "uring", "--uring-mode", "multishot", "--sqpoll"] + WHOLE_4K,
-     "multishot + SQPOLL (a kernel thread of the server polls the SQ; no DEFER_TASKRUN, no gathered sends)",
-     "uring-multishot"),
-    ("uring-multishot-defer-zc",
-     ["--backend", "uring", "--uring-mode", "multishot", "--defer-taskrun", "--zerocopy-send", "512"] + WHOLE_4K,
-     "+ IORING_OP_SEND_ZC from 512 B (so at 1000 B, not at 128 B; no gathered sends)", "uring-multishot-defer"),
-    ("epoll-edge", ["--backend", "epoll", "--epoll-mode", "edge"], "edge-triggered epoll", "epoll"),
-]] + [Variant(p.name, [], p.about) for p in peers.TABLE]
+
+def load_echo_variants(path=VARIANTS_FILE):
+    """The built-in echo variants in the file's order."""
+    with open(path, encoding="utf-8") as f:
+        rows = json.load(f)["variants"]
+    return [Variant(row["name"], row["flags"], row["about"], row.get("parent")) for row in rows]
+
+
+ECHO_VARIANTS = load_echo_variants()
+BUILTIN_VARIANTS = ECHO_VARIANTS + [Variant(p.name, [], p.about) for p in peers.TABLE]
 BUILTIN = {v.name: v for v in BUILTIN_VARIANTS}
 # Other names for built-in variants (the soak's older names). Not offered by the runner, whose
 # rows are named by the table above.
 ALIASES = {"uring-bundle": "uring-multishot-defer-bundle"}
-# The feature ladder, then the separate switches, then the reference.
-ABLATION_LADDER = ["uring-legacy", "uring-multishot", "uring-multishot-defer", "uring-multishot-defer-64k",
-                   "uring-multishot-defer-inc", "uring-multishot-defer-fixed",
-                   "uring-multishot-defer-bundle", "uring-multishot-sqpoll", "uring-multishot-defer-zc"]
-ABLATION_REFERENCE = ["epoll", "epoll-edge"]
+
+
+def ablation_steps(backend):
+    """The variants of `backend` in an ablation chain (a parent or a child of another), in the
+    table's order: for uring the feature ladder, then the separate switches."""
+    parents = {v.parent for v in ECHO_VARIANTS if v.parent}
+    return [v.name for v in ECHO_VARIANTS if v.option("--backend", "uring") == backend
+            and (v.parent or v.name in parents)]
+
+
+ABLATION_LADDER = ablation_steps("uring")
+# The reference rows the ablation pairs the ladder against.
+ABLATION_REFERENCE = ablation_steps("epoll")
 # The servers of `benchmarks/run --verdict`, in its order: the candidate, the reference, the C floor
 # and the peers. Peers added to the kit join the verdict by being named here.
 VERDICT_SERVERS = ["uring", "epoll", "c-uring", "c-epoll", NIO]

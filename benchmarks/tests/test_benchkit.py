@@ -36,11 +36,30 @@ class VariantTests(unittest.TestCase):
     def test_aliases_and_flags(self):
         self.assertIs(variants.lookup("uring-bundle"), variants.BUILTIN["uring-multishot-defer-bundle"])
         self.assertEqual(variants.echo_flags("uring"), ["--backend", "uring"])
-        self.assertIn("--bundle", variants.echo_flags("uring-bundle"))
+        self.assertEqual(variants.lookup("uring-bundle").option("--uring-mode", None), "bundle")
         with self.assertRaises(ValueError):
             variants.echo_flags("nio")
         with self.assertRaises(KeyError):
             variants.lookup("nope")
+
+    def test_echo_variants_are_loaded_from_echo(self):
+        names = [v.name for v in variants.ECHO_VARIANTS]
+        self.assertEqual(names[:4], ["uring", "epoll", "blocking-threaded", "blocking-naive"])
+        self.assertEqual(len(set(names)), len(names))
+        for v in variants.ECHO_VARIANTS:
+            self.assertFalse(v.is_peer, v.name)
+            self.assertEqual(v.flags[0], "--backend", v.name)
+            self.assertFalse(set(v.flags) & set(variants.RESERVED_FLAGS), v.name)
+            self.assertTrue(v.parent is None or v.parent in names[:names.index(v.name)], v.name)
+        # A stated design: the default's row requires incremental buffers, the default does not.
+        self.assertIn("--incremental-buffers", variants.echo_flags("uring-multishot-defer-inc"))
+        self.assertEqual(variants.BUILTIN["uring-multishot"].parent, "uring-legacy")
+
+    def test_ablation_chains_follow_the_parents(self):
+        self.assertEqual(variants.ABLATION_LADDER[:5], ["uring-legacy", "uring-multishot", "uring-multishot-defer",
+                                                        "uring-multishot-defer-64k", "uring-multishot-defer-inc"])
+        self.assertEqual(len(variants.ABLATION_LADDER), 9)
+        self.assertEqual(variants.ABLATION_REFERENCE, ["epoll", "epoll-edge"])
 
     def test_ablation_names_are_builtin(self):
         for name in variants.ABLATION_LADDER + variants.ABLATION_REFERENCE + list(variants.C_FLOOR):

@@ -7,7 +7,7 @@ import EchoSupport
 
 /// Lines on standard error, each written with one `write(2)` so lines from different threads
 /// never interleave.
-final class Console: Sendable {
+public final class Console: Sendable {
     private let closed = Mutex(false)
 
     /// Writes `line` unless ``close()`` was called.
@@ -28,7 +28,7 @@ final class Console: Sendable {
     }
 
     /// Writes `line` and a newline to standard error.
-    static func writeLine(_ line: String) {
+    public static func writeLine(_ line: String) {
         StandardStream.write(line + "\n", to: 2)
     }
 }

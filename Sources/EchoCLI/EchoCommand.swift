@@ -9,8 +9,8 @@ import URingBackend
 import EchoSupport
 
 /// `echo`: a TCP echo server with a choice of event backend.
-struct EchoCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
+public struct EchoCommand: ParsableCommand {
+    public static let configuration = CommandConfiguration(
         commandName: "echo",
         abstract: "A TCP echo server on io_uring, epoll or plain blocking sockets.",
         discussion: """
@@ -89,6 +89,12 @@ struct EchoCommand: ParsableCommand {
             filter such as Docker's default) the error says why; use --backend epoll. \
             --features prints the feature table (--json for scripts); --check says \
             whether the options can serve here, and with what, without listening.
+
+            Named configurations: --list-variants prints the server configurations the \
+            benchmark kit runs (benchmarks/run --backends), each a name and the flags \
+            that select it; with --json, also a line on each and the configuration an \
+            ablation step adds one feature to. The kit loads them from that JSON \
+            (benchmarks/benchkit/variants.json).
 
             --buffer-size applies to every backend; --buffer-count, --ring-entries, \
             --cq-entries and the io_uring switches only to uring; --epoll-mode and \
@@ -185,13 +191,18 @@ struct EchoCommand: ParsableCommand {
     @Flag(help: "Print the io_uring features this project knows: whether this kernel has each (probed), the release that brought it, and whether the default uses it; then exit.")
     var features = false
 
-    @Flag(help: "With --features: print one JSON object instead of the table.")
+    @Flag(help: "With --features or --list-variants: print one JSON object instead of the table.")
     var json = false
+
+    @Flag(help: "Print the named server configurations the benchmark kit runs (its built-in variants): each name with its flags, and with --json its one-line description and ablation parent; then exit.")
+    var listVariants = false
 
     @Flag(help: "Check the options against this kernel and print what the server would run, without listening; exit 0 when it can serve, 1 with the reason when it cannot.")
     var check = false
 
-    func validate() throws {
+    public init() {}
+
+    public func validate() throws {
         guard (1...65535).contains(port) else {
             throw ValidationError("invalid port \(port): must be 1...65535")
         }
@@ -210,18 +221,11 @@ struct EchoCommand: ParsableCommand {
         if let cqEntries, cqEntries <= 0 {
             throw ValidationError("invalid CQ entries \(cqEntries): must be at least 1")
         }
-        guard zerocopySend >= 0 else {
-            throw ValidationError("invalid zero-copy threshold \(zerocopySend): must be 0 (off) or more bytes")
-        }
         if let maxEvents, maxEvents <= 0 {
             throw ValidationError("invalid max events \(maxEvents): must be at least 1")
         }
         if let idleTimeout, !(idleTimeout.isFinite && ServerLimits.idleTimeoutRange.contains(idleTimeout)) {
             throw ValidationError("invalid idle timeout \(idleTimeout): must be \(ServerLimits.idleTimeoutRange.lowerBound)...\(Int(ServerLimits.idleTimeoutRange.upperBound)) seconds")
-        }
-        if let maxConnections, maxConnections < threads {
-            throw ValidationError("invalid connection cap \(maxConnections): must be at least 1"
-                + (threads > 1 ? " per loop (--threads \(threads))" : ""))
         }
         if overLimit != nil && maxConnections == nil {
             throw ValidationError("--over-limit applies with --max-connections")
@@ -238,8 +242,8 @@ struct EchoCommand: ParsableCommand {
         if let statsJson, statsJson.isEmpty || statsJson.hasSuffix("/") {
             throw ValidationError("invalid stats JSON path '\(statsJson)': must name a file")
         }
-        if json && !features {
-            throw ValidationError("--json applies with --features")
+        if json && !(features || listVariants) {
+            throw ValidationError("--json applies with --features or --list-variants")
         }
         if bundle && uringMode == .legacy {
             throw ValidationError("--bundle is --uring-mode bundle: it cannot be combined with --uring-mode legacy")
@@ -261,13 +265,15 @@ struct EchoCommand: ParsableCommand {
         return limits
     }
 
-    /// The backend the options describe, and for uring what the negotiation with this kernel
-    /// left out. Options the user gives are requirements; the rest are negotiated.
-    func makeBackend() -> (backend: any EventBackend, negotiation: URingBackend.Negotiation?) {
+    /// The backend and options the flags describe, and for uring what the negotiation with
+    /// `kernel` left out. Options the user gives are requirements; the rest are negotiated.
+    /// Each option is set on one line here and rendered back on one line of its backend's
+    /// `Options.arguments`; `ConfigurationTests` checks that the two agree.
+    func setup(on kernel: URingFeatures) -> (setup: ServerSetup, negotiation: URingBackend.Negotiation?) {
         switch backend {
         case .uring:
             var negotiation = URingBackend.Options.negotiated(mode: resolvedURingMode, sqpoll: sqpoll,
-                                                              on: .running)
+                                                              on: kernel)
             var options = negotiation.options
             options.bufferSize = bufferSize ?? options.bufferSize
             options.bufferCount = bufferCount ?? options.bufferCount
@@ -283,51 +289,54 @@ struct EchoCommand: ParsableCommand {
                                                 incrementalBuffers.map { _ in .incrementalBuffers }].compactMap { $0 })
             negotiation.leftOut.removeAll { given.contains($0.feature) }
             negotiation.options = options
-            return (URingBackend(options: options), negotiation)
+            return (.uring(options), negotiation)
         case .epoll:
             var options = EpollBackend.Options()
             options.bufferSize = bufferSize ?? options.bufferSize
             options.trigger = epollMode
             options.maxEvents = maxEvents ?? options.maxEvents
-            return (EpollBackend(options: options), nil)
+            return (.epoll(options), nil)
         case .blocking:
             var options = BlockingBackend.Options()
             options.mode = blockingMode
             options.bufferSize = bufferSize ?? options.bufferSize
-            return (BlockingBackend(options: options), nil)
+            return (.blocking(options), nil)
         }
     }
 
-    func run() throws {
+    public func run() throws {
         if features {
             print(json ? KernelReport.json(.running) : KernelReport.table(.running), terminator: "")
             return
         }
-        let chosen = try validatedBackend()
-        let backend = chosen.backend
-        let kernelLine = chosen.negotiation.map { "echo: " + $0.line(on: .running) }
+        if listVariants {
+            print(json ? NamedConfiguration.json() : NamedConfiguration.table(), terminator: "")
+            return
+        }
+        let made = setup(on: .running)
+        let plan = try checkedPlan(made.setup.backend)
+        let kernelLine = made.negotiation.map { "echo: " + $0.line(on: .running) }
         if check {
-            print("echo: \(type(of: backend).name) backend can serve (\(backend.summary))")
+            print("echo: \(type(of: plan.backend).name) backend can serve (\(plan.backend.summary))")
             if let kernelLine { print(kernelLine) }
             return
         }
-        try serve(backend, negotiation: chosen.negotiation, kernelLine: kernelLine)
+        try serve(plan, negotiation: made.negotiation, kernelLine: kernelLine)
     }
 
-    /// The backend the options describe, checked against this kernel.
-    private func validatedBackend() throws -> (backend: any EventBackend, negotiation: URingBackend.Negotiation?) {
-        let chosen = makeBackend()
+    /// `backend` with the loops and limits the flags ask for, checked once against this kernel:
+    /// the one check of this process (the start takes the plan and does not check again).
+    private func checkedPlan(_ backend: any EventBackend) throws -> EchoServer.Plan {
         do {
-            try chosen.backend.validate()
+            return try EchoServer.Plan(backend, loops: threads, limits: limits)
         } catch EchoError.invalidConfiguration(let message) {
             // An option out of the backend's range is a usage error, like the checks above.
             throw ValidationError(message)
         }
-        return chosen
     }
 
     /// Serves until SIGINT or SIGTERM, then prints the final report.
-    private func serve(_ backend: any EventBackend, negotiation: URingBackend.Negotiation?,
+    private func serve(_ plan: EchoServer.Plan, negotiation: URingBackend.Negotiation?,
                        kernelLine: String?) throws {
         let startedAt = MonotonicTime.now()
         FileDescriptorLimit.raiseToHardLimit()
@@ -338,8 +347,8 @@ struct EchoCommand: ParsableCommand {
         // and SIGUSR1 (statistics sample) reach only the signal thread's sigwait.
         let watchedSignals = SignalSet.blockInCallingThread([SIGINT, SIGTERM, SIGUSR1])
 
-        let server = try EchoServer.start(backend, host: host, port: port, backlog: Int32(backlog),
-                                          loops: threads, pinned: pin, limits: limits)
+        let backend = plan.backend
+        let server = try EchoServer.start(plan, host: host, port: port, backlog: Int32(backlog), pinned: pin)
         let console = Console()
         var statsFile: StatsFile?
         if let statsJson {
@@ -388,13 +397,6 @@ struct EchoCommand: ParsableCommand {
             for line in Report.final(statistics, seconds: elapsed, shutdown: shutdown) { console.writeAfterClose(line) }
         }
     }
-}
-
-/// `--backend`.
-enum BackendChoice: String, CaseIterable, ExpressibleByArgument {
-    case uring
-    case epoll
-    case blocking
 }
 
 // The flags name the backends' own enums: their cases are the values, their options the defaults.
