@@ -66,6 +66,9 @@ struct EpollLoop: ~Copyable {
     var connections: ConnectionTable
     /// Buffers for connections holding unsent bytes.
     var pendingBuffers: PendingBufferPool
+    /// Whether connections splice (`--splice`), and the pipes they do it through.
+    let splicing: Bool
+    var pipes: PipePool
     /// The counters, published once per turn.
     var statistics = ServerStatistics()
     /// Whether the listener is being watched.
@@ -107,6 +110,8 @@ struct EpollLoop: ~Copyable {
         if let tick = limits.tickNanoseconds { nextTick = MonotonicTime.now().adding(nanoseconds: tick) }
         connections = ConnectionTable(capacity: Self.initialTableCapacity)
         pendingBuffers = PendingBufferPool(bufferSize: options.bufferSize)
+        splicing = options.splice
+        pipes = PipePool(capacity: options.splice ? options.pipeLimit : 0, pipeSize: options.pipeSize)
         statistics[.other] = 3  // fcntl(F_GETFL), fcntl(F_SETFL), epoll_create1
     }
 
