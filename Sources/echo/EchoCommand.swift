@@ -151,6 +151,12 @@ struct EchoCommand: ParsableCommand {
     @Option(help: "epoll: level- or edge-triggered readiness.")
     var epollMode: EpollBackend.Trigger = EpollBackend.Options().trigger
 
+    @Flag(help: "epoll: echo through a pipe with splice(2), copying nothing into user space. For streams: a small message pays two system calls per direction either way, so it gains nothing. Connections hold a pipe only while bytes are in it; with none free, a connection is served by copying.")
+    var splice = false
+
+    @Option(parsing: .unconditional, help: ArgumentHelp("epoll with --splice: the capacity of each pipe, the most one splice moves (\(EpollBackend.Options().pipeSize) by default; 4096-1048576).", valueName: "bytes"))
+    var pipeSize: Int?
+
     @Option(parsing: .unconditional, help: ArgumentHelp("epoll: events taken per epoll_wait (default \(EpollBackend.Options().maxEvents)).", valueName: "count"))
     var maxEvents: Int?
 
@@ -237,6 +243,12 @@ struct EchoCommand: ParsableCommand {
         if let statsJson, statsJson.isEmpty || statsJson.hasSuffix("/") {
             throw ValidationError("invalid stats JSON path '\(statsJson)': must name a file")
         }
+        if (splice || pipeSize != nil) && backend != .epoll {
+            throw ValidationError("--splice and --pipe-size apply to --backend epoll")
+        }
+        if pipeSize != nil && !splice {
+            throw ValidationError("--pipe-size applies with --splice")
+        }
         if json && !features {
             throw ValidationError("--json applies with --features")
         }
@@ -287,6 +299,8 @@ struct EchoCommand: ParsableCommand {
             options.bufferSize = bufferSize ?? options.bufferSize
             options.trigger = epollMode
             options.maxEvents = maxEvents ?? options.maxEvents
+            options.splice = splice
+            options.pipeSize = pipeSize ?? options.pipeSize
             return (EpollBackend(options: options), nil)
         case .blocking:
             var options = BlockingBackend.Options()
