@@ -25,6 +25,8 @@ enum BackendUnderTest: String, CaseIterable, CustomTestStringConvertible, Sendab
     case uringMultishotWholeBuffers
     case epoll
     case epollEdge
+    case epollSplice
+    case epollEdgeSplice
     case blockingThreaded
     case blockingNaive
 
@@ -58,12 +60,12 @@ enum BackendUnderTest: String, CaseIterable, CustomTestStringConvertible, Sendab
         var runsSeveralLoops: Bool { self != .blocking }
     }
 
-    /// The loop a configuration exercises: io_uring legacy, multishot or bundle, epoll level or edge,
-    /// blocking threaded or naive. Switches such as `SQPOLL` or fixed files change how the loop
-    /// talks to the kernel, not which loop runs.
+    /// The loop a configuration exercises: io_uring legacy, multishot or bundle, epoll level or edge
+    /// with copies or splices, blocking threaded or naive. Switches such as `SQPOLL` or fixed files
+    /// change how the loop talks to the kernel, not which loop runs; splicing changes the data path.
     enum LoopMode: Hashable, Sendable {
         case uring(URingBackend.Mode)
-        case epoll(EpollBackend.Trigger)
+        case epoll(EpollBackend.Trigger, splice: Bool)
         case blocking(BlockingBackend.Mode)
 
         var family: Family {
@@ -76,7 +78,8 @@ enum BackendUnderTest: String, CaseIterable, CustomTestStringConvertible, Sendab
 
         /// Every loop mode the backends have: the test suite needs a case for each.
         static let all: [LoopMode] = URingBackend.Mode.allCases.map(LoopMode.uring)
-            + EpollBackend.Trigger.allCases.map(LoopMode.epoll) + BlockingBackend.Mode.allCases.map(LoopMode.blocking)
+            + [false, true].flatMap { splice in EpollBackend.Trigger.allCases.map { LoopMode.epoll($0, splice: splice) } }
+            + BlockingBackend.Mode.allCases.map(LoopMode.blocking)
     }
 
     /// The backend and options this case runs.
@@ -125,6 +128,15 @@ enum BackendUnderTest: String, CaseIterable, CustomTestStringConvertible, Sendab
             var options = EpollBackend.Options()
             options.trigger = .edge
             return .epoll(options)
+        case .epollSplice:
+            var options = EpollBackend.Options()
+            options.splice = true
+            return .epoll(options)
+        case .epollEdgeSplice:
+            var options = EpollBackend.Options()
+            options.trigger = .edge
+            options.splice = true
+            return .epoll(options)
         case .blockingThreaded:
             var options = BlockingBackend.Options()
             options.mode = .threaded
@@ -142,7 +154,7 @@ enum BackendUnderTest: String, CaseIterable, CustomTestStringConvertible, Sendab
     var loopMode: LoopMode {
         switch setup {
         case .uring(let options): .uring(options.mode)
-        case .epoll(let options): .epoll(options.trigger)
+        case .epoll(let options): .epoll(options.trigger, splice: options.splice)
         case .blocking(let options): .blocking(options.mode)
         }
     }
@@ -174,6 +186,8 @@ enum BackendUnderTest: String, CaseIterable, CustomTestStringConvertible, Sendab
             return ["--backend", "uring", "--no-incremental-buffers", "--buffer-size", "4096", "--buffer-count", "4096"]
         case .epoll: return ["--backend", "epoll"]
         case .epollEdge: return ["--backend", "epoll", "--epoll-mode", "edge"]
+        case .epollSplice: return ["--backend", "epoll", "--splice"]
+        case .epollEdgeSplice: return ["--backend", "epoll", "--epoll-mode", "edge", "--splice"]
         case .blockingThreaded: return ["--backend", "blocking", "--blocking-mode", "threaded"]
         case .blockingNaive: return ["--backend", "blocking", "--blocking-mode", "naive"]
         }
@@ -189,8 +203,9 @@ enum BackendUnderTest: String, CaseIterable, CustomTestStringConvertible, Sendab
         case .uring: return "uring"
         case .uringMultishotBundle: return "uring-bundle"
         case .epoll: return "epoll"
+        case .epollSplice: return "epoll-splice"
         case .uringLegacy, .uringMultishotWithoutDeferTaskrun, .uringMultishotIncremental, .uringMultishotWholeBuffers, .uringMultishotFixedFilesZeroCopy, .uringMultishotSQPoll,
-             .epollEdge, .blockingThreaded, .blockingNaive:
+             .epollEdge, .epollEdgeSplice, .blockingThreaded, .blockingNaive:
             return nil
         }
     }

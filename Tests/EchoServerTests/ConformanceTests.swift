@@ -371,6 +371,9 @@ extension EchoSuite {
             case .epoll(var options):
                 options.bufferSize = 512
                 options.maxEvents = 4
+                // Four small pipes for 64 clients: most splicing connections find none free.
+                options.pipeSize = 4096
+                options.pipeLimit = 4
                 return EpollBackend(options: options)
             case .blocking(var options):
                 options.bufferSize = 512

@@ -88,6 +88,8 @@ BUILTIN_VARIANTS = [Variant(*v) for v in [
      ["--backend", "uring", "--uring-mode", "multishot", "--defer-taskrun", "--zerocopy-send", "512"] + WHOLE_4K,
      "+ IORING_OP_SEND_ZC from 512 B (so at 1000 B, not at 128 B; no gathered sends)", "uring-multishot-defer"),
     ("epoll-edge", ["--backend", "epoll", "--epoll-mode", "edge"], "edge-triggered epoll", "epoll"),
+    ("epoll-splice", ["--backend", "epoll", "--splice"],
+     "epoll with splice(2) through a pipe: no copy into user space", "epoll"),
 ]] + [Variant(p.name, [], p.about) for p in peers.TABLE]
 BUILTIN = {v.name: v for v in BUILTIN_VARIANTS}
 # Other names for built-in variants (the soak's older names). Not offered by the runner, whose

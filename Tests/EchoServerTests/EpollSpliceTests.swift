@@ -1,0 +1,108 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Testing
+import Backend
+import EpollBackend
+
+extension EchoSuite {
+    /// What `--splice` promises beyond echoing (the conformance suites run it too, as
+    /// ``BackendUnderTest/epollSplice`` and ``BackendUnderTest/epollEdgeSplice``): connections hold
+    /// a pipe only while bytes are in it, and with no pipe to be had they are served by copying.
+    @Suite("epoll --splice", .timeLimit(.minutes(1)))
+    struct EpollSplice {
+        private static func backend(pipeLimit: Int? = nil, pipeSize: Int = 65536) -> EpollBackend {
+            var options = EpollBackend.Options()
+            options.splice = true
+            options.pipeSize = pipeSize
+            if let pipeLimit { options.pipeLimit = pipeLimit }
+            return EpollBackend(options: options)
+        }
+
+        @Test("an idle connection holds no pipe, and every pipe comes back")
+        func idleConnectionsHoldNoPipe() throws {
+            TestEnvironment.prepare()
+            let server = try EchoServer.start(Self.backend(), host: "127.0.0.1", port: 0)
+            var clients: [TestClient] = []
+            defer { clients.forEach { $0.close() } }
+            for index in 0..<20 {
+                let client = try TestClient(port: server.port)
+                clients.append(client)
+                let data = randomBytes(1000 + 5000 * index, seed: UInt64(index))
+                try client.sendAll(data)
+                #expect(try client.receiveExactly(data.count) == data)
+            }
+            // Twenty connections open and idle: every pipe they took is back in the pool.
+            let settled = waitFor(timeout: 5, { server.statistics.snapshot() }, until: {
+                $0[.pipesTaken] > 0 && $0[.pipesTaken] == $0[.pipesReturned]
+            })
+            #expect(settled.ok, "pipes held by idle connections: \(describe(settled.last))")
+            #expect(settled.last.connectionsOpen == 20, "\(describe(settled.last))")
+            #expect(settled.last[.splice] > 0 && settled.last[.read] == 0, "every echo spliced: \(describe(settled.last))")
+            clients.forEach { $0.close() }
+            let statistics = try stopServer(server)
+            #expect(statistics[.pipesTaken] == statistics[.pipesReturned], "\(describe(statistics))")
+        }
+
+        @Test("a peer that stops reading holds its pipe, and gives it back once it reads")
+        func slowReaderHoldsItsPipe() throws {
+            TestEnvironment.prepare()
+            let server = try EchoServer.start(Self.backend(), host: "127.0.0.1", port: 0)
+            let client = try TestClient(port: server.port)
+            defer { client.close() }
+            client.setBufferSizes(16384)
+            let data = randomBytes(4 << 20, seed: 7)
+            let echoed = Background("slow reader") { () throws -> [UInt8] in
+                sleep(seconds: 0.5)  // the server fills the pipe and the sockets meanwhile
+                return try client.receiveExactly(data.count)
+            }
+            try client.sendAll(data)
+            #expect(try echoed.wait(timeout: 30) == data)
+            let settled = waitFor(timeout: 5, { server.statistics.snapshot() }, until: { $0[.pipesTaken] == $0[.pipesReturned] })
+            #expect(settled.ok, "\(describe(settled.last))")
+            _ = try stopServer(server)
+        }
+
+        @Test("with no pipe free, a connection is served by copying, and every byte comes back")
+        func pipesRunOut() throws {
+            TestEnvironment.prepare()
+            let server = try EchoServer.start(Self.backend(pipeLimit: 1, pipeSize: 4096), host: "127.0.0.1", port: 0)
+            // A peer that does not read keeps bytes in the one pipe.
+            let stuck = try TestClient(port: server.port)
+            defer { stuck.close() }
+            stuck.setBufferSizes(16384)
+            stuck.setNonBlocking()
+            let pattern = randomBytes(1 << 20, seed: 9)
+            let held = waitFor(timeout: 10, { () -> ServerStatistics in
+                _ = pattern.withUnsafeBytes { Glibc.send(stuck.fileDescriptor, $0.baseAddress!, $0.count, Int32(MSG_NOSIGNAL)) }
+                sleep(seconds: 0.01)
+                return server.statistics.snapshot()
+            }, until: { $0[.pipesTaken] > $0[.pipesReturned] })
+            try #require(held.ok, "the stuck peer never held the pipe: \(describe(held.last))")
+            // Another client now finds no pipe free.
+            let other = try TestClient(port: server.port)
+            defer { other.close() }
+            let data = randomBytes(256 * 1024, seed: 10)
+            #expect(try other.echoConcurrently(data) == data)
+            let statistics = server.statistics.snapshot()
+            #expect(statistics[.read] > 0 && statistics[.splice] > 0, "both paths served: \(describe(statistics))")
+            other.close()
+            stuck.close()
+            let final = try stopServer(server)
+            #expect(final[.pipesTaken] == final[.pipesReturned], "\(describe(final))")
+        }
+
+        @Test("--splice is refused where it does not apply")
+        func spliceOptions() throws {
+            for arguments in [["--backend", "uring", "--splice"], ["--backend", "epoll", "--pipe-size", "65536"],
+                              ["--backend", "epoll", "--splice", "--pipe-size", "100"]] {
+                let result = try ChildProcess.runEcho(arguments + ["--check"])
+                #expect(result.status == .exited(64), "echo \(arguments.joined(separator: " ")): \(result.stderr)")
+                #expect(result.stderr.hasPrefix("echo: error:"), "\(result.stderr)")
+            }
+            let result = try ChildProcess.runEcho(["--backend", "epoll", "--splice", "--check"])
+            #expect(result.status == .exited(0), "\(result.stderr)")
+            #expect(result.stdout.contains("splice through 65536-byte pipes"), "\(result.stdout)")
+        }
+    }
+}
