@@ -10,6 +10,12 @@
 #                     benchmarks/requirements.txt (installs python3-venv first when it is missing)
 #   make peer-deps    what the benchmark peers need from Debian, each only when missing: golang-go (go,
 #                     go-mt), cargo and librust-tokio-dev (tokio, tokio-mt; built offline from its crates)
+#   make vm-deps      what benchmarks/on-kernel needs, each only when missing: qemu-system-x86,
+#                     linux-image-amd64 (Debian 12's 6.1 in /boot), busybox-static, python3-venv, and
+#                     virtme-ng in benchmarks/.venv-vm (pinned in benchmarks/requirements-vm.txt)
+#   make test-kernels the release build, then benchmarks/kernel-tests: one boot of Debian 12's 6.1 under
+#                     qemu (installs vm-deps first), where echo's negotiation, --features, the
+#                     conformance cases and a one-round benchmarks/run are checked
 #
 # Every target that builds installs liburing-dev first when pkg-config cannot find liburing.
 
@@ -17,11 +23,11 @@ SWIFT   ?= swift
 BACKEND ?= uring
 PORT    ?= 6666
 
-.PHONY: all deps test-deps build release run test bench-test bench-deps peer-deps clean
+.PHONY: all deps test-deps build release run test bench-test bench-deps peer-deps vm-deps test-kernels clean
 
 all: build
 
-# Installs the Debian packages named in $$missing when there are any: as root with apt-get directly,
+# Installs the Debian packages named in $$missing when there are any (with $$apt_flags, if set): as root with apt-get directly,
 # otherwise through sudo when there is one. One place for every target that installs something.
 define apt_install
 	if [ -n "$$missing" ]; then \
@@ -30,7 +36,7 @@ define apt_install
 		else echo "make: missing$$missing; installing needs root: apt-get install$$missing" >&2; exit 1; fi; \
 		echo "make: installing$$missing"; \
 		$$sudo apt-get update -qq && \
-		$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+		$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$apt_flags $$missing; \
 	fi
 endef
 
@@ -83,6 +89,27 @@ peer-deps: deps
 	command -v cargo >/dev/null 2>&1 || missing="$$missing cargo"; \
 	ls -d /usr/share/cargo/registry/tokio-1.* >/dev/null 2>&1 || missing="$$missing librust-tokio-dev"; \
 	$(apt_install)
+
+# Recommends left out: the guest needs none of qemu's or the kernel's (firmware, GUI, UEFI), and they
+# would double the install time. The venv is made again only when the pinned list changed.
+vm-deps:
+	@missing=""; apt_flags="--no-install-recommends"; \
+	command -v qemu-system-x86_64 >/dev/null 2>&1 || missing="$$missing qemu-system-x86"; \
+	ls /boot/vmlinuz-6.1.* >/dev/null 2>&1 || missing="$$missing linux-image-amd64"; \
+	dpkg-query -W -f='$${Status}' busybox-static 2>/dev/null | grep -q 'ok installed' || missing="$$missing busybox-static"; \
+	{ python3 -m venv --help >/dev/null 2>&1 && python3 -c 'import ensurepip' >/dev/null 2>&1; } || missing="$$missing python3-venv"; \
+	$(apt_install)
+	@if [ -x benchmarks/.venv-vm/bin/vng ] && cmp -s benchmarks/requirements-vm.txt benchmarks/.venv-vm/requirements-vm.txt; then :; else \
+		echo "make: virtme-ng into benchmarks/.venv-vm"; \
+		python3 -m venv --clear benchmarks/.venv-vm && \
+		benchmarks/.venv-vm/bin/python -m pip install --quiet --disable-pip-version-check -r benchmarks/requirements-vm.txt && \
+		cp benchmarks/requirements-vm.txt benchmarks/.venv-vm/requirements-vm.txt; \
+	fi
+
+# The guest runs the host's release binaries (its filesystem is the host's, read-only): built here first.
+test-kernels: test-deps vm-deps
+	$(SWIFT) build -c release
+	benchmarks/kernel-tests
 
 clean:
 	$(SWIFT) package clean

@@ -24,8 +24,8 @@ public enum AcceptFailure: Equatable, Sendable {
     /// used soon, long enough that a full table costs nothing.
     public static let backoffNanoseconds: UInt64 = 50_000_000
 
-    /// The kind of failure `code` (an `errno` from `accept`, `accept4` or an accept completion) is.
-    public init(errno code: Int32) {
+    /// The kind of failure `code` (the error number of `accept`, `accept4` or an accept completion) is.
+    public init(code: Int32) {
         switch code {
         case EAGAIN: self = .backlogEmpty
         case EMFILE, ENFILE, ENOBUFS, ENOMEM: self = .exhausted

@@ -18,11 +18,14 @@ public enum EchoError: Error, Equatable, CustomStringConvertible, Sendable {
     case missingKernelFeature(String)
     /// An option's value is out of its range.
     case invalidConfiguration(String)
+    /// The statistics file (`echo --stats-json PATH`) could not be written: its path and the
+    /// error number of the call that failed.
+    case statisticsFile(path: String, code: Int32)
 
     /// The `errno` behind this error, when there is one.
     public var errno: Int32? {
         switch self {
-        case .system(_, let code): return code
+        case .system(_, let code), .statisticsFile(_, let code): return code
         case .addressInUse: return EADDRINUSE
         default: return nil
         }
@@ -42,6 +45,8 @@ public enum EchoError: Error, Equatable, CustomStringConvertible, Sendable {
             return "the running kernel lacks \(feature)"
         case .invalidConfiguration(let message):
             return message
+        case .statisticsFile(let path, let code):
+            return "cannot write --stats-json file '\(path)': \(Self.message(for: code))"
         }
     }
 

@@ -54,9 +54,11 @@ public final class EchoServer: Sendable {
     ///
     /// - Parameters:
     ///   - loops: how many event loops (and listening sockets) to run, at least 1.
-    ///   - pinned: pin loop *i* to CPU *i* modulo the number of CPUs.
+    ///   - pinned: pin loop *i* to CPU *i* modulo the number of CPUs. A pin the kernel refuses
+    ///     fails the start: a run asked to be pinned and silently not pinned would measure
+    ///     something else than asked, and a warning is easy to miss in a benchmark's log.
     ///   - limits: the idle timeout and the connection cap, which the loops share.
-    /// - Throws: ``EchoError`` when a socket cannot be bound or a thread cannot start.
+    /// - Throws: ``EchoError`` when a socket cannot be bound, a thread cannot start or be pinned.
     ///   Errors a backend meets once running are thrown by ``wait()``.
     public static func start(_ backend: some EventBackend, host: String = "127.0.0.1", port: Int = 0,
                              backlog: Int32 = defaultBacklog, loops: Int = 1, pinned: Bool = false,
@@ -86,7 +88,6 @@ public final class EchoServer: Sendable {
             do {
                 let name = loops > 1 ? "echo-\(type(of: backend).name)-\(index)" : "echo-\(type(of: backend).name)"
                 threads.append(try LoopThread(name: name) {
-                    if pinned { _ = clinux_pin_thread(Int32(index % cpus)) }
                     do throws(EchoError) {
                         try backend.run(listener: listener, stop: stop, statistics: published, limits: share)
                     } catch {
@@ -95,6 +96,9 @@ public final class EchoServer: Sendable {
                     // One loop that ends, by error or not, ends the server, so waiters wake up.
                     stop.requestStop()
                 })
+                // From here rather than from the thread itself, so a refusal fails the start. The
+                // loop may run unpinned for the few microseconds until then.
+                if pinned { try threads[index].pin(toCPU: index % cpus) }
             } catch {
                 stop.requestStop()
                 threads.forEach { $0.join() }

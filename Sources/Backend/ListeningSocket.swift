@@ -36,14 +36,14 @@ public struct ListeningSocket: Sendable {
         var list: UnsafeMutablePointer<addrinfo>?
         let status = getaddrinfo(host, String(port), &hints, &list)
         guard status == 0, let first = list else {
-            let reason = status == EAI_SYSTEM ? EchoError.message(for: errno) : String(cString: gai_strerror(status))
+            let reason = status == EAI_SYSTEM ? EchoError.message(for: SystemCall.lastError)
+                                              : String(cString: gai_strerror(status))
             throw .invalidAddress(host: host, reason: reason)
         }
         defer { freeaddrinfo(list) }
 
         let family = first.pointee.ai_family
-        let fd = socket(family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw .system("socket", errno: errno) }
+        let fd = try SystemCall.run("socket") { socket(family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0) }
         do {
             try setOption(fd, SOL_SOCKET, SO_REUSEADDR, 1, name: "SO_REUSEADDR")
             if reusePort { try setOption(fd, SOL_SOCKET, SO_REUSEPORT, 1, name: "SO_REUSEPORT") }
@@ -51,8 +51,9 @@ public struct ListeningSocket: Sendable {
             // instead of one per connection. An echo answers every request with one send, and
             // Nagle's algorithm would hold a second small send back for the peer's ACK.
             try setOption(fd, Int32(IPPROTO_TCP), TCP_NODELAY, 1, name: "TCP_NODELAY")
-            if Glibc.bind(fd, first.pointee.ai_addr, first.pointee.ai_addrlen) != 0 {
-                let code = errno
+            let bound = SystemCall.outcome { Glibc.bind(fd, first.pointee.ai_addr, first.pointee.ai_addrlen) }
+            if bound.failed {
+                let code = bound.error
                 if code == EADDRINUSE { throw EchoError.addressInUse(host: host, port: port) }
                 if code == EADDRNOTAVAIL {
                     throw EchoError.invalidAddress(host: host, reason: "address not available on this machine")
@@ -60,9 +61,9 @@ public struct ListeningSocket: Sendable {
                 if code == EACCES {
                     throw EchoError.invalidConfiguration("cannot listen on \(host):\(port): permission denied")
                 }
-                throw EchoError.system("bind", errno: code)
+                throw SystemCall.failure("bind", code: code)
             }
-            if listen(fd, backlog) != 0 { throw EchoError.system("listen", errno: errno) }
+            try SystemCall.run("listen") { listen(fd, backlog) }
             return ListeningSocket(fileDescriptor: fd, host: host, port: try boundPort(fd), family: family)
         } catch {
             Glibc.close(fd)
@@ -72,10 +73,9 @@ public struct ListeningSocket: Sendable {
 
     /// Sets or clears `O_NONBLOCK`.
     public func setNonBlocking(_ nonBlocking: Bool) throws(EchoError) {
-        let flags = fcntl(fileDescriptor, F_GETFL)
-        guard flags >= 0 else { throw .system("fcntl(F_GETFL)", errno: errno) }
+        let flags = try SystemCall.run("fcntl(F_GETFL)") { fcntl(fileDescriptor, F_GETFL) }
         let wanted = nonBlocking ? flags | O_NONBLOCK : flags & ~O_NONBLOCK
-        guard fcntl(fileDescriptor, F_SETFL, wanted) == 0 else { throw .system("fcntl(F_SETFL)", errno: errno) }
+        try SystemCall.run("fcntl(F_SETFL)") { fcntl(fileDescriptor, F_SETFL, wanted) }
     }
 
     /// Closes the descriptor.
@@ -85,18 +85,17 @@ public struct ListeningSocket: Sendable {
 
     private static func setOption(_ fd: Int32, _ level: Int32, _ option: Int32, _ value: Int32, name: String) throws(EchoError) {
         var value = value
-        guard setsockopt(fd, level, option, &value, socklen_t(MemoryLayout<Int32>.size)) == 0 else {
-            throw .system("setsockopt(\(name))", errno: errno)
-        }
+        try SystemCall.run("setsockopt(\(name))") { setsockopt(fd, level, option, &value, socklen_t(MemoryLayout<Int32>.size)) }
     }
 
     private static func boundPort(_ fd: Int32) throws(EchoError) -> Int {
         var storage = sockaddr_storage()
         var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
-        let ok = withUnsafeMutablePointer(to: &storage) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) == 0 }
+        try SystemCall.run("getsockname") {
+            withUnsafeMutablePointer(to: &storage) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+            }
         }
-        guard ok else { throw .system("getsockname", errno: errno) }
         let family = Int32(storage.ss_family)
         return withUnsafePointer(to: &storage) { pointer -> Int in
             if family == AF_INET6 {

@@ -29,9 +29,17 @@ public final class LoopThread: Sendable {
         }, box)
         guard status == 0 else {
             Unmanaged<Box>.fromOpaque(box).release()
-            throw .system("pthread_create", errno: status)
+            throw SystemCall.failure("pthread_create", code: status)
         }
         handle = thread
+    }
+
+    /// Pins the thread to CPU `cpu`.
+    ///
+    /// - Throws: ``EchoError`` `.system` when the kernel refuses (a CPU outside the
+    ///   process's cpuset, say).
+    public func pin(toCPU cpu: Int) throws(EchoError) {
+        try SystemCall.check("pthread_setaffinity_np(CPU \(cpu))", status: clinux_pin_thread(handle, Int32(clamping: cpu)))
     }
 
     /// Waits for the thread to finish. Call once.

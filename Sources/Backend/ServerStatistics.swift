@@ -69,9 +69,10 @@ extension ServerStatistics {
         case close
         case splice
         case other
+        case bufferBytesLeaked
 
         /// What a counter is about: JSON puts system calls in an object of their own.
-        public enum Group: Sendable { case connections, traffic, syscalls }
+        public enum Group: Sendable { case connections, traffic, syscalls, memory }
 
         public var group: Group {
             switch self {
@@ -79,6 +80,7 @@ extension ServerStatistics {
                  .acceptsRefused, .pipesTaken, .pipesReturned: return .connections
             case .requests, .bytesReceived, .bytesSent: return .traffic
             case .ioUringEnter, .epollWait, .epollCtl, .read, .write, .accept, .close, .splice, .other: return .syscalls
+            case .bufferBytesLeaked: return .memory
             }
         }
 
@@ -105,6 +107,7 @@ extension ServerStatistics {
             case .close: return "close"
             case .splice: return "splice"
             case .other: return "other"
+            case .bufferBytesLeaked: return "buffer_bytes_leaked"
             }
         }
 
@@ -131,6 +134,7 @@ extension ServerStatistics {
             case .close: return "close calls"
             case .splice: return "splice calls (--splice)"
             case .other: return "fcntl, setsockopt, shutdown, buffer-ring registration…"
+            case .bufferBytesLeaked: return "buffer memory kept, never freed: unregistering its ring failed"
             }
         }
 

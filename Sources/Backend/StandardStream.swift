@@ -12,14 +12,11 @@ public enum StandardStream {
             guard let base = bytes.baseAddress else { return }
             var offset = 0
             while offset < bytes.count {
-                let written = Glibc.write(descriptor, base + offset, bytes.count - offset)
-                if written > 0 {
-                    offset += written
-                } else if written < 0 && errno == EINTR {
-                    continue
-                } else {
-                    return
+                let written = SystemCall.outcome(retryingInterrupts: true) {
+                    Glibc.write(descriptor, base + offset, bytes.count - offset)
                 }
+                guard written.value > 0 else { return }
+                offset += written.value
             }
         }
     }

@@ -16,9 +16,7 @@ public final class StopSignal: Sendable {
     private let wakers = Mutex<[@Sendable () -> Void]>([])
 
     public init() throws(EchoError) {
-        let fd = eventfd(0, Int32(EFD_CLOEXEC | EFD_NONBLOCK))
-        guard fd >= 0 else { throw .system("eventfd", errno: Glibc.errno) }
-        fileDescriptor = fd
+        fileDescriptor = try SystemCall.run("eventfd") { eventfd(0, Int32(EFD_CLOEXEC | EFD_NONBLOCK)) }
     }
 
     deinit { close(fileDescriptor) }

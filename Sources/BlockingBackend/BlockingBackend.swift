@@ -244,11 +244,10 @@ public struct BlockingBackend: EventBackend {
     private static func acceptClient(_ listener: Int32, stop: StopSignal, counters: inout ServerStatistics,
                                      report: (inout ServerStatistics) -> Void) throws(EchoError) -> Int32? {
         while !stop.isRequested {
-            let client = clinux_accept4(listener, nil, nil, Int32(SOCK_CLOEXEC.rawValue))
-            let code = clinux_errno()
+            let client = SystemCall.outcome { clinux_accept4(listener, nil, nil, Int32(SOCK_CLOEXEC.rawValue)) }
             counters[.accept] &+= 1
-            if client >= 0 { return client }
-            switch AcceptFailure(errno: code) {
+            if !client.failed { return client.value }
+            switch AcceptFailure(code: client.error) {
             case .transient:
                 continue
             case .exhausted:
@@ -263,7 +262,7 @@ public struct BlockingBackend: EventBackend {
                 // A shut-down listener fails with EINVAL: that is the stop waker at work.
                 if stop.isRequested { return nil }
                 report(&counters)
-                throw .system("accept", errno: code)
+                throw SystemCall.failure("accept", code: client.error)
             }
         }
         report(&counters)
@@ -288,13 +287,13 @@ public struct BlockingBackend: EventBackend {
     private static func serve(_ client: Int32, buffer: UnsafeMutableRawPointer, capacity: Int,
                               counters: inout ServerStatistics, report: (inout ServerStatistics) -> Void) {
         while true {
-            let received = read(client, buffer, capacity)
+            let outcome = SystemCall.outcome { read(client, buffer, capacity) }
+            let received = outcome.value
             counters[.read] &+= 1
             if received == 0 { return }  // end of stream (or shut down by a stop)
             if received < 0 {
-                let code = clinux_errno()
-                if code == EINTR { continue }
-                if code == EAGAIN { counters[.closedIdle] &+= 1 }  // SO_RCVTIMEO: idle
+                if outcome.error == EINTR { continue }
+                if outcome.error == EAGAIN { counters[.closedIdle] &+= 1 }  // SO_RCVTIMEO: idle
                 // ECONNRESET, ETIMEDOUT and the like: this client is gone.
                 report(&counters)
                 return
@@ -303,15 +302,16 @@ public struct BlockingBackend: EventBackend {
             counters[.bytesReceived] &+= UInt64(received)
             var offset = 0
             while offset < received {
-                let sent = send(client, buffer + offset, received - offset, Int32(MSG_NOSIGNAL))
+                let outcome = SystemCall.outcome { send(client, buffer + offset, received - offset, Int32(MSG_NOSIGNAL)) }
+                let sent = outcome.value
                 counters[.write] &+= 1
                 if sent > 0 {
                     offset += sent
                     counters[.bytesSent] &+= UInt64(sent)
-                } else if sent < 0 && clinux_errno() == EINTR {
+                } else if outcome.error == EINTR {
                     continue
                 } else {
-                    if sent < 0 && clinux_errno() == EAGAIN { counters[.closedIdle] &+= 1 }  // SO_SNDTIMEO: idle
+                    if outcome.error == EAGAIN { counters[.closedIdle] &+= 1 }  // SO_SNDTIMEO: idle
                     // EPIPE, ECONNRESET (or a shut-down socket at stop): drop this client.
                     report(&counters)
                     return
@@ -365,16 +365,14 @@ private final class ConnectionRegistry: Sendable {
         self.listener = listener
         self.tracksThreads = tracksThreads
         if tracksThreads {
-            let fd = eventfd(0, Int32(EFD_CLOEXEC))
-            guard fd >= 0 else { throw .system("eventfd", errno: clinux_errno()) }
-            let roomFD = eventfd(0, Int32(EFD_CLOEXEC | EFD_NONBLOCK))
-            guard roomFD >= 0 else {
-                let code = clinux_errno()
+            let fd = try SystemCall.run("eventfd") { eventfd(0, Int32(EFD_CLOEXEC)) }
+            let roomFD = SystemCall.outcome { eventfd(0, Int32(EFD_CLOEXEC | EFD_NONBLOCK)) }
+            guard !roomFD.failed else {
                 _ = close(fd)
-                throw .system("eventfd", errno: code)
+                throw SystemCall.failure("eventfd", code: roomFD.error)
             }
             drained = fd
-            room = roomFD
+            room = roomFD.value
         } else {
             drained = -1
             room = -1
@@ -466,7 +464,7 @@ private final class ConnectionRegistry: Sendable {
         }
         guard mustWait else { return }
         var value: UInt64 = 0
-        while read(drained, &value, MemoryLayout<UInt64>.size) < 0 && clinux_errno() == EINTR {}
+        _ = SystemCall.outcome(retryingInterrupts: true) { read(drained, &value, MemoryLayout<UInt64>.size) }
     }
 
     /// `run` is returning: a later stop must not touch the listener or any client.

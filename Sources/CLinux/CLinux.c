@@ -1,6 +1,5 @@
 #define _GNU_SOURCE
 #include "CLinux.h"
-#include <errno.h>
 #include <pthread.h>
 #include <sys/socket.h>
 #include <sys/prctl.h>
@@ -10,19 +9,15 @@ int clinux_set_thread_name(const char *name) {
     return pthread_setname_np(pthread_self(), name);
 }
 
-int clinux_errno(void) {
-    return errno;
-}
-
 int clinux_accept4(int fd, struct sockaddr *address, socklen_t *length, int flags) {
     return accept4(fd, address, length, flags);
 }
 
-int clinux_pin_thread(int cpu) {
+int clinux_pin_thread(pthread_t thread, int cpu) {
     cpu_set_t set;
     CPU_ZERO(&set);
     CPU_SET(cpu, &set);
-    return pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+    return pthread_setaffinity_np(thread, sizeof(set), &set);
 }
 
 int clinux_set_timer_slack(unsigned long nanoseconds) {

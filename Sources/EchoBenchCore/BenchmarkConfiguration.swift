@@ -5,8 +5,8 @@ public struct BenchmarkConfiguration: Sendable, Equatable {
     public var host: String = "127.0.0.1"
     /// The server's TCP port.
     public var port: Int = 6666
-    /// Connections measured: persistent, each with `pipeline` requests in flight (churn: slots
-    /// whose connection is replaced after `requestsPerConnection` echoes).
+    /// Connections measured: persistent (churn: slots whose connection is replaced after its
+    /// echoes).
     public var connections: Int = 50
     /// Bytes per message.
     public var length: Int = 128
@@ -23,21 +23,8 @@ public struct BenchmarkConfiguration: Sendable, Equatable {
     /// `--rate` waits this long after the window for the requests due in it.
     public var stallThreshold: Double = 1
 
-    /// `--rate`: requests per second across all connections (an open loop); nil for a closed loop.
-    public var rate: Double? = nil
-    /// `--rate`: how arrivals are spaced.
-    public var arrival: ArrivalSchedule.Arrival = .uniform
-    /// `--rate`: requests a connection may hold due but not yet sent; arrivals beyond are dropped.
-    public var queueLimit: Int = 1000
-    /// Requests in flight per connection (closed loop; with `--rate`, the most in flight).
-    public var pipeline: Int = 1
-    /// Churn: echoes per connection before it closes and a new one opens in its place; nil to keep
-    /// connections for the whole run.
-    public var requestsPerConnection: Int? = nil
-    /// Each connection writes continuously and reads concurrently.
-    public var stream = false
-    /// `--stream`: the most bytes a connection has sent and not yet had back.
-    public var streamWindow: Int = 256 << 10
+    /// The workload: ping-pong, pipeline, open loop, churn or stream, with its values.
+    public var mode: BenchmarkMode = .pingPong
     /// Idle connections opened before the warm-up and held, silent, until the end.
     public var idle: Int = 0
     /// Idle connections one process holds at most; nil for what its descriptor limit allows.
@@ -53,11 +40,6 @@ public struct BenchmarkConfiguration: Sendable, Equatable {
     public static let connectionRange = 1...1_000_000
     public static let lengthRange = 1...(16 << 20)
     public static let threadRange = 1...64
-    public static let rateRange = 0.001...100_000_000.0
-    public static let queueLimitRange = 1...65536
-    public static let pipelineRange = 1...4096
-    public static let requestsPerConnectionRange = 1...1_000_000_000
-    public static let streamWindowRange = 1...(1 << 30)
     public static let idleRange = 0...1_000_000
 
     public init() {}

@@ -103,12 +103,6 @@ public struct BenchmarkReport: Sendable {
     public var idleProcesses = 0
     public var idleSources = 0
 
-    /// Bytes echoed in the window, counted one way (stream mode: counted as they came; otherwise
-    /// whole messages).
-    public var bytes: UInt64 {
-        configuration.mode == .stream ? streamBytes : requests &* UInt64(configuration.length)
-    }
-
     public var requestsPerSecond: Double {
         elapsedSeconds > 0 ? Double(requests) / elapsedSeconds : 0
     }

@@ -112,7 +112,7 @@ public enum BenchmarkRun {
         var report = BenchmarkReport(
             configuration: configuration,
             elapsedSeconds: Double(windowEnd &- warmupEnd) / 1e9,
-            requests: total.requests,
+            requests: BenchmarkReport.requests(total, configuration),
             latency: total.latency,
             errors: total.errors,
             connectionsEstablished: established,
@@ -129,7 +129,6 @@ public enum BenchmarkRun {
         report.connectLatency = total.connectLatency
         report.firstEchoLatency = total.firstEchoLatency
         report.streamBytes = total.streamBytes
-        if configuration.mode == .stream { report.requests = total.streamBytes / UInt64(configuration.length) }
         report.idleEstablished = idle.established
         report.idleProcesses = plan.helpers.count
         report.idleSources = plan.sources

@@ -2,6 +2,12 @@
 import Glibc
 #endif
 
+/// Churn's state in one loop.
+struct ChurnState {
+    /// Connections whose replacement's connect is under way.
+    var reconnecting = 0
+}
+
 /// `--requests-per-connection`: churn.
 ///
 /// After its last echo a connection closes (the client first, so `TIME_WAIT` stays on the client's
@@ -12,14 +18,16 @@ import Glibc
 /// for connections opened in the window.
 extension ClientLoop {
     /// An echo on connection `slot` completed at `now`, inside the run: replaces the connection
-    /// after its last echo, otherwise issues its next request. Returns false when it was replaced.
+    /// after its `requestsPerConnection`th echo, otherwise issues its next request. Returns false
+    /// when it was replaced.
     @inline(__always)
-    mutating func churnEcho(_ slot: Int, _ connection: UnsafeMutablePointer<ClientConnection>, now: UInt64) -> Bool {
+    mutating func churnEcho(_ slot: Int, _ connection: UnsafeMutablePointer<ClientConnection>, now: UInt64,
+                            requestsPerConnection: Int) -> Bool {
         connection.pointee.echoesOnConnection &+= 1
         if connection.pointee.echoesOnConnection == 1 && connection.pointee.connectStarted != 0 && now >= warmupEnd {
             Self.record(&tally.firstEchoLatency, from: connection.pointee.connectStarted, to: now)
         }
-        guard connection.pointee.echoesOnConnection >= requestsPerConnection else {
+        guard Int(connection.pointee.echoesOnConnection) >= requestsPerConnection else {
             issue(slot, connection, at: now)
             return true
         }
@@ -40,7 +48,7 @@ extension ClientLoop {
             tally.reopened &+= 1
             connected(slot, connection)
         } else if code == EINPROGRESS {
-            reconnecting += 1
+            modeState.churn.reconnecting += 1
         } else {
             tally.errors.connect &+= 1
             active -= 1
@@ -51,7 +59,7 @@ extension ClientLoop {
     /// `EPOLLOUT` on connection `slot`, which is reconnecting: starts its traffic, or counts the
     /// failed connect.
     mutating func reconnected(_ slot: Int) {
-        reconnecting -= 1
+        modeState.churn.reconnecting -= 1
         guard connectOutcome(slot) == 0 else {
             tally.errors.connect &+= 1
             active -= 1
@@ -77,12 +85,12 @@ extension ClientLoop {
     /// closes them. Those that never settle count as failed connects.
     mutating func settleReconnects() {
         let deadline = ProcessClock.monotonic() &+ stallThreshold
-        while reconnecting > 0 {
+        while modeState.churn.reconnecting > 0 {
             let now = ProcessClock.monotonic()
             if now >= deadline { break }
             let ready = wait(until: deadline, now: now) { loop, slot, _ in
                 guard loop.connections[slot].state == .connecting else { return }
-                loop.reconnecting -= 1
+                loop.modeState.churn.reconnecting -= 1
                 if loop.connectOutcome(slot) == 0 { loop.tally.reopened &+= 1 } else { loop.tally.errors.connect &+= 1 }
                 loop.closeSocket(slot)
             }
@@ -92,6 +100,32 @@ extension ClientLoop {
             tally.errors.connect &+= 1
             closeSocket(slot)
         }
-        reconnecting = 0
+        modeState.churn.reconnecting = 0
+    }
+}
+
+/// Churn's figures in the report.
+extension BenchmarkReport {
+    /// Churn: connections that did all their echoes and closed in the window, per second.
+    public var connectionsPerSecond: Double? {
+        guard case .churn = configuration.mode, elapsedSeconds > 0 else { return nil }
+        return Double(connectionsCompleted) / elapsedSeconds
+    }
+
+    /// Churn's JSON values.
+    func churnValues(_ requestsPerConnection: Int, into values: inout ModeValues) {
+        values.requestsPerConnection = String(requestsPerConnection)
+        values.connectionsPerSecond = connectionsPerSecond.map { JSONText.fixed($0, 1) }
+        values.connectLatency = LatencySummary(connectLatency).json
+        values.firstEchoLatency = LatencySummary(firstEchoLatency).json
+    }
+
+    /// Churn's summary lines.
+    func churnSummaryLines(_ requestsPerConnection: Int) -> [String] {
+        ["  churn        \(requestsPerConnection) request\(requestsPerConnection == 1 ? "" : "s") per connection: "
+            + "\(connectionsCompleted) connections done in the window, \(JSONText.fixed(connectionsPerSecond ?? 0, 1))/s; "
+            + "\(connectionsOpened) opened in all",
+         "  connect µs   " + LatencySummary(connectLatency).text,
+         "  1st echo µs  " + LatencySummary(firstEchoLatency).text + " (from the connect's start)"]
     }
 }

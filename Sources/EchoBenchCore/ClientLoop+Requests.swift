@@ -10,26 +10,18 @@ import Glibc
 /// A connection's bytes form one stream (see ``ClientConnection``): a send moves bytes
 /// `[bytesSent, sendLimit)` in chunks, however many messages they span; a read takes at most
 /// what is owed back and verifies it against the regenerated pattern. Modes differ only in when
-/// requests are issued and what a completed message does.
+/// requests are issued and what a completed message does (``BenchmarkMode``'s switches).
 extension ClientLoop {
     /// Which counter a failure goes to.
     enum Failure {
         case mismatch, reset, eof
     }
 
-    /// How far connection `connection`'s byte stream may be sent now: to the end of the requests
-    /// issued (closed loop), also at most `depth` messages ahead of the echoes (`--rate`), or
-    /// `streamWindow` bytes ahead of them (`--stream`).
+    /// How far a closed loop may send connection `connection`'s byte stream: to the end of the
+    /// requests issued.
     @inline(__always)
-    func sendLimit(_ connection: UnsafeMutablePointer<ClientConnection>) -> UInt64 {
-        switch mode {
-        case .stream:
-            return connection.pointee.bytesReceived &+ streamWindow
-        case .rate:
-            return min(connection.pointee.issued, connection.pointee.bytesReceived / messageLength &+ depth) &* messageLength
-        case .pingpong, .pipeline, .churn:
-            return connection.pointee.issued &* messageLength
-        }
+    func closedLoopSendLimit(_ connection: UnsafeMutablePointer<ClientConnection>) -> UInt64 {
+        connection.pointee.issued &* messageLength
     }
 
     /// Issues connection `slot`'s next request, due at `time` (its latency counts from then).
@@ -54,7 +46,7 @@ extension ClientLoop {
             let sent = Glibc.send(descriptor, sendBuffer + head, size, Self.sendFlags)
             if sent > 0 {
                 connection.pointee.bytesSent = from &+ UInt64(sent)
-                if mode == .stream { sampleSend(slot, connection) }
+                didSend(slot, connection)
                 if sent < size {
                     blocked = true  // the send buffer is full: a retry now would see EAGAIN
                     break
@@ -115,34 +107,27 @@ extension ClientLoop {
     }
 
     /// Bytes `[from, to)` of connection `slot`'s stream came back and matched: completes the
-    /// messages they end. Returns false when the connection stops reading (finished, replaced,
-    /// or the window closed).
+    /// messages they end (see ``echoed(_:_:issuedAt:now:)``). Returns false when the connection
+    /// stops reading.
     @inline(__always)
-    private mutating func received(_ slot: Int, _ connection: UnsafeMutablePointer<ClientConnection>,
+    mutating func completeMessages(_ slot: Int, _ connection: UnsafeMutablePointer<ClientConnection>,
                                    from: UInt64, to: UInt64) -> Bool {
-        if mode == .stream { return streamed(slot, connection, count: to &- from) }
         var message = from / messageLength
         let end = to / messageLength
         guard message < end else { return true }
         let now = ProcessClock.monotonic()
         while message < end {
-            guard complete(slot, connection, message, now: now) else { return false }
+            guard echoed(slot, connection, issuedAt: times[ring(slot, message)], now: now) else { return false }
             message &+= 1
         }
         return true
     }
 
-    /// Message `message`'s echo is complete at `now`: records its latency if it counts, and issues
-    /// the connection's next request (closed loop), or retires the connection once the window has
-    /// closed. Returns false when the connection stops reading.
+    /// A closed loop's echo of a request issued at `issuedAt` completed at `now`: records its
+    /// latency if it counts, or retires the connection once the window has closed. Returns false
+    /// when the connection stops reading; the mode then issues what follows.
     @inline(__always)
-    private mutating func complete(_ slot: Int, _ connection: UnsafeMutablePointer<ClientConnection>,
-                                   _ message: UInt64, now: UInt64) -> Bool {
-        let issuedAt = times[ring(slot, message)]
-        if mode == .rate {
-            answered(due: issuedAt, now: now)
-            return true
-        }
+    mutating func counted(_ connection: UnsafeMutablePointer<ClientConnection>, issuedAt: UInt64, now: UInt64) -> Bool {
         if now >= windowEnd {
             connection.pointee.state = .finished
             active -= 1
@@ -153,9 +138,14 @@ extension ClientLoop {
             tally.requests &+= 1
             Self.record(&tally.latency, from: issuedAt, to: now)
         }
-        if requestsPerConnection != 0 { return churnEcho(slot, connection, now: now) }
-        issue(slot, connection, at: now)
         return true
+    }
+
+    /// When the oldest request connection `slot` is waiting for was issued, or nil when nothing
+    /// is in flight.
+    func oldestRequest(_ slot: Int, _ connection: UnsafeMutablePointer<ClientConnection>) -> UInt64? {
+        guard connection.pointee.bytesSent > connection.pointee.bytesReceived else { return nil }
+        return times[ring(slot, connection.pointee.bytesReceived / messageLength)]
     }
 
     /// Records `to - from` nanoseconds (0 if the clock has not moved), at most ``latencyLimit``.
@@ -173,7 +163,7 @@ extension ClientLoop {
         }
         if connections[slot].state == .active {
             active -= 1
-            if mode == .rate { forgetOutstanding(slot) }
+            failed(slot)
         }
         closeSocket(slot)
     }

@@ -14,7 +14,7 @@ extension ClientLoop {
     mutating func run(runStart: UInt64, warmupEnd: UInt64, windowEnd: UInt64) {
         self.warmupEnd = warmupEnd
         self.windowEnd = windowEnd
-        if mode == .rate { startSchedule(at: runStart) }
+        startMode(runStart: runStart)
         for slot in 0..<count where connections[slot].state == .established {
             // Its own clock reading: the first sends go out one after another.
             activate(slot, now: ProcessClock.monotonic())
@@ -22,19 +22,11 @@ extension ClientLoop {
         while active > 0 && !windowClosed {
             let now = ProcessClock.monotonic()
             if now >= windowEnd { break }
-            var deadline = windowEnd
-            if mode == .rate {
-                admitArrivals(now: now)
-                deadline = min(deadline, schedule.next)
-            }
+            let deadline = beforeWait(now: now)
             // EBADF, EINVAL cannot happen with the loop's own descriptor.
             if wait(until: deadline, now: now, { $0.serve($1, events: $2) }) < 0 { break }
         }
-        if mode == .rate {
-            // The arrivals due since the last wake-up, before the window's end, are still sent.
-            admitArrivals(now: ProcessClock.monotonic())
-            drain()
-        }
+        endMode()
         finish()
     }
 
@@ -43,9 +35,7 @@ extension ClientLoop {
         let connection = connections + slot
         connection.pointee.state = .active
         active += 1
-        if mode.isClosedLoop {
-            for _ in 0..<depth { issue(slot, connection, at: now) }
-        }
+        startConnection(slot, connection, now: now)
         send(slot, connection)
     }
 
@@ -71,8 +61,8 @@ extension ClientLoop {
         }
     }
 
-    /// Counts the stalled connections and closes every socket (churn: once the reconnects under
-    /// way have settled, so the connections counted are those the server saw).
+    /// Counts the stalled connections and closes every socket, then lets the mode settle what is
+    /// still under way (churn: its reconnects, so the connections counted are those the server saw).
     private mutating func finish() {
         let now = ProcessClock.monotonic()
         for slot in 0..<count {
@@ -84,18 +74,7 @@ extension ClientLoop {
             }
             closeSocket(slot)
         }
-        if reconnecting > 0 { settleReconnects() }
+        settleMode()
         active = 0
-    }
-
-    /// When the oldest request connection `slot` is waiting for was issued (stream: the oldest
-    /// sample), or nil when nothing is in flight.
-    private func oldestOutstanding(_ slot: Int, _ connection: UnsafeMutablePointer<ClientConnection>) -> UInt64? {
-        if mode == .stream {
-            let oldest = connection.pointee.samplesDone
-            return oldest < connection.pointee.issued ? times[ring(slot, oldest)] : nil
-        }
-        guard connection.pointee.bytesSent > connection.pointee.bytesReceived else { return nil }
-        return times[ring(slot, connection.pointee.bytesReceived / messageLength)]
     }
 }

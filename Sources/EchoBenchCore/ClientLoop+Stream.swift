@@ -1,4 +1,4 @@
-/// `--stream`: each connection keeps up to `streamWindow` bytes in flight, sending as echoes come
+/// `--stream`: each connection keeps up to its window of bytes in flight, sending as echoes come
 /// back, and every byte is verified like any other.
 ///
 /// Bytes echoed in the window are counted (the report's requests are those bytes over `--length`).
@@ -36,5 +36,11 @@ extension ClientLoop {
         }
         connection.pointee.samplesDone = done
         return true
+    }
+
+    /// When connection `slot`'s oldest latency sample still waiting was taken, or nil when none is.
+    func oldestSample(_ slot: Int, _ connection: UnsafeMutablePointer<ClientConnection>) -> UInt64? {
+        let oldest = connection.pointee.samplesDone
+        return oldest < connection.pointee.issued ? times[ring(slot, oldest)] : nil
     }
 }

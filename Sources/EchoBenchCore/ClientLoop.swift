@@ -61,14 +61,6 @@ struct ClientLoop: ~Copyable {
     /// Requests outstanding longer than this (nanoseconds) at the window's end are stalled;
     /// `--rate` waits this long after the window for the requests due in it.
     let stallThreshold: UInt64
-    /// Requests in flight per connection (closed loop: always; `--rate`: at most).
-    let depth: UInt64
-    /// `--rate`: requests a connection may hold due but unsent.
-    let queueLimit: UInt64
-    /// Churn: echoes per connection, 0 to keep connections.
-    let requestsPerConnection: UInt32
-    /// `--stream`: bytes in flight per connection at most.
-    let streamWindow: UInt64
     /// Request times (issue, or due, nanoseconds), `1 << ringShift` per connection; stream mode:
     /// the times of its latency samples.
     let times: UnsafeMutablePointer<UInt64>
@@ -79,15 +71,10 @@ struct ClientLoop: ~Copyable {
     /// Idle connections per source address (127.0.0.2 onwards, by identifier), 0 to let the
     /// kernel choose.
     let perSource: Int
-    /// `--rate`: this loop's share, and where in the aggregate schedule its arrivals sit.
-    let loopRate: Double
+    /// This loop's number, and how many loops there are.
     let loopIndex: Int
     let loops: Int
 
-    /// `--rate`: the arrival times (made at the start).
-    var schedule: ArrivalSchedule
-    /// `--rate`: where the round-robin of arrivals over the connections stands.
-    var nextSlot = 0
     /// What the loop counts: requests, latencies, errors, and the modes' figures.
     var tally = LoopResult.empty
     /// The `errno` of the first failed connect, 0 if none failed.
@@ -100,10 +87,8 @@ struct ClientLoop: ~Copyable {
     var windowEnd: UInt64 = .max
     /// Whether an echo completed after ``windowEnd``: the loop stops after this batch.
     var windowClosed = false
-    /// `--rate`: requests due in the window issued and not yet answered.
-    var outstandingInWindow: UInt64 = 0
-    /// Churn: connections whose replacement's connect is under way.
-    var reconnecting = 0
+    /// What the modes keep besides the connections (see ``ModeState``).
+    var modeState: ModeState
 
     /// Creates the epoll instance and allocates everything the loop will need.
     ///
@@ -122,29 +107,24 @@ struct ClientLoop: ~Copyable {
         mode = configuration.mode
         length = configuration.length
         messageLength = UInt64(configuration.length)
-        chunk = mode == .pingpong || mode == .churn ? min(configuration.length, Self.chunkSize) : Self.chunkSize
+        chunk = mode.spansMessages ? Self.chunkSize : min(configuration.length, Self.chunkSize)
         count = identifiers.count
         stallThreshold = ProcessClock.nanoseconds(configuration.stallThreshold)
-        depth = UInt64(configuration.pipeline)
-        queueLimit = UInt64(configuration.queueLimit)
-        requestsPerConnection = UInt32(configuration.requestsPerConnection ?? 0)
-        streamWindow = UInt64(configuration.streamWindow)
         self.perSource = perSource
-        loopRate = configuration.rate(ofLoop: loopIndex)
         self.loopIndex = loopIndex
         loops = configuration.threads
-        schedule = ArrivalSchedule(rate: max(loopRate, 1), arrival: configuration.arrival, start: .max)
+        modeState = ModeState(configuration: configuration, loopIndex: loopIndex)
         connections = .allocate(capacity: max(count, 1))
         connections.initialize(repeating: ClientConnection(), count: max(count, 1))
         for index in 0..<count {
             connections[index].identifier = UInt32(truncatingIfNeeded: identifiers.lowerBound + index)
         }
-        let capacity = idle ? 1 : configuration.ringCapacity
+        let capacity = idle ? 1 : mode.ringCapacity
         ringShift = capacity.trailingZeroBitCount
         ringMask = UInt64(capacity - 1)
         times = .allocate(capacity: max(count, 1) * capacity)
         times.initialize(repeating: 0, count: max(count, 1) * capacity)
-        let samples = mode == .stream ? max(count, 1) * capacity : 1
+        let samples = mode.keepsSamplePositions ? max(count, 1) * capacity : 1
         samplePositions = .allocate(capacity: samples)
         samplePositions.initialize(repeating: 0, count: samples)
         events = .allocate(capacity: Self.maxEvents)

@@ -100,26 +100,9 @@ public struct EchoBenchCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: ArgumentHelp("Seconds without any connect completing before the pending connects are given up.", valueName: "seconds"))
     var connectTimeout: Double = 10
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("Open loop: requests per second across all connections.", valueName: "requests/s"))
-    var rate: Double?
-
-    @Option(help: ArgumentHelp("With --rate: how requests fall due, uniform or poisson (default uniform).", valueName: "process"))
-    var arrival: ArrivalSchedule.Arrival?
-
-    @Option(parsing: .unconditional, help: ArgumentHelp("With --rate: requests a connection may hold waiting before more are dropped (1-65536, default \(BenchmarkConfiguration().queueLimit)).", valueName: "count"))
-    var queueLimit: Int?
-
-    @Option(parsing: .unconditional, help: ArgumentHelp("Requests in flight per connection (1-4096; with --rate, at most).", valueName: "count"))
-    var pipeline: Int = 1
-
-    @Option(parsing: .unconditional, help: ArgumentHelp("Churn: echoes per connection before it closes and a new one opens (1-1000000000).", valueName: "count"))
-    var requestsPerConnection: Int?
-
-    @Flag(help: "Each connection writes continuously and reads concurrently.")
-    var stream = false
-
-    @Option(parsing: .unconditional, help: ArgumentHelp("With --stream: bytes a connection may have in flight (default \(BenchmarkConfiguration().streamWindow)).", valueName: "bytes"))
-    var streamWindow: Int?
+    /// `--rate`, `--arrival`, `--queue-limit`, `--pipeline`, `--requests-per-connection`,
+    /// `--stream`, `--stream-window`.
+    @OptionGroup var modeOptions: ModeOptions
 
     @Option(parsing: .unconditional, help: ArgumentHelp("Idle connections held through the run (0-1000000).", valueName: "count"))
     var idle: Int = 0
@@ -143,29 +126,31 @@ public struct EchoBenchCommand: ParsableCommand {
     public init() {}
 
     /// The run the options describe.
+    ///
+    /// - Throws: ``BenchmarkError/invalidConfiguration(_:)`` when the mode's flags do not make a
+    ///   mode (see ``ModeOptions/mode()``); the rest is checked by ``BenchmarkConfiguration/validate()``.
     public var benchmarkConfiguration: BenchmarkConfiguration {
-        var configuration = BenchmarkConfiguration(host: host, port: port, connections: connections, length: length,
-                                                   duration: duration, warmup: warmup, threads: threads)
-        configuration.connectTimeout = connectTimeout
-        configuration.rate = rate
-        if let arrival { configuration.arrival = arrival }
-        if let queueLimit { configuration.queueLimit = queueLimit }
-        configuration.pipeline = pipeline
-        configuration.requestsPerConnection = requestsPerConnection
-        configuration.stream = stream
-        if let streamWindow { configuration.streamWindow = streamWindow }
-        configuration.idle = idle
-        configuration.idlePerProcess = idlePerProcess
-        configuration.idlePerSource = idlePerSource
-        configuration.helperExecutable = Self.executablePath
-        return configuration
+        get throws(BenchmarkError) {
+            var configuration = BenchmarkConfiguration(host: host, port: port, connections: connections, length: length,
+                                                       duration: duration, warmup: warmup, threads: threads)
+            configuration.connectTimeout = connectTimeout
+            configuration.mode = try modeOptions.mode()
+            configuration.idle = idle
+            configuration.idlePerProcess = idlePerProcess
+            configuration.idlePerSource = idlePerSource
+            configuration.helperExecutable = Self.executablePath
+            return configuration
+        }
     }
 
     public func validate() throws {
+        let configuration: BenchmarkConfiguration
+        do {
+            configuration = try benchmarkConfiguration
+        } catch {
+            throw ValidationError(error.description)
+        }
         let companions: [(given: Bool, option: String, needs: String, present: Bool)] = [
-            (arrival != nil, "--arrival", "--rate", rate != nil),
-            (queueLimit != nil, "--queue-limit", "--rate", rate != nil),
-            (streamWindow != nil, "--stream-window", "--stream", stream),
             (idlePerProcess != nil, "--idle-per-process", "--idle", idle > 0),
             (idlePerSource != nil, "--idle-per-source", "--idle", idle > 0),
         ]
@@ -173,7 +158,7 @@ public struct EchoBenchCommand: ParsableCommand {
             throw ValidationError("\(companion.option) needs \(companion.needs)")
         }
         do {
-            try benchmarkConfiguration.validate()
+            try configuration.validate()
         } catch {
             throw ValidationError(error.description)
         }
@@ -181,7 +166,7 @@ public struct EchoBenchCommand: ParsableCommand {
 
     public func run() throws {
         if idleHelper {
-            let status = IdleHelper.serve(benchmarkConfiguration, first: idleFirst, perSource: idlePerSource ?? 0)
+            let status = IdleHelper.serve(try benchmarkConfiguration, first: idleFirst, perSource: idlePerSource ?? 0)
             if status != 0 { throw ExitCode(status) }
             return
         }

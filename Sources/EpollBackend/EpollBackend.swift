@@ -55,7 +55,7 @@ public struct EpollBackend: EventBackend {
         /// descriptor limit.
         public var pipeLimit: Int = min(1024, max(1, FileDescriptorLimit.current / 8))
 
-        /// The default options: 65536-byte reads, 1024 events per wait, no splicing.
+        /// The default options: level-triggered, 65536-byte reads, 1024 events per wait, no splicing.
         public init() {}
 
         /// The accepted range of ``bufferSize``.
@@ -111,7 +111,7 @@ public struct EpollBackend: EventBackend {
     /// loop accepted is closed and `statistics` holds the final counters.
     ///
     /// - Throws: ``EchoError/invalidConfiguration(_:)`` for options out of range, or
-    ///   ``EchoError/system(_:errno:)`` when `epoll` cannot be set up or fails in a way the loop
+    ///   ``EchoError`` `.system` when `epoll` cannot be set up or fails in a way the loop
     ///   cannot serve through.
     public func run(listener: ListeningSocket, stop: StopSignal, statistics: LiveStatistics,
                     limits: ServerLimits) throws(EchoError) {

@@ -15,7 +15,7 @@ extension EpollLoop {
     /// connection closes or after ``AcceptFailure/backoffNanoseconds``. At the cap (`--max-connections`,
     /// pausing) it leaves the set the same way and comes back once a connection closes.
     ///
-    /// - Throws: ``EchoError/system(_:errno:)`` for errors that mean the listener itself is broken.
+    /// - Throws: ``EchoError`` `.system` for errors that mean the listener itself is broken.
     mutating func acceptConnections() throws(EchoError) {
         let flags = Int32(SOCK_NONBLOCK.rawValue | SOCK_CLOEXEC.rawValue)
         while true {
@@ -24,8 +24,8 @@ extension EpollLoop {
                 statistics[.acceptPauses] &+= 1
                 return
             }
-            let descriptor = clinux_accept4(listener, nil, nil, flags)
-            let code = descriptor < 0 ? errno : 0
+            let outcome = SystemCall.outcome { clinux_accept4(listener, nil, nil, flags) }
+            let descriptor = outcome.value
             statistics[.accept] += 1
             if descriptor >= 0 {
                 if connections.openCount >= maxConnections {
@@ -38,7 +38,7 @@ extension EpollLoop {
                 guard try adopt(descriptor) else { return }
                 continue
             }
-            switch AcceptFailure(errno: code) {
+            switch AcceptFailure(code: outcome.error) {
             case .backlogEmpty:
                 return
             case .transient:
@@ -48,7 +48,7 @@ extension EpollLoop {
                 try pauseAccepting(until: MonotonicTime.now().adding(nanoseconds: AcceptFailure.backoffNanoseconds))
                 return
             case .listenerBroken:
-                throw .system("accept4", errno: code)
+                throw SystemCall.failure("accept4", code: outcome.error)
             }
         }
     }
@@ -74,7 +74,7 @@ extension EpollLoop {
             try pauseAccepting(until: MonotonicTime.now().adding(nanoseconds: AcceptFailure.backoffNanoseconds))
             return false
         default:
-            throw .system("epoll_ctl(EPOLL_CTL_ADD, a connection)", errno: code)
+            throw SystemCall.failure("epoll_ctl(EPOLL_CTL_ADD, a connection)", code: code)
         }
     }
 
@@ -82,7 +82,7 @@ extension EpollLoop {
     private mutating func pauseAccepting(until deadline: MonotonicTime) throws(EchoError) {
         if case .watched = listenerState {
             let code = remove(listener)
-            guard code == 0 else { throw .system("epoll_ctl(EPOLL_CTL_DEL, the listener)", errno: code) }
+            guard code == 0 else { throw SystemCall.failure("epoll_ctl(EPOLL_CTL_DEL, the listener)", code: code) }
         }
         listenerState = .paused(until: deadline)
     }
@@ -99,7 +99,7 @@ extension EpollLoop {
         case ENOMEM, ENOSPC:
             listenerState = .paused(until: now.adding(nanoseconds: AcceptFailure.backoffNanoseconds))
         default:
-            throw .system("epoll_ctl(EPOLL_CTL_ADD, the listener)", errno: code)
+            throw SystemCall.failure("epoll_ctl(EPOLL_CTL_ADD, the listener)", code: code)
         }
     }
 }

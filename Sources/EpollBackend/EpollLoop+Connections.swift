@@ -1,3 +1,4 @@
+import Backend
 import CLinux
 
 #if canImport(Glibc)
@@ -43,8 +44,8 @@ extension EpollLoop {
     mutating func receive(_ descriptor: Int32, _ connection: UnsafeMutablePointer<Connection>, events: UInt32) {
         var reads = 0
         while true {
-            let count = Glibc.read(descriptor, readBuffer, bufferSize)
-            let code = count < 0 ? errno : 0
+            let outcome = SystemCall.outcome { Glibc.read(descriptor, readBuffer, bufferSize) }
+            let count = outcome.value
             statistics[.read] += 1
             if count > 0 {
                 statistics[.requests] &+= 1
@@ -61,7 +62,7 @@ extension EpollLoop {
                 closeConnection(descriptor, connection)
                 return
             } else {
-                switch code {
+                switch outcome.error {
                 case EINTR:
                     continue
                 case EAGAIN:
@@ -85,8 +86,8 @@ extension EpollLoop {
     private mutating func echo(_ descriptor: Int32, _ connection: UnsafeMutablePointer<Connection>,
                                count: Int) -> Bool {
         while true {
-            let sent = Glibc.send(descriptor, readBuffer, count, Self.sendFlags)
-            let code = sent < 0 ? errno : 0
+            let outcome = SystemCall.outcome { Glibc.send(descriptor, readBuffer, count, Self.sendFlags) }
+            let sent = outcome.value
             statistics[.write] += 1
             if sent == count {
                 statistics[.bytesSent] &+= UInt64(truncatingIfNeeded: count)
@@ -98,7 +99,7 @@ extension EpollLoop {
                 hold(descriptor, connection, readBuffer + sent, count: count - sent)
                 return false
             }
-            switch code {
+            switch outcome.error {
             case EINTR:
                 continue
             case EAGAIN:
@@ -132,8 +133,8 @@ extension EpollLoop {
         while true {
             let start = Int(connection.pointee.pendingStart)
             let remaining = connection.pointee.pendingCount
-            let sent = Glibc.send(descriptor, pending + start, remaining, Self.sendFlags)
-            let code = sent < 0 ? errno : 0
+            let outcome = SystemCall.outcome { Glibc.send(descriptor, pending + start, remaining, Self.sendFlags) }
+            let sent = outcome.value
             statistics[.write] += 1
             if sent == remaining {
                 statistics[.bytesSent] &+= UInt64(truncatingIfNeeded: sent)
@@ -146,7 +147,7 @@ extension EpollLoop {
                 if sent > 0 { idle.touch(descriptor) }  // the peer takes its bytes: not idle
                 return
             }
-            switch code {
+            switch outcome.error {
             case EINTR:
                 continue
             case EAGAIN:

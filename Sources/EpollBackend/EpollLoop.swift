@@ -85,12 +85,11 @@ struct EpollLoop: ~Copyable {
 
     /// Makes `listener` non-blocking, creates the epoll instance and allocates the loop's buffers.
     ///
-    /// - Throws: ``EchoError/system(_:errno:)`` when `fcntl` or `epoll_create1` fails.
+    /// - Throws: ``EchoError`` `.system` when `fcntl` or `epoll_create1` fails.
     init(listener: ListeningSocket, stop: StopSignal, options: EpollBackend.Options,
          statistics live: LiveStatistics, limits: ServerLimits) throws(EchoError) {
         try listener.setNonBlocking(true)
-        let epollDescriptor = epoll_create1(Int32(EPOLL_CLOEXEC))
-        guard epollDescriptor >= 0 else { throw .system("epoll_create1", errno: errno) }
+        let epollDescriptor = try SystemCall.run("epoll_create1") { epoll_create1(Int32(EPOLL_CLOEXEC)) }
         self.epollDescriptor = epollDescriptor
         self.listener = listener.fileDescriptor
         stopDescriptor = stop.fileDescriptor
@@ -156,12 +155,11 @@ struct EpollLoop: ~Copyable {
         var deadline = nextTick
         if case .paused(let until) = listenerState, until < deadline { deadline = until }
         let timeout = deadline == .distantFuture ? -1 : deadline.milliseconds(after: MonotonicTime.now())
-        let count = epoll_wait(epollDescriptor, events, batchSize, timeout)
+        let outcome = SystemCall.outcome { epoll_wait(epollDescriptor, events, batchSize, timeout) }
         statistics[.epollWait] += 1
-        if count >= 0 { return Int(count) }
-        let code = errno
-        if code == EINTR { return 0 }
-        throw .system("epoll_wait", errno: code)
+        if !outcome.failed { return Int(outcome.value) }
+        if outcome.error == EINTR { return 0 }
+        throw SystemCall.failure("epoll_wait", code: outcome.error)
     }
 
     /// Work left for the end of a turn: the idle timeout's tick when it is due, then putting the
@@ -199,7 +197,7 @@ struct EpollLoop: ~Copyable {
     /// Adds `descriptor`, which is not a connection, to the set for reading.
     private mutating func register(_ descriptor: Int32, _ what: String) throws(EchoError) {
         let code = control(EPOLL_CTL_ADD, descriptor, interest: .read, token: .fixed(descriptor))
-        guard code == 0 else { throw .system("epoll_ctl(EPOLL_CTL_ADD, \(what))", errno: code) }
+        guard code == 0 else { throw SystemCall.failure("epoll_ctl(EPOLL_CTL_ADD, \(what))", code: code) }
     }
 
     /// The event bits to register with for `interest`.
@@ -208,18 +206,18 @@ struct EpollLoop: ~Copyable {
         interest.epollEvents | triggerFlags
     }
 
-    /// `epoll_ctl` on this loop's instance, counted. Returns 0, or the `errno` it failed with.
+    /// `epoll_ctl` on this loop's instance, counted. Returns 0, or the error number it failed with.
     @inline(__always)
     mutating func control(_ operation: Int32, _ descriptor: Int32, interest: Interest, token: EventToken) -> Int32 {
         var event = epoll_event(events: events(for: interest), data: epoll_data_t(u64: token.rawValue))
         statistics[.epollCtl] += 1
-        return epoll_ctl(epollDescriptor, operation, descriptor, &event) == 0 ? 0 : errno
+        return SystemCall.outcome { epoll_ctl(epollDescriptor, operation, descriptor, &event) }.error
     }
 
-    /// Removes `descriptor` from the set, counted. Returns 0, or the `errno` it failed with.
+    /// Removes `descriptor` from the set, counted. Returns 0, or the error number it failed with.
     mutating func remove(_ descriptor: Int32) -> Int32 {
         statistics[.epollCtl] += 1
-        return epoll_ctl(epollDescriptor, EPOLL_CTL_DEL, descriptor, nil) == 0 ? 0 : errno
+        return SystemCall.outcome { epoll_ctl(epollDescriptor, EPOLL_CTL_DEL, descriptor, nil) }.error
     }
 
 }

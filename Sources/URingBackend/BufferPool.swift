@@ -14,7 +14,7 @@ struct BufferPool: ~Copyable {
     init(bufferSize: Int, count: Int) {
         self.bufferSize = bufferSize
         self.count = count
-        base = .allocate(byteCount: bufferSize * count, alignment: 4096)
+        base = .allocate(byteCount: bufferSize * count, alignment: MemoryPage.size)
         memset(base, 0, bufferSize * count)
     }
 

@@ -40,6 +40,13 @@ struct BundleConnection: LifecycleRecord, ~Copyable {
         self.buffers = consume buffers
     }
 
+    /// Gives up the connection's buffers without freeing them (its ring could not be
+    /// unregistered, so the kernel may still use them); returns the bytes given up.
+    mutating func leakBuffers() -> Int {
+        guard let buffers = buffers.take() else { return 0 }
+        return buffers.leak()
+    }
+
     /// Buffers received and not yet sent.
     var queued: UInt16 {
         @inline(__always) get { received &- sent }

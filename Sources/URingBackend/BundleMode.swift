@@ -73,7 +73,7 @@ struct BundleMode: LoopMode, ~Copyable {
         // The ring's buffer group is the descriptor: 16 bits.
         guard fd < Int32(UInt16.max) else {
             loop.statistics[.acceptFailures] &+= 1
-            loop.closeDescriptor(fd, direct: false)
+            loop.close(Descriptor(fd, .ordinary))
             return false
         }
         let buffers = ConnectionBufferRing(bufferSize: bufferSize)
@@ -81,7 +81,7 @@ struct BundleMode: LoopMode, ~Copyable {
         loop.statistics[.other] &+= 1
         guard status == 0 else {
             loop.statistics[.acceptFailures] &+= 1
-            loop.closeDescriptor(fd, direct: false)
+            loop.close(Descriptor(fd, .ordinary))
             return false  // the buffers go with `buffers`
         }
         connections.reserve(fd)
@@ -104,7 +104,7 @@ struct BundleMode: LoopMode, ~Copyable {
     mutating func receiveCancelFailed(on fd: Int32, result: Int32, _ loop: inout LoopContext) {
         let connection = connections[fd]
         if connection.pointee.lifecycle == .closing && connection.pointee.receive == .armed {
-            loop.shutDown(fd, direct: false)
+            loop.shutDown(Descriptor(fd, .ordinary))
         }
     }
 
@@ -116,11 +116,17 @@ struct BundleMode: LoopMode, ~Copyable {
     }
 
     /// Unregisters the connection's ring, frees its buffers and closes its descriptor.
-    private mutating func close(_ fd: Int32, _ loop: inout LoopContext) {
-        _ = io_uring_unregister_buf_ring(loop.ring.raw, Int32(fd))
+    ///
+    /// When unregistering fails the kernel may still hold the ring, and write into its buffers:
+    /// their memory is leaked and counted (``ServerStatistics/Counter/bufferBytesLeaked``), never freed.
+    mutating func close(_ fd: Int32, _ loop: inout LoopContext) {
+        let status = io_uring_unregister_buf_ring(loop.ring.raw, Int32(fd))
         loop.statistics[.other] &+= 1
-        connections[fd].pointee = BundleConnection()  // the old record's ring frees its memory
-        loop.closeDescriptor(fd, direct: false)
+        if status < 0 {
+            loop.statistics[.bufferBytesLeaked] &+= UInt64(connections[fd].pointee.leakBuffers())
+        }
+        connections[fd].pointee = BundleConnection()  // the old record's ring frees its memory, if it has it
+        loop.close(Descriptor(fd, .ordinary))
         loop.statistics[.connectionsClosed] &+= 1
         open -= 1
     }
@@ -129,7 +135,7 @@ struct BundleMode: LoopMode, ~Copyable {
     /// closed like a broken one.
     mutating func closeIdle(_ fd: Int32, _ loop: inout LoopContext) -> Bool {
         guard connections.isLive(fd) else { return false }
-        loop.shutDown(fd, direct: false)
+        loop.shutDown(Descriptor(fd, .ordinary))
         beginClosing(fd, &loop)
         closeIfFinished(fd, &loop)
         return true

@@ -18,19 +18,24 @@ import CLibUring
 /// One page-aligned allocation holds, in order: the ring's entries, the `msghdr` and `iovec`s of
 /// the connection's gathered send (one send in flight per connection), the bytes each buffer
 /// holds; then, from the next page, the buffers. Noncopyable: the value owns the allocation and
-/// frees it when it goes (the loop unregisters the ring first, once nothing uses its buffers).
+/// frees it when it goes (the loop unregisters the ring first, once nothing uses its buffers). If
+/// unregistering fails, the kernel may still write into the memory: ``leak()`` gives it up unfreed.
 struct ConnectionBufferRing: ~Copyable {
     /// Buffers per connection: what an idle connection costs in bundle mode (times the buffer size).
     static let count: UInt16 = 8
 
     private let base: UnsafeMutableRawPointer
+    /// The first buffer: a page boundary after the header, so it depends on the page size, which
+    /// is known only at run time; kept rather than computed on the per-request path.
+    private let buffers: UnsafeMutableRawPointer
     /// Bytes in each buffer.
     let bufferSize: Int
 
     /// Allocates the ring and buffers and fills the ring with every buffer (not yet registered).
     init(bufferSize: Int) {
         self.bufferSize = bufferSize
-        base = .allocate(byteCount: Layout.buffers + Int(Self.count) * bufferSize, alignment: Layout.pageSize)
+        base = .allocate(byteCount: Self.allocatedBytes(bufferSize: bufferSize), alignment: MemoryPage.size)
+        buffers = base + Layout.buffers
         io_uring_buf_ring_init(ring)
         for id in 0..<Self.count {
             io_uring_buf_ring_add(ring, buffer(id), UInt32(bufferSize), id, Self.mask, Int32(id))
@@ -39,6 +44,19 @@ struct ConnectionBufferRing: ~Copyable {
     }
 
     deinit { base.deallocate() }
+
+    /// Gives the memory up without freeing it, for when the kernel may still hold the ring (its
+    /// unregistration failed); returns the bytes given up.
+    consuming func leak() -> Int {
+        let bytes = Self.allocatedBytes(bufferSize: bufferSize)
+        discard self
+        return bytes
+    }
+
+    /// The size of one connection's allocation.
+    static func allocatedBytes(bufferSize: Int) -> Int {
+        Layout.buffers + Int(count) * bufferSize
+    }
 
     /// The entry (and buffer id) that ring `position` maps to: positions count up through 16 bits
     /// and wrap like the kernel's head; entries repeat every ``count`` positions.
@@ -72,7 +90,7 @@ struct ConnectionBufferRing: ~Copyable {
     /// The first byte of buffer `id`.
     @inline(__always)
     func buffer(_ id: UInt16) -> UnsafeMutableRawPointer {
-        base + Layout.buffers + Int(id) * bufferSize
+        buffers + Int(id) * bufferSize
     }
 
     /// The length the kernel left in the entry at ring `position`.
@@ -123,7 +141,7 @@ struct ConnectionBufferRing: ~Copyable {
         io_uring_prep_sendmsg(sqe, fd, message, UInt32(MSG_NOSIGNAL))
     }
 
-    /// Registers the ring with `uring` as buffer group `group`; returns 0 or `-errno`.
+    /// Registers the ring with `uring` as buffer group `group`; returns 0 or a negative error number.
     func register(on uring: borrowing Ring, group: UInt16) -> Int32 {
         var registration = io_uring_buf_reg()
         registration.ring_addr = UInt64(UInt(bitPattern: base))
@@ -135,7 +153,7 @@ struct ConnectionBufferRing: ~Copyable {
     /// Byte offsets of the parts of the allocation, each aligned for what it holds.
     private enum Layout {
         /// The kernel maps the ring by pages, so it starts on one, and the buffers start on the next.
-        static var pageSize: Int { 4096 }
+        static var pageSize: Int { MemoryPage.size }
         /// The ring's entries come first (the ring's tail overlays the first entry).
         static var message: Int {
             aligned(Int(ConnectionBufferRing.count) * MemoryLayout<io_uring_buf>.stride, for: msghdr.self)

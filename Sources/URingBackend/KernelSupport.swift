@@ -55,8 +55,8 @@ enum KernelSupport {
 
     /// The error for a failed `io_uring_setup` with `flags`: a set-up flag this kernel does not
     /// know gives `EINVAL`, so that is reported as the missing feature it is.
-    static func setupFailed(errno code: Int32, flags: UInt32) -> EchoError {
-        guard code == EINVAL else { return unavailable(errno: code) }
+    static func setupFailed(code: Int32, flags: UInt32) -> EchoError {
+        guard code == EINVAL else { return unavailable(code: code) }
         let named: [(UInt32, String)] = [
             (UInt32(IORING_SETUP_DEFER_TASKRUN), "IORING_SETUP_DEFER_TASKRUN (Linux 6.1)"),
             (UInt32(IORING_SETUP_SINGLE_ISSUER), "IORING_SETUP_SINGLE_ISSUER (Linux 6.0)"),
@@ -65,12 +65,12 @@ enum KernelSupport {
             (UInt32(IORING_SETUP_SQPOLL), "IORING_SETUP_SQPOLL (Linux 5.13 for unprivileged use)"),
         ]
         let asked = named.filter { flags & $0.0 != 0 }.map(\.1)
-        if asked.isEmpty { return unavailable(errno: code) }
+        if asked.isEmpty { return unavailable(code: code) }
         return .missingKernelFeature(asked.joined(separator: " or "))
     }
 
     /// The error for a failed `io_uring_setup`, saying why where the kernel tells.
-    static func unavailable(errno code: Int32) -> EchoError {
+    static func unavailable(code: Int32) -> EchoError {
         switch code {
         case ENOSYS:
             return .uringUnavailable(reason: "this kernel has no io_uring_setup (ENOSYS)")
@@ -84,7 +84,7 @@ enum KernelSupport {
         case ENOMEM:
             return .uringUnavailable(reason: "io_uring_setup could not allocate the ring (ENOMEM; check RLIMIT_MEMLOCK)")
         default:
-            return .uringUnavailable(reason: "io_uring_setup failed: \(EchoError.message(for: code)) (errno \(code))")
+            return .uringUnavailable(reason: "\(SystemCall.failure("io_uring_setup", code: code))")
         }
     }
 

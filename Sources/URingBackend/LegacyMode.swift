@@ -96,7 +96,7 @@ struct LegacyMode: LoopMode, ~Copyable {
 
     mutating func buffersProvided(count: UInt16, result: Int32, _ loop: inout LoopContext) {
         guard result >= 0 else {
-            loop.fail(.system("IORING_OP_PROVIDE_BUFFERS", errno: -result))
+            loop.fail(SystemCall.failure("IORING_OP_PROVIDE_BUFFERS", result: result))
             return
         }
         buffersInPool &+= Int(count)
@@ -127,13 +127,13 @@ struct LegacyMode: LoopMode, ~Copyable {
     /// starved, the receive it gets back) sees the shutdown and closes it.
     mutating func closeIdle(_ fd: Int32, _ loop: inout LoopContext) -> Bool {
         guard Int(fd) < connections.capacity, connections[fd].pointee.state != .closed else { return false }
-        loop.shutDown(fd, direct: false)
+        loop.shutDown(Descriptor(fd, .ordinary))
         return true
     }
 
     private mutating func close(_ fd: Int32, _ loop: inout LoopContext) {
         connections[fd].pointee.state = .closed
-        loop.closeDescriptor(fd, direct: false)
+        loop.close(Descriptor(fd, .ordinary))
         loop.statistics[.connectionsClosed] &+= 1
     }
 

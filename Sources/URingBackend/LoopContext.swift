@@ -7,8 +7,8 @@ import CLibUring
 /// What every mode's handlers work with: the ring, the listener, the counters, the idle stamps,
 /// and whether the loop is stopping and why. Owned by the ``LoopDriver``, lent to its ``LoopMode`` for each call.
 struct LoopContext: ~Copyable {
-    /// The ring every request goes through.
-    let ring: Ring
+    /// The ring every request goes through; torn down by ``LoopDriver`` at the end of its way out.
+    var ring: Ring
     /// The listening socket (owned by the caller).
     let listener: Int32
     /// The counters, published once per turn.
@@ -27,16 +27,17 @@ struct LoopContext: ~Copyable {
         idle = IdleTracker(limits: limits)
     }
 
-    /// Closes a descriptor the loop accepted but does not serve (at stop, over the cap, or when a
-    /// mode could not adopt it): with `direct`, an index in the ring's file table.
-    mutating func closeDescriptor(_ fd: Int32, direct: Bool) {
-        if direct {
+    /// Closes a connection's descriptor: an ordinary one at once with `close(2)`, a direct one
+    /// through the ring (its slot in the file table is free once that completes).
+    mutating func close(_ descriptor: Descriptor) {
+        switch descriptor.kind {
+        case .direct:
             let sqe = submission()
-            io_uring_prep_close_direct(sqe, UInt32(fd))
+            io_uring_prep_close_direct(sqe, UInt32(descriptor.number))
             sqe.pointee.flags |= UInt8(1 << IOSQE_CQE_SKIP_SUCCESS_BIT)
-            sqe.pointee.user_data = UserData(.ignored, fd: fd).rawValue
-        } else {
-            _ = Glibc.close(fd)
+            sqe.pointee.user_data = UserData(.ignored, fd: descriptor.number).rawValue
+        case .ordinary:
+            _ = Glibc.close(descriptor.number)
             statistics[.close] &+= 1
         }
     }
@@ -45,14 +46,16 @@ struct LoopContext: ~Copyable {
     /// stream) and its send in flight fails: how an idle connection is closed whatever it waits
     /// for. At once with `shutdown(2)`, so the descriptor cannot be closed and reused first; a
     /// direct descriptor through the ring, ahead of anything that closes it.
-    mutating func shutDown(_ fd: Int32, direct: Bool) {
-        if direct {
+    mutating func shutDown(_ descriptor: Descriptor) {
+        switch descriptor.kind {
+        case .direct:
             let sqe = submission()
-            io_uring_prep_shutdown(sqe, fd, Int32(SHUT_RDWR))
-            sqe.pointee.flags |= UInt8(1 << IOSQE_FIXED_FILE_BIT) | UInt8(1 << IOSQE_CQE_SKIP_SUCCESS_BIT)
-            sqe.pointee.user_data = UserData(.ignored, fd: fd).rawValue
-        } else {
-            _ = Glibc.shutdown(fd, Int32(SHUT_RDWR))
+            io_uring_prep_shutdown(sqe, descriptor.number, Int32(SHUT_RDWR))
+            descriptor.target(sqe)
+            sqe.pointee.flags |= UInt8(1 << IOSQE_CQE_SKIP_SUCCESS_BIT)
+            sqe.pointee.user_data = UserData(.ignored, fd: descriptor.number).rawValue
+        case .ordinary:
+            _ = Glibc.shutdown(descriptor.number, Int32(SHUT_RDWR))
             statistics[.other] &+= 1
         }
     }

@@ -15,8 +15,9 @@ import CLibUring
 ///
 /// Whatever ends the loop — the stop signal, a failed ring, an error a mode cannot serve through —
 /// the way out is the same: the mode shuts down and closes every connection, the final counters are
-/// published, and only then is the error thrown. The ring is torn down when the driver goes, which
-/// cancels whatever is still in flight.
+/// published, and only then is the error thrown. The last step of that way out tears the ring down,
+/// which cancels whatever is still in flight, before the mode's memory is freed (when the driver
+/// goes): the order is in ``finish()``, not in the order the properties are declared.
 ///
 /// A noncopyable value on the loop thread only; generic so each mode gets its own specialized copy
 /// with the handlers inlined.
@@ -124,7 +125,7 @@ struct LoopDriver<Mode: LoopMode & ~Copyable>: ~Copyable {
         case .acceptRetry: acceptBackingOff = false
         case .tick: tick()
         case .stop: context.stop()
-        case .injectedFault: if let faultInjection { context.ring.failNextWait(errno: faultInjection.errno) }
+        case .injectedFault: if let faultInjection { context.ring.failNextWait(code: faultInjection.code) }
         case .ignored, nil: break
         }
     }
@@ -141,7 +142,7 @@ struct LoopDriver<Mode: LoopMode & ~Copyable>: ~Copyable {
             return
         }
         atCap = false
-        context.ring.armAccept(listener: context.listener, multishot: acceptsMultishot, direct: mode.acceptsDirect,
+        context.ring.armAccept(listener: context.listener, multishot: acceptsMultishot, into: mode.accepts,
                                enters: &context.statistics[.ioUringEnter])
         acceptArmed = true
     }
@@ -152,7 +153,7 @@ struct LoopDriver<Mode: LoopMode & ~Copyable>: ~Copyable {
     private mutating func accepted(result: Int32, flags: UInt32) {
         if flags & UInt32(IORING_CQE_F_MORE) == 0 { acceptArmed = false }
         guard result >= 0 else {
-            switch AcceptFailure(errno: -result) {
+            switch AcceptFailure(code: -result) {
             case .exhausted:
                 context.statistics[.acceptFailures] &+= 1
                 if !context.stopping && !acceptBackingOff {
@@ -160,7 +161,7 @@ struct LoopDriver<Mode: LoopMode & ~Copyable>: ~Copyable {
                     acceptBackingOff = true
                 }
             case .listenerBroken:
-                if !context.stopping { context.fail(.system("accept", errno: -result)) }
+                if !context.stopping { context.fail(SystemCall.failure("accept", result: result)) }
             case .transient, .backlogEmpty:
                 break
             }
@@ -168,12 +169,12 @@ struct LoopDriver<Mode: LoopMode & ~Copyable>: ~Copyable {
         }
         let fd = result
         if context.stopping {
-            context.closeDescriptor(fd, direct: mode.acceptsDirect)
+            context.close(Descriptor(fd, mode.accepts))
             return
         }
         if context.statistics.connectionsOpen >= maxConnections {
             // --over-limit close: in and out at once, counted.
-            context.closeDescriptor(fd, direct: mode.acceptsDirect)
+            context.close(Descriptor(fd, mode.accepts))
             context.statistics[.acceptsRefused] &+= 1
             return
         }
@@ -197,7 +198,10 @@ struct LoopDriver<Mode: LoopMode & ~Copyable>: ~Copyable {
     }
 
     /// The one way out: lets the mode shut its connections down, waits (bounded) for requests
-    /// that still use the mode's memory, closes every connection, publishes the final counters.
+    /// that still use the mode's memory, closes every connection, publishes the final counters,
+    /// then tears the ring down. Legacy and multishot free buffers that requests still in flight
+    /// may write into, and bundle leaves rings registered if unregistering failed: the kernel must
+    /// let go of all of it before the mode's `deinit` frees the memory.
     private mutating func finish() {
         if mode.shutDownConnections(&context) {
             var rounds = 0
@@ -210,5 +214,6 @@ struct LoopDriver<Mode: LoopMode & ~Copyable>: ~Copyable {
         }
         mode.closeAll(&context)
         published.publish(context.statistics)
+        context.ring.exit()
     }
 }

@@ -21,9 +21,9 @@ protocol LoopMode: ~Copyable {
     /// one multishot accept. Default: false.
     static var acceptsOneAtATime: Bool { get }
 
-    /// Whether accepted connections are direct descriptors (indices in the ring's file table).
-    /// Default: false.
-    var acceptsDirect: Bool { get }
+    /// The kind of descriptor accepted connections get: direct ones are indices in the ring's
+    /// file table. Default: ordinary.
+    var accepts: Descriptor.Kind { get }
 
     /// Takes on the connection just accepted on `fd`: its state, its first receive. Returns false
     /// when it cannot (the mode has closed `fd` and counted an accept failure).
@@ -65,7 +65,7 @@ protocol LoopMode: ~Copyable {
 
 extension LoopMode where Self: ~Copyable {
     static var acceptsOneAtATime: Bool { false }
-    var acceptsDirect: Bool { false }
+    var accepts: Descriptor.Kind { .ordinary }
     mutating func start(_ loop: inout LoopContext) {}
     mutating func buffersProvided(count: UInt16, result: Int32, _ loop: inout LoopContext) {}
     mutating func receiveCancelFailed(on fd: Int32, result: Int32, _ loop: inout LoopContext) {}

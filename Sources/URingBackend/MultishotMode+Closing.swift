@@ -25,7 +25,7 @@ extension MultishotMode {
 
     /// A cancel of the connection's receive failed; see ``MultishotConnection/cancelMissed()``.
     mutating func receiveCancelFailed(on fd: Int32, result: Int32, _ loop: inout LoopContext) {
-        if connections[fd].pointee.cancelMissed() { loop.shutDown(fd, direct: fixedFiles) }
+        if connections[fd].pointee.cancelMissed() { loop.shutDown(descriptor(fd)) }
     }
 
     /// Closes the connection if it is done (see ``MultishotConnection/isFinished``).
@@ -38,7 +38,7 @@ extension MultishotMode {
         }
         guard connection.pointee.isFinished else { return }
         connection.pointee.lifecycle = .free
-        loop.closeDescriptor(fd, direct: fixedFiles)
+        loop.close(descriptor(fd))
         loop.statistics[.connectionsClosed] &+= 1
     }
 
@@ -46,7 +46,7 @@ extension MultishotMode {
     /// completes, then closed like a broken one.
     mutating func closeIdle(_ fd: Int32, _ loop: inout LoopContext) -> Bool {
         guard connections.isLive(fd) else { return false }
-        loop.shutDown(fd, direct: fixedFiles)
+        loop.shutDown(descriptor(fd))
         beginClosing(fd, &loop)
         closeIfFinished(fd, &loop)
         return true
@@ -57,10 +57,10 @@ extension MultishotMode {
     mutating func closeAll(_ loop: inout LoopContext) {
         for fd in 0..<Int32(connections.capacity) where connections[fd].pointee.lifecycle != .free {
             connections[fd].pointee.lifecycle = .free
-            loop.closeDescriptor(fd, direct: fixedFiles)
+            loop.close(descriptor(fd))
             loop.statistics[.connectionsClosed] &+= 1
         }
-        if fixedFiles {
+        if accepts == .direct {  // the closes are queued requests: submit them before the ring goes
             _ = io_uring_submit(loop.ring.raw)
             loop.statistics[.ioUringEnter] &+= 1
         }

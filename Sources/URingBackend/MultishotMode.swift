@@ -38,7 +38,8 @@ struct MultishotMode: LoopMode, ~Copyable {
     /// notification returns one buffer) nor with `SQPOLL` (the kernel thread takes submissions
     /// after the turn ends, when ``GatherScratch`` records are already reused).
     let gathersSends: Bool
-    let fixedFiles: Bool
+    /// Direct descriptors (`--fixed-files`) or ordinary ones: what every request names.
+    let accepts: Descriptor.Kind
     let zeroCopyThreshold: Int32
     /// Buffers in the ring as far as completions tell (returns minus buffers the kernel let go).
     var buffersInRing = 0
@@ -66,7 +67,7 @@ struct MultishotMode: LoopMode, ~Copyable {
                 if status == -EINVAL {
                     throw .missingKernelFeature("sparse registered files (IORING_RSRC_REGISTER_SPARSE, Linux 5.19)")
                 }
-                throw .system("io_uring_register_files_sparse", errno: -status)
+                throw SystemCall.failure("io_uring_register_files_sparse", result: status)
             }
         }
         self.bufferRing = bufferRing
@@ -82,7 +83,7 @@ struct MultishotMode: LoopMode, ~Copyable {
         slices = SendSlices(capacity: options.incrementalBuffers ? max(count * 4, 1024) : count)
         incremental = options.incrementalBuffers
         gathersSends = options.zeroCopyThreshold == 0 && !options.sqpoll
-        fixedFiles = options.fixedFiles
+        accepts = options.fixedFiles ? .direct : .ordinary
         zeroCopyThreshold = Int32(clamping: options.zeroCopyThreshold)
     }
 
@@ -98,7 +99,9 @@ struct MultishotMode: LoopMode, ~Copyable {
         bufferRing.publish()
     }
 
-    var acceptsDirect: Bool { fixedFiles }
+    /// The connection on `fd` (a connection-table index) as the ring names it.
+    @inline(__always)
+    func descriptor(_ fd: Int32) -> Descriptor { Descriptor(fd, accepts) }
 
     mutating func adopt(_ fd: Int32, _ loop: inout LoopContext) -> Bool {
         connections.reserve(fd)
@@ -215,17 +218,12 @@ struct MultishotMode: LoopMode, ~Copyable {
 
     // MARK: Submissions
 
-    @inline(__always)
-    private func target(_ sqe: UnsafeMutablePointer<io_uring_sqe>) {
-        if fixedFiles { sqe.pointee.flags |= UInt8(1 << IOSQE_FIXED_FILE_BIT) }
-    }
-
     /// Submits the connection's multishot receive (its state already says it is armed).
     @inline(__always)
     func armReceive(_ fd: Int32, _ loop: inout LoopContext) {
         let sqe = loop.submission()
         io_uring_prep_recv_multishot(sqe, fd, nil, 0, 0)
-        target(sqe)
+        descriptor(fd).target(sqe)
         sqe.pointee.flags |= UInt8(1 << IOSQE_BUFFER_SELECT_BIT)
         sqe.pointee.buf_group = Self.bufferGroup
         sqe.pointee.user_data = UserData(.recv, fd: fd).rawValue
@@ -265,6 +263,6 @@ struct MultishotMode: LoopMode, ~Copyable {
         } else {
             io_uring_prep_send(sqe, fd, start, Int(length), Int32(MSG_NOSIGNAL))
         }
-        target(sqe)
+        descriptor(fd).target(sqe)
     }
 }

@@ -35,7 +35,7 @@ struct ProvidedBufferRing: ~Copyable {
                                        incremental: Bool) throws(EchoError) -> UnsafeMutablePointer<io_uring_buf_ring> {
         guard let memory = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0),
               memory != MAP_FAILED else {
-            throw .system("mmap(buffer ring)", errno: errno)
+            throw SystemCall.lastFailure("mmap(buffer ring)")
         }
         let ring = memory.bindMemory(to: io_uring_buf_ring.self, capacity: 1)
         io_uring_buf_ring_init(ring)
@@ -54,7 +54,7 @@ struct ProvidedBufferRing: ~Copyable {
             if status == -EINVAL {
                 throw .missingKernelFeature("provided-buffer rings (IORING_REGISTER_PBUF_RING, Linux 5.19)")
             }
-            throw .system("io_uring_register_buf_ring", errno: -status)
+            throw SystemCall.failure("io_uring_register_buf_ring", result: status)
         }
         return ring
     }

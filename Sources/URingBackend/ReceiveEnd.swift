@@ -13,7 +13,7 @@ enum ReceiveEnd: Equatable {
     case cancelled
     /// Interrupted before any data (`EINTR`, `EAGAIN`): nothing is wrong, so it is armed again.
     case interrupted
-    /// The connection broke: any other `errno`.
+    /// The connection broke: any other error.
     case failed
     /// It ended with data: the kernel stops a multishot request it has no CQ room for.
     case withData

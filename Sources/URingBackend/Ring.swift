@@ -6,8 +6,8 @@ import CLibUring
 
 /// One io_uring instance and the few calls the loop makes on it.
 ///
-/// Owns the `io_uring` structure liburing fills in; `deinit` tears the ring down, which also
-/// cancels whatever is still in flight. Every call that enters the kernel counts itself in the
+/// Owns the `io_uring` structure liburing fills in; ``exit()`` (or, failing that, `deinit`) tears
+/// the ring down, which also cancels whatever is still in flight. Every call that enters the kernel counts itself in the
 /// `enters` counter the caller passes, so syscalls per request come from the loop itself.
 struct Ring: ~Copyable {
     let raw: UnsafeMutablePointer<io_uring>
@@ -25,9 +25,11 @@ struct Ring: ~Copyable {
     /// Where a submission goes when the ring refuses to take more, so the caller can fill it in
     /// harmlessly; the loop ends at its next wait.
     private let scratch: UnsafeMutablePointer<io_uring_sqe>
+    /// Whether the ring is still set up (``exit()`` has not run).
+    private(set) var isOpen = true
 
     private struct PendingFailure {
-        /// The `errno`, or 0 for none.
+        /// The error number, or 0 for none.
         var code: Int32 = 0
         /// Whether `io_uring_submit` failed (rather than the test hook asking for a failure).
         var inSubmit = false
@@ -40,7 +42,7 @@ struct Ring: ~Copyable {
         let status = io_uring_queue_init_params(UInt32(entries), raw, &parameters)
         guard status == 0 else {
             raw.deallocate()
-            throw KernelSupport.setupFailed(errno: -status, flags: parameters.flags)
+            throw KernelSupport.setupFailed(code: -status, flags: parameters.flags)
         }
         features = parameters.features
         flags = parameters.flags
@@ -54,11 +56,20 @@ struct Ring: ~Copyable {
     }
 
     deinit {
-        io_uring_queue_exit(raw)
+        if isOpen { io_uring_queue_exit(raw) }
         raw.deallocate()
         timers.deallocate()
         pending.deallocate()
         scratch.deallocate()
+    }
+
+    /// Tears the ring down: the kernel cancels every request still in flight and lets go of the
+    /// memory registered with it (buffer rings, files). Nothing may use the ring afterwards. Runs
+    /// once; later calls, and `deinit`, do nothing more.
+    mutating func exit() {
+        guard isOpen else { return }
+        io_uring_queue_exit(raw)
+        isOpen = false
     }
 
     /// Queues a one-shot poll for `fd` to become readable (the stop signal's eventfd, say); its
@@ -70,17 +81,17 @@ struct Ring: ~Copyable {
     }
 
     /// Queues an accept on `listener`: multishot (one request, a completion per connection) or
-    /// one connection only; with `direct`, into the ring's registered file table. Its completions
+    /// one connection only; for `kind` direct, into the ring's registered file table. Its completions
     /// carry ``UserData/Operation/accept``.
-    func armAccept(listener: Int32, multishot: Bool, direct: Bool, enters: inout UInt64) {
+    func armAccept(listener: Int32, multishot: Bool, into kind: Descriptor.Kind, enters: inout UInt64) {
         let sqe = submission(enters: &enters)
         let flags = Int32(SOCK_CLOEXEC.rawValue)
-        switch (multishot, direct) {
-        case (true, true): io_uring_prep_multishot_accept_direct(sqe, listener, nil, nil, 0)
-        case (true, false): io_uring_prep_multishot_accept(sqe, listener, nil, nil, flags)
-        case (false, true):  // IORING_FILE_INDEX_ALLOC, less the 1 liburing adds
+        switch (multishot, kind) {
+        case (true, .direct): io_uring_prep_multishot_accept_direct(sqe, listener, nil, nil, 0)
+        case (true, .ordinary): io_uring_prep_multishot_accept(sqe, listener, nil, nil, flags)
+        case (false, .direct):  // IORING_FILE_INDEX_ALLOC, less the 1 liburing adds
             io_uring_prep_accept_direct(sqe, listener, nil, nil, 0, UInt32.max - 1)
-        case (false, false): io_uring_prep_accept(sqe, listener, nil, nil, flags)
+        case (false, .ordinary): io_uring_prep_accept(sqe, listener, nil, nil, flags)
         }
         sqe.pointee.user_data = UserData(.accept).rawValue
     }
@@ -150,14 +161,14 @@ struct Ring: ~Copyable {
 
     /// Submits everything queued and waits for at least one completion.
     ///
-    /// - Throws: ``EchoError/system(_:errno:)`` when the ring refuses: nothing sensible can continue.
+    /// - Throws: ``EchoError`` `.system` when the ring refuses: nothing sensible can continue.
     @inline(__always)
     func submitAndWait(enters: inout UInt64) throws(EchoError) {
         if _slowPath(pending.pointee.code != 0) { throw takePendingFailure() }
         let status = io_uring_submit_and_wait(raw, 1)
         enters &+= 1
         if status < 0 && status != -EINTR && status != -EAGAIN && status != -EBUSY && status != -ETIME {
-            throw .system("io_uring_submit_and_wait", errno: -status)
+            throw SystemCall.failure("io_uring_submit_and_wait", result: status)
         }
     }
 
@@ -172,7 +183,7 @@ struct Ring: ~Copyable {
     }
 
     /// Makes the next ``submitAndWait(enters:)`` fail with `code` (the test hook's effect).
-    func failNextWait(errno code: Int32) {
+    func failNextWait(code: Int32) {
         if pending.pointee.code == 0 { pending.pointee = PendingFailure(code: code, inSubmit: false) }
     }
 
@@ -180,7 +191,7 @@ struct Ring: ~Copyable {
     private func takePendingFailure() -> EchoError {
         let failure = pending.pointee
         pending.pointee = PendingFailure()
-        return .system(failure.inSubmit ? "io_uring_submit" : "io_uring_submit_and_wait", errno: failure.code)
+        return SystemCall.failure(failure.inSubmit ? "io_uring_submit" : "io_uring_submit_and_wait", code: failure.code)
     }
 }
 
@@ -191,17 +202,6 @@ struct CompletionBatch: ~Copyable {
 
     init() { entries = .allocate(capacity: Int(Self.capacity)) }
     deinit { entries.deallocate() }
-
-    /// Fills the batch with ready completions and returns how many; the caller advances the CQ.
-    @inline(__always)
-    func peek(_ ring: borrowing Ring) -> UInt32 {
-        io_uring_peek_batch_cqe(ring.raw, entries, Self.capacity)
-    }
-
-    @inline(__always)
-    subscript(index: Int) -> UnsafeMutablePointer<io_uring_cqe> {
-        entries[index].unsafelyUnwrapped
-    }
 
     /// Hands every ready completion of `ring` to `handle` in order, in batches through `entries`
     /// (a batch's room), advancing the CQ after each batch.

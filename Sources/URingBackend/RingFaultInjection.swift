@@ -3,11 +3,11 @@
 /// reported rather than the process crashing).
 ///
 /// The loop watches `trigger` (an eventfd the test owns) like the stop signal; once it is readable,
-/// the next ``Ring/submitAndWait(enters:)`` fails with `errno` instead of entering the kernel. It
+/// the next ``Ring/submitAndWait(enters:)`` fails with `code` instead of entering the kernel. It
 /// costs the loop nothing per request, and nothing at all when absent.
 struct RingFaultInjection: Sendable, Equatable {
     /// The descriptor whose readability triggers the failure (owned by the test).
     let trigger: Int32
-    /// The `errno` the failed call reports.
-    let errno: Int32
+    /// The error number the failed call reports.
+    let code: Int32
 }

@@ -26,17 +26,12 @@ extension URingBackend {
 }
 
 extension URingBackend.Options {
-    /// The shared pool where a receive takes a whole buffer (no incremental consumption):
-    /// 1024 × 16 KiB, the same 16 MiB as the incremental pool (see the README's "Kernels").
-    public static let wholeBufferSize = 16384
-    public static let wholeBufferCount = 1024
-
     /// The best options of `mode` that `kernel` can serve (with `mode` nil, the best mode too),
     /// and what they leave out of the design a kernel with every feature would get.
     ///
     /// The chain, best first: multishot with `DEFER_TASKRUN` and incremental 64 KiB buffers
-    /// (Linux 6.12); multishot with `DEFER_TASKRUN` and whole buffers (6.1); multishot alone (6.0);
-    /// legacy (5.7). Only what the caller leaves open is negotiated: a mode it names stays,
+    /// (Linux 6.12); multishot with `DEFER_TASKRUN` and whole buffers (6.1); multishot with
+    /// `COOP_TASKRUN` (6.0); legacy (5.7). Only what the caller leaves open is negotiated: a mode it names stays,
     /// and a kernel without it is refused by ``URingBackend/validate()``.
     public static func negotiated(mode: URingBackend.Mode? = nil, sqpoll: Bool = false,
                                   on kernel: URingFeatures) -> URingBackend.Negotiation {
@@ -52,14 +47,16 @@ extension URingBackend.Options {
         }
         if best.deferTaskrun && !kernel.has(.deferTaskrun) {
             options.deferTaskrun = false
+            // Multishot without DEFER_TASKRUN costs 0.73–0.80× per message with COOP_TASKRUN
+            // up to 16 KiB messages, and the same beyond (benchmarks/RESULTS.md, 2026-12-07).
+            options.coopTaskrun = options.mode == .multishot && kernel.has(.coopTaskrun)
             leaveOut(.deferTaskrun)
         }
         if best.incrementalBuffers && !kernel.has(.incrementalBuffers) {
+            // The same pool of 64 KiB buffers, each receive taking a whole one: as cheap as 16 KiB
+            // buffers up to 64 KiB messages, 0.74× their CPU per message at 1 MiB × 300, and
+            // cheaper than 4 KiB ones throughout (benchmarks/RESULTS.md, 2026-12-07).
             options.incrementalBuffers = false
-            if options.mode == .multishot {
-                options.bufferSize = wholeBufferSize
-                options.bufferCount = wholeBufferCount
-            }
             leaveOut(.incrementalBuffers)
         }
         options.submitAll = kernel.has(.submitAll)

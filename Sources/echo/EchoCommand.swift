@@ -79,8 +79,8 @@ struct EchoCommand: ParsableCommand {
             Kernels: the default is negotiated with the running kernel, which is probed \
             at start by trying each feature. Best first: multishot with --defer-taskrun \
             and incremental 64 KiB buffers (Linux 6.12); multishot with --defer-taskrun \
-            and whole buffers, \(URingBackend.Options.wholeBufferCount) × \(URingBackend.Options.wholeBufferSize) bytes (6.1); multishot alone \
-            (6.0); legacy (5.7). The start line names the design chosen and each feature \
+            and the same buffers taken whole (6.1); multishot with \
+            --coop-taskrun (6.0); legacy (5.7). The start line names the design chosen and each feature \
             left out with the release that brings it. Only what you leave open is \
             negotiated: a mode or feature flag you give is a requirement, and a kernel \
             without it is an error naming the feature and its release. Where io_uring \
@@ -163,7 +163,7 @@ struct EchoCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: ArgumentHelp("Event loops to run (uring and epoll), each with its own SO_REUSEPORT listener.", valueName: "count"))
     var threads: Int = 1
 
-    @Flag(help: "Pin event loop i to CPU i.")
+    @Flag(help: "Pin event loop i to CPU i; echo does not start if the kernel refuses a pin.")
     var pin = false
 
     @Option(help: "How the blocking backend serves clients: one at a time, or one thread per connection.")
@@ -285,7 +285,8 @@ struct EchoCommand: ParsableCommand {
             options.ringEntries = ringEntries ?? options.ringEntries
             options.completionQueueEntries = cqEntries ?? options.completionQueueEntries
             options.deferTaskrun = deferTaskrun ?? options.deferTaskrun
-            options.coopTaskrun = coopTaskrun ?? options.coopTaskrun
+            // COOP_TASKRUN is negotiated only in place of DEFER_TASKRUN.
+            options.coopTaskrun = coopTaskrun ?? (options.deferTaskrun ? false : options.coopTaskrun)
             options.fixedFiles = fixedFiles
             options.zeroCopyThreshold = zerocopySend
             options.incrementalBuffers = incrementalBuffers ?? options.incrementalBuffers

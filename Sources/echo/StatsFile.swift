@@ -104,34 +104,34 @@ final class StatsFile: Sendable {
     /// document or the new one, never half of one.
     static func writeAtomically(_ text: String, to path: String) -> Result<Void, EchoError> {
         let temporary = path + ".tmp"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { return .failure(failure(path, errno)) }
+        let opened = SystemCall.outcome(retryingInterrupts: true) {
+            open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        }
+        guard !opened.failed else { return .failure(.statisticsFile(path: path, code: opened.error)) }
+        let fd = opened.value
         var error: Int32 = 0
         var bytes = Array(text.utf8)
         bytes.withUnsafeMutableBytes { buffer in
             var offset = 0
             while offset < buffer.count {
-                let written = Glibc.write(fd, buffer.baseAddress! + offset, buffer.count - offset)
-                if written > 0 {
-                    offset += written
-                } else if written < 0 && errno == EINTR {
-                    continue
-                } else {
-                    error = written < 0 ? errno : EIO
+                let written = SystemCall.outcome(retryingInterrupts: true) {
+                    Glibc.write(fd, buffer.baseAddress! + offset, buffer.count - offset)
+                }
+                guard written.value > 0 else {
+                    error = written.failed ? written.error : EIO
                     return
                 }
+                offset += written.value
             }
         }
-        if close(fd) != 0 && error == 0 { error = errno }
-        if error == 0 && rename(temporary, path) != 0 { error = errno }
+        // Not retried on EINTR: the descriptor is closed whatever close returns.
+        let closed = SystemCall.outcome { close(fd) }
+        if closed.failed && error == 0 { error = closed.error }
+        if error == 0 { error = SystemCall.outcome { rename(temporary, path) }.error }
         if error != 0 {
             unlink(temporary)
-            return .failure(failure(path, error))
+            return .failure(.statisticsFile(path: path, code: error))
         }
         return .success(())
-    }
-
-    private static func failure(_ path: String, _ code: Int32) -> EchoError {
-        .invalidConfiguration("cannot write --stats-json file '\(path)': \(EchoError.message(for: code))")
     }
 }

@@ -157,6 +157,10 @@ enum Report {
         lines.append("echo:   requests     \(s[.requests])\(rate)")
         lines.append("echo:   bytes        \(s[.bytesReceived]) in (\(mebibytes(s[.bytesReceived]))), "
             + "\(s[.bytesSent]) out (\(mebibytes(s[.bytesSent])))")
+        if s[.bufferBytesLeaked] > 0 {
+            lines.append("echo:   leaked       \(s[.bufferBytesLeaked]) bytes of buffers (\(mebibytes(s[.bufferBytesLeaked]))): "
+                + "the kernel may still hold them")
+        }
         lines.append("echo:   syscalls     \(s.syscallTotal) in total\(perRequest(s.syscallTotal, s[.requests], suffix: ", "))")
         let kinds = ServerStatistics.Counter.syscalls.filter { s[$0] > 0 }
         let nameWidth = (kinds.map { $0.key.count }.max() ?? 0) + 2

@@ -15,11 +15,11 @@ extension EchoBenchTests {
 
             func apply(to configuration: inout BenchmarkConfiguration) {
                 switch self {
-                case .pipeline: configuration.pipeline = 4
-                case .rate: configuration.rate = 2000
+                case .pipeline: configuration.mode = .pipeline(depth: 4)
+                case .rate: configuration.mode = .rate(.init(perSecond: 2000))
                 // More echoes per connection than reads before the flip, so every connection meets one.
-                case .churn: configuration.requestsPerConnection = 20
-                case .stream: configuration.stream = true
+                case .churn: configuration.mode = .churn(requestsPerConnection: 20)
+                case .stream: configuration.mode = .stream(window: BenchmarkMode.defaultStreamWindow)
                 }
             }
         }
@@ -42,7 +42,7 @@ extension EchoBenchTests {
             let server = try MisbehavingServer(.crossTalk)
             defer { server.stop() }
             var configuration = quickRun(port: server.port, connections: 6, duration: 0.5)
-            configuration.requestsPerConnection = 1
+            configuration.mode = .churn(requestsPerConnection: 1)
             let report = try BenchmarkRun.run(configuration)
             #expect(report.errors.mismatch == 6, "\(describe(report))")
             // Only the server's very first reply is the request's own.
@@ -65,7 +65,7 @@ extension EchoBenchTests {
             let server = try MisbehavingServer(.pauseEvery(period: 1, pause: 0.2))
             defer { server.stop() }
             var configuration = quickRun(port: server.port, connections: 10, duration: 2, warmup: 0)
-            configuration.rate = 1000
+            configuration.mode = .rate(.init(perSecond: 1000))
             let report = try BenchmarkRun.run(configuration)
             #expect(report.errors.failures == 0 && report.errors.dropped == 0, "\(describe(report))")
             // The rate is sustained: every request due in the window was answered…

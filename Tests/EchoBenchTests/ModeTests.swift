@@ -35,10 +35,10 @@ extension EchoBenchTests {
         func pipeline(_ backend: BenchedBackend) throws {
             let (report, server) = try runAgainst(backend) { port in
                 var configuration = quickRun(port: port, connections: 5, duration: 0.5, warmup: 0.1)
-                configuration.pipeline = 8
+                configuration.mode = .pipeline(depth: 8)
                 return configuration
             }
-            #expect(report.configuration.mode == .pipeline)
+            #expect(report.configuration.mode == .pipeline(depth: 8))
             #expect(report.requests > 0, "\(describe(report))")
             #expect(report.errors == ErrorCounts(), "\(describe(report))")
             #expect(report.latency.totalCount == report.requests)
@@ -51,7 +51,7 @@ extension EchoBenchTests {
         func pipelineOddLength() throws {
             let (report, _) = try runAgainst(.uring) { port in
                 var configuration = quickRun(port: port, connections: 3, length: 9_999, duration: 0.5)
-                configuration.pipeline = 16
+                configuration.mode = .pipeline(depth: 16)
                 return configuration
             }
             #expect(report.requests > 0, "\(describe(report))")
@@ -63,10 +63,10 @@ extension EchoBenchTests {
         func rateUniform(_ backend: BenchedBackend) throws {
             let (report, _) = try runAgainst(backend) { port in
                 var configuration = quickRun(port: port, connections: 10, duration: 1, warmup: 0.2, threads: 2)
-                configuration.rate = 2000
+                configuration.mode = .rate(.init(perSecond: 2000))
                 return configuration
             }
-            #expect(report.configuration.mode == .rate)
+            #expect(report.configuration.mode == .rate(.init(perSecond: 2000, arrival: .uniform, queueLimit: 1000, inFlight: 1)))
             #expect(report.errors == ErrorCounts(), "\(describe(report))")
             // Due times are start + k / rate per loop, the two loops interleaved: 2000 in 1 s exactly.
             #expect(report.scheduledInWindow == 2000)
@@ -80,8 +80,7 @@ extension EchoBenchTests {
         func ratePoisson() throws {
             let (report, _) = try runAgainst(.uring) { port in
                 var configuration = quickRun(port: port, connections: 10, duration: 1, warmup: 0.1)
-                configuration.rate = 3000
-                configuration.arrival = .poisson
+                configuration.mode = .rate(.init(perSecond: 3000, arrival: .poisson))
                 return configuration
             }
             #expect(report.errors == ErrorCounts(), "\(describe(report))")
@@ -96,10 +95,10 @@ extension EchoBenchTests {
         func churn(_ backend: BenchedBackend, _ perConnection: Int) throws {
             let (report, server) = try runAgainst(backend) { port in
                 var configuration = quickRun(port: port, connections: 8, duration: 0.5, warmup: 0.1)
-                configuration.requestsPerConnection = perConnection
+                configuration.mode = .churn(requestsPerConnection: perConnection)
                 return configuration
             }
-            #expect(report.configuration.mode == .churn)
+            #expect(report.configuration.mode == .churn(requestsPerConnection: perConnection))
             #expect(report.errors == ErrorCounts(), "\(describe(report))")
             #expect(report.connectionsCompleted > 0)
             #expect(report.connectionsOpened > report.connectionsCompleted)
@@ -123,11 +122,10 @@ extension EchoBenchTests {
         func stream(_ backend: BenchedBackend) throws {
             let (report, server) = try runAgainst(backend) { port in
                 var configuration = quickRun(port: port, connections: 4, length: 1000, duration: 0.5, warmup: 0.1)
-                configuration.stream = true
-                configuration.streamWindow = 100_000
+                configuration.mode = .stream(window: 100_000)
                 return configuration
             }
-            #expect(report.configuration.mode == .stream)
+            #expect(report.configuration.mode == .stream(window: 100_000))
             #expect(report.errors == ErrorCounts(), "\(describe(report))")
             #expect(report.bytes > 1_000_000, "\(describe(report))")
             #expect(report.requests == report.bytes / 1000)
@@ -162,7 +160,7 @@ extension EchoBenchTests {
             let (report, server) = try runAgainst(.epoll) { port in
                 var configuration = quickRun(port: port, connections: 4, duration: 0.5)
                 configuration.idle = 200
-                configuration.rate = 1000
+                configuration.mode = .rate(.init(perSecond: 1000))
                 return configuration
             }
             #expect(report.errors == ErrorCounts(), "\(describe(report))")

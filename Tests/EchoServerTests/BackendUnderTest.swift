@@ -20,7 +20,7 @@ enum BackendUnderTest: String, CaseIterable, CustomTestStringConvertible, Sendab
     case uringMultishotWithoutDeferTaskrun
     case uringMultishotFixedFilesZeroCopy
     case uringMultishotSQPoll
-    case uringMultishotBundle
+    case uringBundle
     case uringMultishotIncremental
     case uringMultishotWholeBuffers
     case epoll
@@ -103,7 +103,7 @@ enum BackendUnderTest: String, CaseIterable, CustomTestStringConvertible, Sendab
             options.deferTaskrun = false
             options.sqpoll = true
             return .uring(options)
-        case .uringMultishotBundle:
+        case .uringBundle:
             // Small buffers, so streams make bundles of several buffers and sends gather them.
             var options = URingBackend.Options(mode: .bundle)
             options.bufferSize = 1024
@@ -179,7 +179,7 @@ enum BackendUnderTest: String, CaseIterable, CustomTestStringConvertible, Sendab
         case .uringMultishotWithoutDeferTaskrun: return ["--backend", "uring", "--no-defer-taskrun"]
         case .uringMultishotFixedFilesZeroCopy: return ["--backend", "uring", "--fixed-files", "--zerocopy-send", "2048"]
         case .uringMultishotSQPoll: return ["--backend", "uring", "--sqpoll"]
-        case .uringMultishotBundle: return ["--backend", "uring", "--uring-mode", "bundle", "--buffer-size", "1024"]
+        case .uringBundle: return ["--backend", "uring", "--uring-mode", "bundle", "--buffer-size", "1024"]
         case .uringMultishotIncremental:
             return ["--backend", "uring", "--incremental-buffers", "--buffer-size", "4096", "--buffer-count", "64"]
         case .uringMultishotWholeBuffers:
@@ -201,7 +201,7 @@ enum BackendUnderTest: String, CaseIterable, CustomTestStringConvertible, Sendab
     var soakName: String? {
         switch self {
         case .uring: return "uring"
-        case .uringMultishotBundle: return "uring-bundle"
+        case .uringBundle: return "uring-bundle"
         case .epoll: return "epoll"
         case .epollSplice: return "epoll-splice"
         case .uringLegacy, .uringMultishotWithoutDeferTaskrun, .uringMultishotIncremental, .uringMultishotWholeBuffers, .uringMultishotFixedFilesZeroCopy, .uringMultishotSQPoll,

@@ -158,6 +158,26 @@ extension EchoSuite {
             #expect(final["reason"] as? String == "stop" && final.integer("connections_accepted") == 4, "\(final)")
         }
 
+        /// A stats file that can no longer be written (its folder removed while the server runs)
+        /// is reported as that, and the server serves on: it is not a configuration error.
+        @Test("--stats-json: a write that fails at run time is reported, and the server serves on")
+        func statsJSONFailsAtRunTime() throws {
+            let directory = "/tmp/echo-stats-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+            #expect(mkdir(directory, 0o755) == 0)
+            let path = directory + "/stats.json"
+            defer { unlink(path); unlink(path + ".tmp"); rmdir(directory) }
+            let server = try ServerProcess(arguments: ["--backend", "epoll", "--quiet", "--stats-json", path])
+            let deadline = monotonicNow() + 5
+            while access(path, F_OK) != 0 && monotonicNow() < deadline { usleep(10_000) }
+            #expect(unlink(path) == 0 && rmdir(directory) == 0, "the start wrote the file")
+            server.child.send(signal: SIGUSR1)
+            let expected = "echo: error: cannot write --stats-json file '\(path)': No such file or directory"
+            while !server.child.standardError.contains(expected) && monotonicNow() < deadline + 5 { usleep(10_000) }
+            #expect(server.child.standardError.contains(expected), "stderr: \(server.child.standardError)")
+            #expect(try echoOnce(port: server.port) == 1000, "the server still serves")
+            #expect(server.stop(signal: SIGTERM, timeout: 5) == .exited(0), "stderr: \(server.child.standardError)")
+        }
+
         @Test("--quiet: nothing on stderr from start to stop")
         func quiet() throws {
             let server = try ServerProcess(arguments: ["--backend", "epoll", "--quiet"])

@@ -18,7 +18,7 @@ extension EchoSuite {
     struct HostileClients {
         /// The event backends, and the threaded blocking backend: every hostile scenario here needs
         /// several clients served at once, which the naive blocking mode cannot do.
-        static let backends: [BackendUnderTest] = [.uring, .uringLegacy, .uringMultishotBundle, .epoll, .blockingThreaded]
+        static let backends: [BackendUnderTest] = [.uring, .uringLegacy, .uringBundle, .epoll, .blockingThreaded]
 
         // MARK: Slowloris
 

@@ -56,11 +56,11 @@ struct LimitsArithmeticTests {
 
     @Test("every accept errno falls in one class")
     func acceptFailureClasses() {
-        #expect(AcceptFailure(errno: EAGAIN) == .backlogEmpty)
-        for code in [EMFILE, ENFILE, ENOBUFS, ENOMEM] { #expect(AcceptFailure(errno: code) == .exhausted) }
-        for code in [EBADF, EINVAL, ENOTSOCK, EOPNOTSUPP, EFAULT] { #expect(AcceptFailure(errno: code) == .listenerBroken) }
+        #expect(AcceptFailure(code: EAGAIN) == .backlogEmpty)
+        for code in [EMFILE, ENFILE, ENOBUFS, ENOMEM] { #expect(AcceptFailure(code: code) == .exhausted) }
+        for code in [EBADF, EINVAL, ENOTSOCK, EOPNOTSUPP, EFAULT] { #expect(AcceptFailure(code: code) == .listenerBroken) }
         for code in [EINTR, ECONNABORTED, EPROTO, EPERM, ETIMEDOUT, ENETDOWN, EHOSTUNREACH, ECANCELED] {
-            #expect(AcceptFailure(errno: code) == .transient)
+            #expect(AcceptFailure(code: code) == .transient)
         }
     }
 }

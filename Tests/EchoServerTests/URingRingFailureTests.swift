@@ -20,7 +20,7 @@ extension EchoSuite {
             let beforeStart = descriptorsRelevant(toPort: -1)
 
             var options = mode == .legacy ? URingBackend.Options.legacy : URingBackend.Options(mode: mode)
-            options.faultInjection = RingFaultInjection(trigger: trigger[0], errno: EIO)
+            options.faultInjection = RingFaultInjection(trigger: trigger[0], code: EIO)
             let server = try EchoServer.start(URingBackend(options: options), host: "127.0.0.1", port: 0)
             defer { _ = try? server.shutdown() }
             let port = server.port

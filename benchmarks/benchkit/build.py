@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 
-from benchkit import peers
+from benchkit import peers, vm
 from benchkit.paths import ROOT
 from benchkit.processes import command_output
 from benchkit.procfs import cpu_model
@@ -70,6 +70,7 @@ def environment(o):
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
         "hostname": socket.gethostname(),
         "kernel": platform.release(),
+        "vm": vm.report_note(),  # None on the machine itself; under what the VM ran (benchmarks/on-kernel)
         "cpu": cpu_model(),
         "cpus": os.cpu_count(),
         "swift": swift.splitlines()[0] if swift else "unknown",

@@ -13,6 +13,7 @@ import os
 import platform
 import subprocess
 
+from benchkit import vm
 from benchkit.processes import run_bounded
 from benchkit.procfs import cpu_model
 
@@ -82,11 +83,19 @@ def gather(echo):
     table, why = io_uring_features(echo)
     record = {"kernel_release": platform.release(), "machine": platform.machine(), "cpu_model": cpu_model(),
               "cpus": os.cpu_count(), "mitigations": mitigations(), "io_uring": table}
+    if vm.report_note():  # in a VM booted by benchmarks/on-kernel: under KVM, or emulated (TCG)
+        record["vm"] = vm.report_note()
     if why:
         record["io_uring_unknown"] = why
     if echo:
         record["echo"] = echo
     return record
+
+
+def kernel_words(where):
+    """"Linux 6.1.0-57-amd64", with ", under TCG: emulated, no speed meaning" (or ", under KVM") when it
+    ran in a VM."""
+    return f"Linux {where.get('kernel_release', UNKNOWN)}" + (f", {where['vm']}" if where.get("vm") else "")
 
 
 def table_of(where):
@@ -147,7 +156,7 @@ def lines(where):
         return []
     table = table_of(where)
     out = [f"Kernel: Linux {where.get('kernel_release', UNKNOWN)}"
-           + (f" ({where['machine']})" if where.get("machine") else ""),
+           + (f" ({where['machine']})" if where.get("machine") else "") + (f", {where['vm']}" if where.get("vm") else ""),
            f"CPU: {where.get('cpu_model', UNKNOWN)}" + (f" ({where['cpus']} CPUs)" if where.get("cpus") else ""),
            f"Mitigations ({VULNERABILITIES}): {mitigations_text(where.get('mitigations'))}"]
     if table is None:
@@ -197,5 +206,5 @@ def console_line(where):
     else:
         default = table.get("default") or {}
         uring = f"io_uring default: {default.get('design', UNKNOWN)} ({left_out_text(default.get('left_out'))})"
-    return (f"where: Linux {where.get('kernel_release')}, {where.get('cpu_model')}; mitigations "
+    return (f"where: {kernel_words(where)}, {where.get('cpu_model')}; mitigations "
             f"{mitigations_text(where.get('mitigations'))}; {uring}")

@@ -252,6 +252,12 @@ def parse_options(argv):
                    help="CPUs echo-bench and the runner are pinned to (default 1)")
     p.add_argument("--out", help="result folder (default benchmarks/results/<YYYY-MM-DD>-<hostname>, "
                                  "with -2, -3... when it exists)")
+    p.add_argument("--kernel", metavar="PATH",
+                   help="run all of this inside a VM booted on that kernel (e.g. /boot/vmlinuz-6.1.0-NN-amd64, "
+                        "Debian 12's; `make vm-deps` installs it and the launcher): the builds happen here, the "
+                        "results land here (default folder: benchmarks/results/<date>-<host>-<release>), and every "
+                        "report says 'under KVM' or 'under TCG: emulated, no speed meaning'. TCG unless "
+                        "ON_KERNEL_KVM=1 (see benchmarks/on-kernel --help)")
     p.add_argument("--no-build", action="store_true", help="use the binaries as they are")
     p.add_argument("--dry-run", action="store_true", help="print the plan and the time estimate, run nothing")
     p.add_argument("--no-plots", action="store_true", help="skip matplotlib and the PNG plots")
@@ -263,6 +269,8 @@ def parse_options(argv):
     o = p.parse_args(argv)
     if o.plot:
         return o
+    if o.kernel is not None and not os.path.isfile(o.kernel):
+        p.error(f"--kernel {o.kernel}: no such file")
 
     # Variants: the built-in ones and those defined with --variant.
     o.variants = dict(BUILTIN)

@@ -9,8 +9,8 @@ import sys
 import tempfile
 import time
 
-from benchkit import capacity, environment as where_it_ran, findings, netpath, noise, plots, skips, verdict, \
-    workload_report, workloads
+from benchkit import capacity, environment as where_it_ran, findings, kernel_run, netpath, noise, plots, skips, \
+    verdict, vm, workload_report, workloads
 from benchkit.ablation import ablation_data, ablation_report
 from benchkit.build import build, environment
 from benchkit.measure import one_run, preflight
@@ -78,6 +78,10 @@ def setup_noise(o):
     o.noise = {"enabled": False}
     if o.no_calibration:
         o.noise["reason"] = "--no-calibration"
+        return None
+    if vm.guest_accelerator() == "tcg":  # emulated: every probe reads noisy, and speed means nothing
+        o.noise["reason"] = "emulated (TCG): no speed meaning"
+        say("noise: off: emulated (TCG), where speed means nothing")
         return None
     binary = noise.build_probe(say)
     if binary is None:
@@ -242,6 +246,8 @@ def main():
         for index, (round_index, point, length, connections, server) in enumerate(runs, 1):
             say(f"  [{index}/{len(runs)}] round {round_index}, {run_label(o, point, length, connections)}, {server}")
         return
+    if o.kernel:
+        sys.exit(kernel_run.run(o, sys.argv[1:], len(runs) * per_run))
     started = time.monotonic()
     planned = len(o.servers)
     build(o)
@@ -339,7 +345,7 @@ def measure_and_report(o, runs, per_run, started):
     env["path"] = o.net.describe()
     out = result_directory(o, env)
     say(f"results: {out}")
-    say(f"machine: kernel {env['kernel']}, {env['cpu']}, {env['swift']}, liburing {env['liburing']}")
+    say(f"machine: kernel {vm.kernel_text(env)}, {env['cpu']}, {env['swift']}, liburing {env['liburing']}")
     if o.path != "loopback":
         say(f"path: {env['path']}")
 
@@ -424,7 +430,7 @@ def write_results(o, out, env, records, started, planned):
 
 
 def title(env):
-    return f"{env['hostname']}, {env['date'][:10]}, kernel {env['kernel']}"
+    return f"{env['hostname']}, {env['date'][:10]}, kernel {vm.kernel_text(env)}"
 
 
 def interrupt(number, frame):

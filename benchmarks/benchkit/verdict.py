@@ -14,6 +14,7 @@ from benchkit import environment, stats
 from benchkit.report import bullet_section, rounds_text
 from benchkit.text import duration_text, fmt, md_cell, percent
 from benchkit.variants import C_FLOOR, REFERENCE
+from benchkit.vm import kernel_text
 from benchkit.workload_report import FIELD, ratio_of
 
 
@@ -118,11 +119,11 @@ def write(path, env, o, records, verdict_rows, started, finished):
     out = io.StringIO()
     w = lambda text="": out.write(text + "\n")
     where = env.get("where_it_ran")
-    on = (f"; Linux {where.get('kernel_release')}, io_uring: {environment.design_text(where)}" if where else "")
+    on = (f"; {environment.kernel_words(where)}, io_uring: {environment.design_text(where)}" if where else "")
     w(f"# Verdict: {cand} against {REFERENCE}, per workload ({env['date'][:10]} on {env['hostname']}{on})")
     w()
     w(f"- Command: `{env['command']}` (took {duration_text(finished - started)})")
-    w(f"- Kernel {env['kernel']}; {env['cpu']} ({env['cpus']} CPUs); {env['pinning']}; path: {env.get('path')}")
+    w(f"- Kernel {kernel_text(env)}; {env['cpu']} ({env['cpus']} CPUs); {env['pinning']}; path: {env.get('path')}")
     w(f"- {rounds_text(o, records)} of {fmt(o.warmup, 1)} s warm-up + {fmt(o.duration, 1)} s per run, the servers "
       f"alternated within each cell, a fresh server per run; budget {o.budget:g} min")
     w(f"- Ratios: server CPU (user + system, /proc/PID/stat) per unit of work, each run divided by {REFERENCE}'s in "

@@ -18,11 +18,9 @@ int clinux_set_thread_name(const char *name);
 /// accept4(2): accepts a connection and sets `flags` (SOCK_NONBLOCK, SOCK_CLOEXEC) on it.
 int clinux_accept4(int fd, struct sockaddr *address, socklen_t *length, int flags);
 
-/// The current thread's `errno`, readable across module boundaries.
-int clinux_errno(void);
-
-/// Pins the calling thread to CPU `cpu`; returns 0 or an errno value.
-int clinux_pin_thread(int cpu);
+/// Pins `thread` to CPU `cpu` (pthread_setaffinity_np); returns 0 or an error number (EINVAL for
+/// a CPU the thread may not run on, or one past CPU_SETSIZE).
+int clinux_pin_thread(pthread_t thread, int cpu);
 
 /// prctl(PR_SET_TIMERSLACK): how late the calling thread's timers may fire, in nanoseconds
 /// (prctl is variadic, which Swift cannot call). Returns 0 or -1 with errno set.
