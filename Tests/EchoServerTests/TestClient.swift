@@ -2,6 +2,10 @@
 import Glibc
 #endif
 import Synchronization
+// liburing's header includes <sys/socket.h> under its own _XOPEN_SOURCE, so once a test file that
+// imports CLibUring has been read, SOCK_STREAM and SOCK_CLOEXEC resolve only in files that import
+// it too (SystemCallTests sorts before this file).
+import CLibUring
 
 /// A blocking TCP client on 127.0.0.1 whose every call is bounded in time (SO_SNDTIMEO/SO_RCVTIMEO),
 /// so a server that stops answering fails the test instead of hanging it.
