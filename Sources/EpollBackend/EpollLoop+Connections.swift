@@ -165,7 +165,7 @@ extension EpollLoop {
     /// but certainly waiting: it is read at once rather than after another wait. A peer that
     /// half-closed gets every byte first and the connection closes at that read's end of stream.
     mutating func resumeReading(_ descriptor: Int32, _ connection: UnsafeMutablePointer<Connection>,
-                                        events: UInt32) {
+                                events: UInt32) {
         if let pending = connection.pointee.pending { pendingBuffers.give(pending) }
         connection.pointee.pending = nil
         connection.pointee.pendingStart = 0
@@ -186,6 +186,7 @@ extension EpollLoop {
         releasePipe(connection)
         connections.release(descriptor)
         _ = Glibc.close(descriptor)
+        pipes.descriptorsFreed()
         statistics[.close] += 1
         statistics[.connectionsClosed] += 1
         closedThisTurn = true

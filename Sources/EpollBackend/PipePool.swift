@@ -10,10 +10,12 @@ import Glibc
 /// A connection holds a pipe only while bytes are in it: it takes one when it becomes readable
 /// and gives it back, empty, once the pipe has drained into the socket, so idle connections hold
 /// none and the pipes in use follow the connections busy right now. Returned pipes stay open for
-/// the next connection. Each pipe costs two descriptors, so the pool is bounded; when it is empty
-/// (or `pipe2` fails, say with `EMFILE`), ``take()`` returns nil and the connection is served by
-/// the copy path instead. A pipe given back with bytes still in it (its connection closed) is
-/// closed rather than reused.
+/// the next connection until ``closeIdle(syscalls:)``. Each pipe costs two descriptors, so the pool
+/// is bounded; when it is empty, ``take(syscalls:)`` returns nil and the connection is served by
+/// the copy path instead. So it does when `pipe2` fails (say with `EMFILE`): the pool then opens
+/// no pipe until ``descriptorsFreed()`` says a descriptor was closed, rather than paying a failing
+/// call per read. A pipe given back with bytes still in it (its connection closed) is closed
+/// rather than reused.
 struct PipePool: ~Copyable {
     /// The most pipes open at once.
     let capacity: Int32
@@ -28,6 +30,9 @@ struct PipePool: ~Copyable {
     /// Slots never used, or whose pipe was closed.
     private let vacant: UnsafeMutablePointer<Int32>
     private var vacantCount: Int32
+
+    /// Whether `pipe2` failed and no descriptor has been closed since: opening would fail again.
+    private var openRefused = false
 
     /// Pipes opened and closed so far.
     private(set) var opened: UInt64 = 0
@@ -62,6 +67,9 @@ struct PipePool: ~Copyable {
     /// Pipes open now.
     var openCount: UInt64 { opened &- closed }
 
+    /// Pipes open and held by no connection.
+    var idleCount: Int32 { freeCount }
+
     /// The read end of the pipe in `slot`.
     @inline(__always)
     func readEnd(_ slot: Int32) -> Int32 { readEnds[Int(slot)] }
@@ -83,11 +91,15 @@ struct PipePool: ~Copyable {
 
     @inline(never)
     private mutating func open(syscalls: inout UInt64) -> Int32? {
-        guard vacantCount > 0 else { return nil }
+        guard vacantCount > 0 && !openRefused else { return nil }
         var ends: (Int32, Int32) = (-1, -1)
         let status = withUnsafeMutableBytes(of: &ends) { clinux_pipe($0.baseAddress!.assumingMemoryBound(to: Int32.self)) }
         syscalls &+= 1
-        guard status == 0 else { return nil }
+        guard status == 0 else {
+            // Out of descriptors or pipe memory, whichever: the copy path serves meanwhile.
+            openRefused = true
+            return nil
+        }
         // The kernel keeps its default (16 pages) where the size is refused (over pipe-max-size).
         _ = clinux_set_pipe_size(ends.1, Int32(clamping: pipeSize))
         syscalls &+= 1
@@ -121,5 +133,23 @@ struct PipePool: ~Copyable {
         vacant[Int(vacantCount)] = slot
         vacantCount &+= 1
         closed &+= 1
+        openRefused = false
+    }
+
+    /// Closes every pipe no connection holds and returns how many there were. `syscalls` counts
+    /// the `close` calls.
+    mutating func closeIdle(syscalls: inout UInt64) -> Int32 {
+        let count = freeCount
+        while freeCount > 0 {
+            freeCount &-= 1
+            discard(free[Int(freeCount)], syscalls: &syscalls)
+        }
+        return count
+    }
+
+    /// A descriptor was closed: a pipe may be opened again.
+    @inline(__always)
+    mutating func descriptorsFreed() {
+        openRefused = false
     }
 }
