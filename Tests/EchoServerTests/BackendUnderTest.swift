@@ -49,7 +49,7 @@ enum BackendUnderTest: String, CaseIterable, CustomTestStringConvertible, Sendab
     }
 
     /// The backends, by the kind of loop they run.
-    enum Family: Sendable {
+    enum Family: Hashable, Sendable {
         case uring, epoll, blocking
 
         /// Whether the family is built for tens of thousands of connections: a thread per
@@ -76,10 +76,29 @@ enum BackendUnderTest: String, CaseIterable, CustomTestStringConvertible, Sendab
             }
         }
 
+        /// Whether the loop echoes through pipes with `splice` rather than copying.
+        var splices: Bool {
+            switch self {
+            case .uring: false
+            case .epoll(_, let splice): splice
+            case .blocking: false
+            }
+        }
+
+        /// What the bytes go through: the family's loop, copying or splicing.
+        var dataPath: DataPath { DataPath(family: family, splices: splices) }
+
         /// Every loop mode the backends have: the test suite needs a case for each.
         static let all: [LoopMode] = URingBackend.Mode.allCases.map(LoopMode.uring)
             + [false, true].flatMap { splice in EpollBackend.Trigger.allCases.map { LoopMode.epoll($0, splice: splice) } }
             + BlockingBackend.Mode.allCases.map(LoopMode.blocking)
+    }
+
+    /// A family's copy path or splice path: the suites that cannot afford every loop mode run one
+    /// case of each (``everyDataPath``), so neither path of any backend is left out.
+    struct DataPath: Hashable, Sendable {
+        let family: Family
+        let splices: Bool
     }
 
     /// The backend and options this case runs.
@@ -216,6 +235,11 @@ enum BackendUnderTest: String, CaseIterable, CustomTestStringConvertible, Sendab
         var seen: Set<LoopMode> = []
         return allCases.filter { seen.insert($0.loopMode).inserted }
     }()
+    /// One case per data path (the first declared): each family's copy path and splice path.
+    static let everyDataPath: [BackendUnderTest] = {
+        var seen: Set<DataPath> = []
+        return allCases.filter { seen.insert($0.loopMode.dataPath).inserted }
+    }()
     /// Every case that serves several clients at once.
     static let concurrent: [BackendUnderTest] = allCases.filter(\.servesConcurrentClients)
     /// One case per loop mode that serves several clients at once.
@@ -248,6 +272,17 @@ extension EchoSuite {
                 }
             }
             #expect(BackendUnderTest.everyLoop.count == BackendUnderTest.LoopMode.all.count, "one case per loop mode")
+        }
+
+        /// The soak runs a few chosen cases; a splice path added without a soak case would be
+        /// soaked by nobody.
+        @Test("every event-driven data path, copying and splicing, has a soak and a hostile-client case")
+        func everyDataPathIsSoaked() {
+            for path in Set(BackendUnderTest.LoopMode.all.map(\.dataPath)) where path.family.isEventDriven {
+                #expect(BackendUnderTest.soak.contains { $0.loopMode.dataPath == path }, "the soak leaves out \(path)")
+                #expect(EchoSuite.HostileClients.backends.contains { $0.loopMode.dataPath == path },
+                        "the hostile-client tests leave out \(path)")
+            }
         }
     }
 }

@@ -22,6 +22,7 @@ extension EchoSuite {
         @Test("an idle connection holds no pipe, and every pipe comes back")
         func idleConnectionsHoldNoPipe() throws {
             TestEnvironment.prepare()
+            let beforeStart = descriptorsRelevant(toPort: -1)
             let server = try EchoServer.start(Self.backend(), host: "127.0.0.1", port: 0)
             var clients: [TestClient] = []
             defer { clients.forEach { $0.close() } }
@@ -39,9 +40,19 @@ extension EchoSuite {
             #expect(settled.ok, "pipes held by idle connections: \(describe(settled.last))")
             #expect(settled.last.connectionsOpen == 20, "\(describe(settled.last))")
             #expect(settled.last[.splice] > 0 && settled.last[.read] == 0, "every echo spliced: \(describe(settled.last))")
+            // Idle for a second, the loop closes the pipes nobody holds.
+            let pipesClosed = waitFor(timeout: 5, { descriptorsRelevant(toPort: server.port) }, until: {
+                !$0.contains { $0.value.hasPrefix("pipe:") && beforeStart[$0.key] != $0.value }
+            })
+            let extraWhileIdle = pipesClosed.last.filter { beforeStart[$0.key] != $0.value }
+            #expect(pipesClosed.ok, "pipes still open while idle: \(summarize(extraWhileIdle))")
             clients.forEach { $0.close() }
             let statistics = try stopServer(server)
             #expect(statistics[.pipesTaken] == statistics[.pipesReturned], "\(describe(statistics))")
+            // Every descriptor the server had is checked by the conformance suite's connect/close
+            // cycles; here, its pipes.
+            let newPipes = descriptorsRelevant(toPort: server.port).filter { $0.value.hasPrefix("pipe:") && beforeStart[$0.key] != $0.value }
+            #expect(newPipes.isEmpty, "pipes left open after stop: \(newPipes.count)")
         }
 
         @Test("a peer that stops reading holds its pipe, and gives it back once it reads")

@@ -16,9 +16,11 @@ extension EchoSuite {
     /// running and exits 0 on SIGTERM. (Clients that never read are covered by the conformance suite.)
     @Suite("Hostile clients", .timeLimit(.minutes(1)))
     struct HostileClients {
-        /// The event backends, and the threaded blocking backend: every hostile scenario here needs
-        /// several clients served at once, which the naive blocking mode cannot do.
-        static let backends: [BackendUnderTest] = [.uring, .uringLegacy, .uringBundle, .epoll, .blockingThreaded]
+        /// Every data path that serves several clients at once (each backend's copy path, epoll's
+        /// splice path, the threaded blocking backend: the naive blocking mode cannot), and the
+        /// io_uring legacy and bundle loops.
+        static let backends: [BackendUnderTest] = BackendUnderTest.everyDataPath.filter(\.servesConcurrentClients)
+            + [.uringLegacy, .uringBundle]
 
         // MARK: Slowloris
 
