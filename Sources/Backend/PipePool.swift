@@ -16,30 +16,30 @@ import Glibc
 /// no pipe until ``descriptorsFreed()`` says a descriptor was closed, rather than paying a failing
 /// call per read. A pipe given back with bytes still in it (its connection closed) is closed
 /// rather than reused.
-struct PipePool: ~Copyable {
+public struct PipePool: ~Copyable {
     /// The most pipes open at once.
-    let capacity: Int32
+    public let capacity: Int32
     /// The capacity asked of each pipe (`F_SETPIPE_SZ`), which is also the most one splice moves.
-    let pipeSize: Int
+    public let pipeSize: Int
     /// Per slot: the read and write ends, or -1 while the slot has no pipe.
-    private let readEnds: UnsafeMutablePointer<Int32>
-    private let writeEnds: UnsafeMutablePointer<Int32>
+    @usableFromInline let readEnds: UnsafeMutablePointer<Int32>
+    @usableFromInline let writeEnds: UnsafeMutablePointer<Int32>
     /// Slots whose pipe is open and empty, most recently returned last.
-    private let free: UnsafeMutablePointer<Int32>
-    private var freeCount: Int32 = 0
+    @usableFromInline let free: UnsafeMutablePointer<Int32>
+    @usableFromInline var freeCount: Int32 = 0
     /// Slots never used, or whose pipe was closed.
-    private let vacant: UnsafeMutablePointer<Int32>
-    private var vacantCount: Int32
+    @usableFromInline let vacant: UnsafeMutablePointer<Int32>
+    @usableFromInline var vacantCount: Int32
 
     /// Whether `pipe2` failed and no descriptor has been closed since: opening would fail again.
-    private var openRefused = false
+    @usableFromInline var openRefused = false
 
     /// Pipes opened and closed so far.
-    private(set) var opened: UInt64 = 0
-    private(set) var closed: UInt64 = 0
+    public private(set) var opened: UInt64 = 0
+    public private(set) var closed: UInt64 = 0
 
     /// A pool of at most `capacity` pipes (0: none; every ``take(syscalls:)`` returns nil).
-    init(capacity: Int, pipeSize: Int) {
+    public init(capacity: Int, pipeSize: Int) {
         precondition(capacity >= 0 && pipeSize > 0)
         self.capacity = Int32(capacity)
         self.pipeSize = pipeSize
@@ -65,23 +65,24 @@ struct PipePool: ~Copyable {
     }
 
     /// Pipes open now.
-    var openCount: UInt64 { opened &- closed }
+    public var openCount: UInt64 { opened &- closed }
 
     /// Pipes open and held by no connection.
-    var idleCount: Int32 { freeCount }
+    @inlinable
+    public var idleCount: Int32 { freeCount }
 
     /// The read end of the pipe in `slot`.
-    @inline(__always)
-    func readEnd(_ slot: Int32) -> Int32 { readEnds[Int(slot)] }
+    @inlinable @inline(__always)
+    public func readEnd(_ slot: Int32) -> Int32 { readEnds[Int(slot)] }
 
     /// The write end of the pipe in `slot`.
-    @inline(__always)
-    func writeEnd(_ slot: Int32) -> Int32 { writeEnds[Int(slot)] }
+    @inlinable @inline(__always)
+    public func writeEnd(_ slot: Int32) -> Int32 { writeEnds[Int(slot)] }
 
     /// An empty pipe's slot: a returned one if any, else a new pipe; nil when the pool is at its
     /// capacity or a new pipe cannot be made. `syscalls` counts the `pipe2` and `fcntl` calls.
-    @inline(__always)
-    mutating func take(syscalls: inout UInt64) -> Int32? {
+    @inlinable @inline(__always)
+    public mutating func take(syscalls: inout UInt64) -> Int32? {
         if freeCount > 0 {
             freeCount &-= 1
             return free[Int(freeCount)]
@@ -89,8 +90,8 @@ struct PipePool: ~Copyable {
         return open(syscalls: &syscalls)
     }
 
-    @inline(never)
-    private mutating func open(syscalls: inout UInt64) -> Int32? {
+    @usableFromInline @inline(never)
+    mutating func open(syscalls: inout UInt64) -> Int32? {
         guard vacantCount > 0 && !openRefused else { return nil }
         var ends: (Int32, Int32) = (-1, -1)
         let status = withUnsafeMutableBytes(of: &ends) { clinux_pipe($0.baseAddress!.assumingMemoryBound(to: Int32.self)) }
@@ -113,8 +114,8 @@ struct PipePool: ~Copyable {
 
     /// Gives back the pipe in `slot`: kept for reuse when `empty`, closed otherwise (bytes left
     /// behind by a connection that closed must never reach another). `syscalls` counts the `close` calls.
-    @inline(__always)
-    mutating func give(_ slot: Int32, empty: Bool, syscalls: inout UInt64) {
+    @inlinable @inline(__always)
+    public mutating func give(_ slot: Int32, empty: Bool, syscalls: inout UInt64) {
         if _fastPath(empty) {
             free[Int(freeCount)] = slot
             freeCount &+= 1
@@ -123,8 +124,8 @@ struct PipePool: ~Copyable {
         }
     }
 
-    @inline(never)
-    private mutating func discard(_ slot: Int32, syscalls: inout UInt64) {
+    @usableFromInline @inline(never)
+    mutating func discard(_ slot: Int32, syscalls: inout UInt64) {
         _ = Glibc.close(readEnds[Int(slot)])
         _ = Glibc.close(writeEnds[Int(slot)])
         syscalls &+= 2
@@ -138,7 +139,7 @@ struct PipePool: ~Copyable {
 
     /// Closes every pipe no connection holds and returns how many there were. `syscalls` counts
     /// the `close` calls.
-    mutating func closeIdle(syscalls: inout UInt64) -> Int32 {
+    public mutating func closeIdle(syscalls: inout UInt64) -> Int32 {
         let count = freeCount
         while freeCount > 0 {
             freeCount &-= 1
@@ -148,8 +149,8 @@ struct PipePool: ~Copyable {
     }
 
     /// A descriptor was closed: a pipe may be opened again.
-    @inline(__always)
-    mutating func descriptorsFreed() {
+    @inlinable @inline(__always)
+    public mutating func descriptorsFreed() {
         openRefused = false
     }
 }
