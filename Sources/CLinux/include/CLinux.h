@@ -37,3 +37,10 @@ int clinux_pipe(int fds[2]);
 /// fcntl(F_SETPIPE_SZ): sets a pipe's capacity; returns the capacity set (the kernel rounds up to
 /// pages) or -1 with errno set.
 int clinux_set_pipe_size(int fd, int bytes);
+
+/// SPLICE_F_MOVE | SPLICE_F_NONBLOCK, the flags clinux_splice passes (<fcntl.h> declares them
+/// only under _GNU_SOURCE): for io_uring's IORING_OP_SPLICE.
+#define CLINUX_SPLICE_MOVE_NONBLOCK 3u
+
+/// POLLRDHUP (<poll.h>, _GNU_SOURCE only): the peer shut its writing half down.
+#define CLINUX_POLLRDHUP 0x2000u
