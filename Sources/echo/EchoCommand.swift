@@ -151,10 +151,13 @@ struct EchoCommand: ParsableCommand {
     @Option(help: "epoll: level- or edge-triggered readiness.")
     var epollMode: EpollBackend.Trigger = EpollBackend.Options().trigger
 
-    @Flag(help: "epoll: echo through a pipe with splice(2), copying nothing into user space. For streams: a small message pays two system calls per direction either way, so it gains nothing. Connections hold a pipe only while bytes are in it; with none free, a connection is served by copying.")
+    @Flag(help: "epoll and uring: echo through a pipe with splice(2), copying nothing into user space. For streams: a small message pays two system calls per direction either way, so it gains nothing. Connections hold a pipe only while bytes are in it; with none free, a connection is served by copying.")
     var splice = false
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("epoll with --splice: the capacity of each pipe, the most one splice moves (\(EpollBackend.Options().pipeSize) by default; 4096-1048576).", valueName: "bytes"))
+    @Option(help: "uring with --splice: 'poll' (a multishot poll through the ring, splice(2) from the loop) or 'linked' (hard-linked IORING_OP_SPLICE pairs, run by the kernel in io-wq threads). Default: poll.")
+    var spliceMode: URingBackend.SpliceStrategy?
+
+    @Option(parsing: .unconditional, help: ArgumentHelp("With --splice: the capacity of each pipe, the most one splice moves (\(EpollBackend.Options().pipeSize) by default; 4096-1048576).", valueName: "bytes"))
     var pipeSize: Int?
 
     @Option(parsing: .unconditional, help: ArgumentHelp("epoll: events taken per epoll_wait (default \(EpollBackend.Options().maxEvents)).", valueName: "count"))
@@ -243,11 +246,14 @@ struct EchoCommand: ParsableCommand {
         if let statsJson, statsJson.isEmpty || statsJson.hasSuffix("/") {
             throw ValidationError("invalid stats JSON path '\(statsJson)': must name a file")
         }
-        if (splice || pipeSize != nil) && backend != .epoll {
-            throw ValidationError("--splice and --pipe-size apply to --backend epoll")
+        if (splice || pipeSize != nil || spliceMode != nil) && backend == .blocking {
+            throw ValidationError("--splice, --splice-mode and --pipe-size apply to --backend epoll and uring")
         }
-        if pipeSize != nil && !splice {
-            throw ValidationError("--pipe-size applies with --splice")
+        if (pipeSize != nil || spliceMode != nil) && !splice {
+            throw ValidationError("--pipe-size and --splice-mode apply with --splice")
+        }
+        if spliceMode != nil && backend != .uring {
+            throw ValidationError("--splice-mode applies to --backend uring")
         }
         if json && !features {
             throw ValidationError("--json applies with --features")
@@ -290,6 +296,10 @@ struct EchoCommand: ParsableCommand {
             options.fixedFiles = fixedFiles
             options.zeroCopyThreshold = zerocopySend
             options.incrementalBuffers = incrementalBuffers ?? options.incrementalBuffers
+            if splice {
+                options.splice = spliceMode ?? .poll
+                options.pipeSize = pipeSize ?? options.pipeSize
+            }
             let given: Set<URingFeature> = Set([deferTaskrun.map { _ in .deferTaskrun },
                                                 incrementalBuffers.map { _ in .incrementalBuffers }].compactMap { $0 })
             negotiation.leftOut.removeAll { given.contains($0.feature) }
@@ -417,6 +427,7 @@ enum BackendChoice: String, CaseIterable, ExpressibleByArgument {
 
 // The flags name the backends' own enums: their cases are the values, their options the defaults.
 extension URingBackend.Mode: ExpressibleByArgument {}
+extension URingBackend.SpliceStrategy: ExpressibleByArgument {}
 extension EpollBackend.Trigger: ExpressibleByArgument {}
 extension BlockingBackend.Mode: ExpressibleByArgument {}
 extension ServerLimits.OverLimit: ExpressibleByArgument {}
