@@ -5,7 +5,8 @@ the server's RSS and descriptor count watched for upward trends.
     benchmarks/soak --seconds 30 --backend epoll  a short run
     benchmarks/soak --minutes 60 --out /tmp/soak  writes soak.json and soak.csv there
 
-Backends: uring, uring-legacy, uring-bundle, epoll, epoll-splice, blocking-threaded. The server is `echo` (--echo PATH,
+Backends: uring, uring-legacy, uring-bundle, uring-splice-poll, uring-splice-linked, epoll, epoll-splice,
+blocking-threaded. The server is `echo` (--echo PATH,
 default .build/release/echo if present, else .build/debug/echo), started on 127.0.0.1 on a free
 port with --quiet and stopped with SIGTERM at the end (it must exit 0).
 
@@ -51,7 +52,8 @@ from benchkit.variants import echo_flags
 
 # The backends the soak takes, by their names in the variant table (uring-bundle is an alias of
 # uring-multishot-defer-bundle).
-BACKENDS = ["uring", "uring-legacy", "uring-bundle", "epoll", "epoll-splice", "blocking-threaded"]
+BACKENDS = ["uring", "uring-legacy", "uring-bundle", "uring-splice-poll", "uring-splice-linked", "epoll", "epoll-splice",
+            "blocking-threaded"]
 
 MAX_MESSAGE = 64 * 1024
 STALL_SECONDS = 30.0

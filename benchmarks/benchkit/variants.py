@@ -90,6 +90,10 @@ BUILTIN_VARIANTS = [Variant(*v) for v in [
     ("epoll-edge", ["--backend", "epoll", "--epoll-mode", "edge"], "edge-triggered epoll", "epoll"),
     ("epoll-splice", ["--backend", "epoll", "--splice"],
      "epoll with splice(2) through a pipe: no copy into user space", "epoll"),
+    ("uring-splice-poll", ["--backend", "uring", "--splice", "--splice-mode", "poll"],
+     "io_uring multishot poll, splice(2) from the loop: no copy into user space", "uring"),
+    ("uring-splice-linked", ["--backend", "uring", "--splice", "--splice-mode", "linked"],
+     "io_uring poll, then hard-linked IORING_OP_SPLICE pairs run in io-wq", "uring"),
 ]] + [Variant(p.name, [], p.about) for p in peers.TABLE]
 BUILTIN = {v.name: v for v in BUILTIN_VARIANTS}
 # Other names for built-in variants (the soak's older names). Not offered by the runner, whose
