@@ -23,6 +23,8 @@ enum BackendUnderTest: String, CaseIterable, CustomTestStringConvertible, Sendab
     case uringBundle
     case uringMultishotIncremental
     case uringMultishotWholeBuffers
+    case uringSplicePoll
+    case uringSpliceLinked
     case epoll
     case epollEdge
     case epollSplice
@@ -64,7 +66,8 @@ enum BackendUnderTest: String, CaseIterable, CustomTestStringConvertible, Sendab
     /// with copies or splices, blocking threaded or naive. Switches such as `SQPOLL` or fixed files
     /// change how the loop talks to the kernel, not which loop runs; splicing changes the data path.
     enum LoopMode: Hashable, Sendable {
-        case uring(URingBackend.Mode)
+        /// An io_uring mode, or with a splice strategy the splice loop (which has no mode of its own).
+        case uring(URingBackend.Mode, splice: URingBackend.SpliceStrategy?)
         case epoll(EpollBackend.Trigger, splice: Bool)
         case blocking(BlockingBackend.Mode)
 
@@ -79,7 +82,7 @@ enum BackendUnderTest: String, CaseIterable, CustomTestStringConvertible, Sendab
         /// Whether the loop echoes through pipes with `splice` rather than copying.
         var splices: Bool {
             switch self {
-            case .uring: false
+            case .uring(_, let splice): splice != nil
             case .epoll(_, let splice): splice
             case .blocking: false
             }
@@ -89,7 +92,8 @@ enum BackendUnderTest: String, CaseIterable, CustomTestStringConvertible, Sendab
         var dataPath: DataPath { DataPath(family: family, splices: splices) }
 
         /// Every loop mode the backends have: the test suite needs a case for each.
-        static let all: [LoopMode] = URingBackend.Mode.allCases.map(LoopMode.uring)
+        static let all: [LoopMode] = URingBackend.Mode.allCases.map { LoopMode.uring($0, splice: nil) }
+            + URingBackend.SpliceStrategy.allCases.map { LoopMode.uring(.multishot, splice: $0) }
             + [false, true].flatMap { splice in EpollBackend.Trigger.allCases.map { LoopMode.epoll($0, splice: splice) } }
             + BlockingBackend.Mode.allCases.map(LoopMode.blocking)
     }
@@ -141,6 +145,14 @@ enum BackendUnderTest: String, CaseIterable, CustomTestStringConvertible, Sendab
             options.bufferSize = 4096
             options.bufferCount = 4096
             return .uring(options)
+        case .uringSplicePoll:
+            var options = URingBackend.Options()
+            options.splice = .poll
+            return .uring(options)
+        case .uringSpliceLinked:
+            var options = URingBackend.Options()
+            options.splice = .linked
+            return .uring(options)
         case .epoll:
             return .epoll(EpollBackend.Options())
         case .epollEdge:
@@ -172,7 +184,7 @@ enum BackendUnderTest: String, CaseIterable, CustomTestStringConvertible, Sendab
 
     var loopMode: LoopMode {
         switch setup {
-        case .uring(let options): .uring(options.mode)
+        case .uring(let options): .uring(options.splice == nil ? options.mode : .multishot, splice: options.splice)
         case .epoll(let options): .epoll(options.trigger, splice: options.splice)
         case .blocking(let options): .blocking(options.mode)
         }
@@ -203,6 +215,8 @@ enum BackendUnderTest: String, CaseIterable, CustomTestStringConvertible, Sendab
             return ["--backend", "uring", "--incremental-buffers", "--buffer-size", "4096", "--buffer-count", "64"]
         case .uringMultishotWholeBuffers:
             return ["--backend", "uring", "--no-incremental-buffers", "--buffer-size", "4096", "--buffer-count", "4096"]
+        case .uringSplicePoll: return ["--backend", "uring", "--splice", "--splice-mode", "poll"]
+        case .uringSpliceLinked: return ["--backend", "uring", "--splice", "--splice-mode", "linked"]
         case .epoll: return ["--backend", "epoll"]
         case .epollEdge: return ["--backend", "epoll", "--epoll-mode", "edge"]
         case .epollSplice: return ["--backend", "epoll", "--splice"]
@@ -214,15 +228,17 @@ enum BackendUnderTest: String, CaseIterable, CustomTestStringConvertible, Sendab
 
     /// The `benchmarks/soak --backend` name (a variant of benchmarks/benchkit/variants.py) of the
     /// cases the soak runs, nil for the others. A soak takes 30 s, so it runs the default loop of
-    /// each event-driven family and the bundle mode, the one loop whose memory grows with each
-    /// connection (a buffer ring of its own). The soak's `uring-bundle` is the bundle mode with
-    /// default buffers. Exhaustive, so a new case has to be decided here.
+    /// each event-driven family, each splice loop, and the bundle mode, the one loop whose memory
+    /// grows with each connection (a buffer ring of its own). The soak's `uring-bundle` is the
+    /// bundle mode with default buffers. Exhaustive, so a new case has to be decided here.
     var soakName: String? {
         switch self {
         case .uring: return "uring"
         case .uringBundle: return "uring-bundle"
         case .epoll: return "epoll"
         case .epollSplice: return "epoll-splice"
+        case .uringSplicePoll: return "uring-splice-poll"
+        case .uringSpliceLinked: return "uring-splice-linked"
         case .uringLegacy, .uringMultishotWithoutDeferTaskrun, .uringMultishotIncremental, .uringMultishotWholeBuffers, .uringMultishotFixedFilesZeroCopy, .uringMultishotSQPoll,
              .epollEdge, .epollEdgeSplice, .blockingThreaded, .blockingNaive:
             return nil

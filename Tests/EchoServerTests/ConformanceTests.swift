@@ -367,6 +367,9 @@ extension EchoSuite {
                 options.bufferSize = 512
                 options.bufferCount = 16
                 options.ringEntries = 16
+                // With --splice, four small pipes for 64 clients, as epoll's below.
+                options.pipeSize = 4096
+                options.pipeLimit = 4
                 return URingBackend(options: options)
             case .epoll(var options):
                 options.bufferSize = 512
