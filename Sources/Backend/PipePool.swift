@@ -33,6 +33,9 @@ public struct PipePool: ~Copyable {
 
     /// Whether `pipe2` failed and no descriptor has been closed since: opening would fail again.
     @usableFromInline var openRefused = false
+    /// The fewest pipes the free list held since ``closeUnused(syscalls:)`` last ran: that many
+    /// sat unused the whole time.
+    @usableFromInline var lowWater: Int32 = 0
 
     /// Pipes opened and closed so far.
     public private(set) var opened: UInt64 = 0
@@ -85,6 +88,7 @@ public struct PipePool: ~Copyable {
     public mutating func take(syscalls: inout UInt64) -> Int32? {
         if freeCount > 0 {
             freeCount &-= 1
+            if freeCount < lowWater { lowWater = freeCount }
             return free[Int(freeCount)]
         }
         return open(syscalls: &syscalls)
@@ -146,6 +150,21 @@ public struct PipePool: ~Copyable {
             discard(free[Int(freeCount)], syscalls: &syscalls)
         }
         return count
+    }
+
+    /// Closes the pipes that sat unused since the last call (the free list's low-water mark) and
+    /// returns how many: the pool shrinks to what the busiest moment of that interval needed.
+    /// `syscalls` counts the `close` calls.
+    public mutating func closeUnused(syscalls: inout UInt64) -> Int32 {
+        var count = min(lowWater, freeCount)
+        let closed = count
+        while count > 0 {
+            freeCount &-= 1
+            count &-= 1
+            discard(free[Int(freeCount)], syscalls: &syscalls)
+        }
+        lowWater = freeCount
+        return closed
     }
 
     /// A descriptor was closed: a pipe may be opened again.

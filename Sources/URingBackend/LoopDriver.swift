@@ -125,6 +125,7 @@ struct LoopDriver<Mode: LoopMode & ~Copyable>: ~Copyable {
         case .pollOut: mode.polled(on: data.fd, tag: data.buffer, writable: true, result: result, flags: flags, &context)
         case .spliceIn: mode.spliced(on: data.fd, tag: data.buffer, outward: false, result: result, &context)
         case .spliceOut: mode.spliced(on: data.fd, tag: data.buffer, outward: true, result: result, &context)
+        case .pipeTimer: mode.timerFired(&context)
         case .accept: accepted(result: result, flags: flags)
         case .acceptRetry: acceptBackingOff = false
         case .tick: tick()

@@ -59,6 +59,9 @@ protocol LoopMode: ~Copyable {
     /// A splice on `fd` completed: into its pipe, or with `outward` from the pipe back to it. Default: nothing.
     mutating func spliced(on fd: Int32, tag: UInt16, outward: Bool, result: Int32, _ loop: inout LoopContext)
 
+    /// A timer the mode queued (``UserData/Operation/pipeTimer``) fired. Default: nothing.
+    mutating func timerFired(_ loop: inout LoopContext)
+
     /// Accepting failed for lack of descriptors: closes what the mode keeps open without a
     /// connection needing it (idle pipes) and returns whether it closed any, so accepting goes on
     /// at once. Default: nothing to close.
@@ -92,6 +95,7 @@ extension LoopMode where Self: ~Copyable {
     mutating func receiveCancelFailed(on fd: Int32, result: Int32, _ loop: inout LoopContext) {}
     mutating func endTurn(_ loop: inout LoopContext) {}
     mutating func releaseIdleDescriptors(_ loop: inout LoopContext) -> Bool { false }
+    mutating func timerFired(_ loop: inout LoopContext) {}
     mutating func shutDownConnections(_ loop: inout LoopContext) -> Bool { false }
     var hasConnectionsInFlight: Bool { false }
 }

@@ -31,6 +31,9 @@ struct SpliceMode: LoopMode, ~Copyable {
     var pendingBuffers: PendingBufferPool
     /// The copy path's one read buffer, a pipe's size.
     let copyBuffer: UnsafeMutableRawPointer
+    /// The idle-pipe timer's interval, and whether it is queued.
+    let pipeTimeout: UnsafeMutablePointer<__kernel_timespec>
+    var pipeTimerArmed = false
 
     /// What a readiness poll waits for: bytes, or the peer's FIN (errors and hang-ups always count).
     static var readableEvents: UInt32 { UInt32(POLLIN) | CLINUX_POLLRDHUP }
@@ -42,10 +45,31 @@ struct SpliceMode: LoopMode, ~Copyable {
         pipes = PipePool(capacity: options.pipeLimit, pipeSize: options.pipeSize)
         pendingBuffers = PendingBufferPool(bufferSize: options.pipeSize)
         copyBuffer = .allocate(byteCount: options.pipeSize, alignment: 64)
+        pipeTimeout = .allocate(capacity: 1)
+        pipeTimeout.initialize(to: __kernel_timespec(tv_sec: 1, tv_nsec: 0))
     }
 
+    /// The ring is torn down before the mode goes (``LoopDriver``), so no timer still reads this.
     deinit {
         copyBuffer.deallocate()
+        pipeTimeout.deallocate()
+    }
+
+    /// Once per turn: with idle pipes and no timer queued, queues one (a second), so pipes no
+    /// connection has needed for that long give their descriptors back.
+    mutating func endTurn(_ loop: inout LoopContext) {
+        guard !pipeTimerArmed && pipes.idleCount > 0 && !loop.stopping else { return }
+        let sqe = loop.submission()
+        io_uring_prep_timeout(sqe, pipeTimeout, 0, 0)
+        sqe.pointee.user_data = UserData(.pipeTimer).rawValue
+        pipeTimerArmed = true
+    }
+
+    /// The idle-pipe timer fired: the pipes that sat unused the whole second are closed, so the
+    /// pool follows what the connections need now (and is empty once they are idle).
+    mutating func timerFired(_ loop: inout LoopContext) {
+        pipeTimerArmed = false
+        _ = pipes.closeUnused(syscalls: &loop.statistics[.close])
     }
 
     static var acceptsNonBlocking: Bool { true }

@@ -27,6 +27,8 @@ struct UserData: Equatable {
         case spliceIn
         /// A splice from a connection's pipe back to it (`--splice linked`).
         case spliceOut
+        /// The splice loop's timer for closing idle pipes fired.
+        case pipeTimer
     }
 
     let rawValue: UInt64
