@@ -314,12 +314,26 @@ struct ProcessInspector: Sendable {
     }
 
     /// How many descriptors the process has open (a listing, without reading where they point).
-    func descriptorCount() throws -> Int {
+    ///
+    /// With `excludingPipes`, the splice paths' pipes are left out: their pool is bounded by its own
+    /// limit (`pipeLimit`), not by the connection cap.
+    func descriptorCount(excludingPipes: Bool = false) throws -> Int {
         guard let dir = opendir("/proc/\(pid)/fd") else { throw TestFailure("cannot list /proc/\(pid)/fd") }
         defer { closedir(dir) }
         var count = 0
         while let entry = readdir(dir) {
-            if entry.pointee.d_name.0 != UInt8(ascii: ".") { count += 1 }
+            guard entry.pointee.d_name.0 != UInt8(ascii: ".") else { continue }
+            if excludingPipes {
+                let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+                var buffer = [CChar](repeating: 0, count: 256)
+                let n = readlink("/proc/\(pid)/fd/\(name)", &buffer, buffer.count - 1)
+                // Closed since the listing (pipes come and go): not held.
+                guard n > 0 else { continue }
+                if String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self).hasPrefix("pipe:") {
+                    continue
+                }
+            }
+            count += 1
         }
         return count
     }
