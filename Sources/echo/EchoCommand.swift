@@ -255,6 +255,12 @@ struct EchoCommand: ParsableCommand {
         if spliceMode != nil && backend != .uring {
             throw ValidationError("--splice-mode applies to --backend uring")
         }
+        if splice && backend == .uring && (uringMode != nil || bundle || bufferSize != nil || bufferCount != nil
+                                           || incrementalBuffers != nil || fixedFiles || zerocopySend > 0 || sqpoll) {
+            throw ValidationError("uring --splice runs a loop of its own, with pipes for buffers: it cannot be combined "
+                + "with --uring-mode, --bundle, --buffer-size, --buffer-count, --incremental-buffers, --fixed-files, "
+                + "--zerocopy-send or --sqpoll")
+        }
         if json && !features {
             throw ValidationError("--json applies with --features")
         }
