@@ -55,6 +55,8 @@ extension ServerStatistics {
         case acceptFailures
         case acceptPauses
         case acceptsRefused
+        case pipesTaken
+        case pipesReturned
         case requests
         case bytesReceived
         case bytesSent
@@ -65,6 +67,7 @@ extension ServerStatistics {
         case write
         case accept
         case close
+        case splice
         case other
         case bufferBytesLeaked
 
@@ -74,9 +77,9 @@ extension ServerStatistics {
         public var group: Group {
             switch self {
             case .connectionsAccepted, .connectionsClosed, .closedIdle, .acceptFailures, .acceptPauses,
-                 .acceptsRefused: return .connections
+                 .acceptsRefused, .pipesTaken, .pipesReturned: return .connections
             case .requests, .bytesReceived, .bytesSent: return .traffic
-            case .ioUringEnter, .epollWait, .epollCtl, .read, .write, .accept, .close, .other: return .syscalls
+            case .ioUringEnter, .epollWait, .epollCtl, .read, .write, .accept, .close, .splice, .other: return .syscalls
             case .bufferBytesLeaked: return .memory
             }
         }
@@ -90,6 +93,8 @@ extension ServerStatistics {
             case .acceptFailures: return "accept_failures"
             case .acceptPauses: return "accept_pauses"
             case .acceptsRefused: return "accepts_refused"
+            case .pipesTaken: return "pipes_taken"
+            case .pipesReturned: return "pipes_returned"
             case .requests: return "requests"
             case .bytesReceived: return "bytes_received"
             case .bytesSent: return "bytes_sent"
@@ -100,6 +105,7 @@ extension ServerStatistics {
             case .write: return "write"
             case .accept: return "accept"
             case .close: return "close"
+            case .splice: return "splice"
             case .other: return "other"
             case .bufferBytesLeaked: return "buffer_bytes_leaked"
             }
@@ -114,6 +120,8 @@ extension ServerStatistics {
             case .acceptFailures: return "accepts failed for lack of descriptors or memory"
             case .acceptPauses: return "times accepting paused at --max-connections"
             case .acceptsRefused: return "closed at once over the cap (--over-limit close)"
+            case .pipesTaken: return "pipes taken by splicing connections (--splice)"
+            case .pipesReturned: return "pipes given back (taken - returned: held now)"
             case .requests: return "reads that returned data, each echoed back"
             case .bytesReceived: return "bytes read from clients"
             case .bytesSent: return "bytes written back"
@@ -124,6 +132,7 @@ extension ServerStatistics {
             case .write: return "send and write calls"
             case .accept: return "accept calls"
             case .close: return "close calls"
+            case .splice: return "splice calls (--splice)"
             case .other: return "fcntl, setsockopt, shutdown, buffer-ring registration…"
             case .bufferBytesLeaked: return "buffer memory kept, never freed: unregistering its ring failed"
             }

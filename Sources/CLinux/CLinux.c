@@ -3,6 +3,7 @@
 #include <pthread.h>
 #include <sys/socket.h>
 #include <sys/prctl.h>
+#include <fcntl.h>
 
 int clinux_set_thread_name(const char *name) {
     return pthread_setname_np(pthread_self(), name);
@@ -21,4 +22,16 @@ int clinux_pin_thread(pthread_t thread, int cpu) {
 
 int clinux_set_timer_slack(unsigned long nanoseconds) {
     return prctl(PR_SET_TIMERSLACK, nanoseconds, 0, 0, 0);
+}
+
+ssize_t clinux_splice(int from, int to, size_t length) {
+    return splice(from, NULL, to, NULL, length, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+}
+
+int clinux_pipe(int fds[2]) {
+    return pipe2(fds, O_NONBLOCK | O_CLOEXEC);
+}
+
+int clinux_set_pipe_size(int fd, int bytes) {
+    return fcntl(fd, F_SETPIPE_SZ, bytes);
 }

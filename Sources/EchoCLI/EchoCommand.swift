@@ -158,6 +158,15 @@ public struct EchoCommand: ParsableCommand {
     @Option(help: "epoll: level- or edge-triggered readiness.")
     var epollMode: EpollBackend.Trigger = EpollBackend.Options().trigger
 
+    @Flag(help: "epoll and uring: echo through a pipe with splice(2), copying nothing into user space. For streams: a small message pays two system calls per direction either way, so it gains nothing. Connections hold a pipe only while bytes are in it; with none free, a connection is served by copying.")
+    var splice = false
+
+    @Option(help: "uring with --splice: 'poll' (a multishot poll through the ring, splice(2) from the loop) or 'linked' (hard-linked IORING_OP_SPLICE pairs, run by the kernel in io-wq threads). Default: poll.")
+    var spliceMode: URingBackend.SpliceStrategy?
+
+    @Option(parsing: .unconditional, help: ArgumentHelp("With --splice: the capacity of each pipe, the most one splice moves (\(EpollBackend.Options().pipeSize) by default; 4096-1048576).", valueName: "bytes"))
+    var pipeSize: Int?
+
     @Option(parsing: .unconditional, help: ArgumentHelp("epoll: events taken per epoll_wait (default \(EpollBackend.Options().maxEvents)).", valueName: "count"))
     var maxEvents: Int?
 
@@ -242,6 +251,21 @@ public struct EchoCommand: ParsableCommand {
         if let statsJson, statsJson.isEmpty || statsJson.hasSuffix("/") {
             throw ValidationError("invalid stats JSON path '\(statsJson)': must name a file")
         }
+        if (splice || pipeSize != nil || spliceMode != nil) && backend == .blocking {
+            throw ValidationError("--splice, --splice-mode and --pipe-size apply to --backend epoll and uring")
+        }
+        if (pipeSize != nil || spliceMode != nil) && !splice {
+            throw ValidationError("--pipe-size and --splice-mode apply with --splice")
+        }
+        if spliceMode != nil && backend != .uring {
+            throw ValidationError("--splice-mode applies to --backend uring")
+        }
+        if splice && backend == .uring && (uringMode != nil || bundle || bufferSize != nil || bufferCount != nil
+                                           || incrementalBuffers != nil || fixedFiles || zerocopySend > 0 || sqpoll) {
+            throw ValidationError("uring --splice runs a loop of its own, with pipes for buffers: it cannot be combined "
+                + "with --uring-mode, --bundle, --buffer-size, --buffer-count, --incremental-buffers, --fixed-files, "
+                + "--zerocopy-send or --sqpoll")
+        }
         if json && !(features || listVariants) {
             throw ValidationError("--json applies with --features or --list-variants")
         }
@@ -285,6 +309,10 @@ public struct EchoCommand: ParsableCommand {
             options.fixedFiles = fixedFiles
             options.zeroCopyThreshold = zerocopySend
             options.incrementalBuffers = incrementalBuffers ?? options.incrementalBuffers
+            if splice {
+                options.splice = spliceMode ?? .poll
+                options.pipeSize = pipeSize ?? options.pipeSize
+            }
             let given: Set<URingFeature> = Set([deferTaskrun.map { _ in .deferTaskrun },
                                                 incrementalBuffers.map { _ in .incrementalBuffers }].compactMap { $0 })
             negotiation.leftOut.removeAll { given.contains($0.feature) }
@@ -295,6 +323,8 @@ public struct EchoCommand: ParsableCommand {
             options.bufferSize = bufferSize ?? options.bufferSize
             options.trigger = epollMode
             options.maxEvents = maxEvents ?? options.maxEvents
+            options.splice = splice
+            options.pipeSize = pipeSize ?? options.pipeSize
             return (.epoll(options), nil)
         case .blocking:
             var options = BlockingBackend.Options()
@@ -401,6 +431,7 @@ public struct EchoCommand: ParsableCommand {
 
 // The flags name the backends' own enums: their cases are the values, their options the defaults.
 extension URingBackend.Mode: ExpressibleByArgument {}
+extension URingBackend.SpliceStrategy: ExpressibleByArgument {}
 extension EpollBackend.Trigger: ExpressibleByArgument {}
 extension BlockingBackend.Mode: ExpressibleByArgument {}
 extension ServerLimits.OverLimit: ExpressibleByArgument {}

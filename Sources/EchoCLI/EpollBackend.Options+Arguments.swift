@@ -8,6 +8,8 @@ extension EpollBackend.Options {
         flags.value("epoll-mode", trigger.rawValue, default: standard.trigger.rawValue)
         flags.value("buffer-size", bufferSize, default: standard.bufferSize)
         flags.value("max-events", maxEvents, default: standard.maxEvents)
+        flags.flag("splice", splice)
+        flags.value("pipe-size", pipeSize, default: standard.pipeSize)
         return flags.arguments
     }
 }

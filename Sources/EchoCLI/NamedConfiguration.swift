@@ -61,6 +61,12 @@ extension NamedConfiguration {
               "+ IORING_OP_SEND_ZC from 512 B (so at 1000 B, not at 128 B; no gathered sends)",
               parent: "uring-multishot-defer"),
         .init("epoll-edge", .epoll(epoll { $0.trigger = .edge }), "edge-triggered epoll", parent: "epoll"),
+        .init("epoll-splice", .epoll(epoll { $0.splice = true }),
+              "epoll with splice(2) through a pipe: no copy into user space", parent: "epoll"),
+        .init("uring-splice-poll", .uring(uring { $0.splice = .poll }),
+              "io_uring multishot poll, splice(2) from the loop: no copy into user space", parent: "uring"),
+        .init("uring-splice-linked", .uring(uring { $0.splice = .linked }),
+              "io_uring poll, then hard-linked IORING_OP_SPLICE pairs run in io-wq", parent: "uring"),
     ]
 
     /// The configuration called `name`, if there is one.

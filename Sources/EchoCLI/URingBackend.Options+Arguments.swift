@@ -11,6 +11,7 @@ extension URingBackend.Options {
     /// kernel with every feature both give the same options. `submitAll` has no flag: the
     /// negotiation sets it from the kernel.
     public func arguments(negotiating: Bool = false) -> [String] {
+        if let splice { return spliceArguments(splice) }
         let best = URingBackend.Options(mode: mode, sqpoll: sqpoll)
         let pinned = !negotiating
         var flags = FlagWriter(backend: URingBackend.name)
@@ -28,6 +29,19 @@ extension URingBackend.Options {
         flags.value("buffer-count", bufferCount, default: best.bufferCount)
         flags.value("ring-entries", ringEntries, default: best.ringEntries)
         flags.value("cq-entries", completionQueueEntries, default: best.completionQueueEntries)
+        return flags.arguments
+    }
+
+    /// `--splice` runs a loop of its own that takes no mode, buffer or feature flag (the command
+    /// refuses them): only the splice strategy, the pipe size and the ring's sizes apply.
+    private func spliceArguments(_ splice: URingBackend.SpliceStrategy) -> [String] {
+        let standard = URingBackend.Options()
+        var flags = FlagWriter(backend: URingBackend.name)
+        flags.flag("splice", true)
+        flags.value("splice-mode", splice.rawValue, default: splice.rawValue, stated: true)
+        flags.value("pipe-size", pipeSize, default: standard.pipeSize)
+        flags.value("ring-entries", ringEntries, default: standard.ringEntries)
+        flags.value("cq-entries", completionQueueEntries, default: standard.completionQueueEntries)
         return flags.arguments
     }
 }

@@ -44,14 +44,27 @@ public struct EpollBackend: EventBackend {
         public var bufferSize: Int = 65536
         /// Events taken per `epoll_wait(2)`: 1 … 65536.
         public var maxEvents: Int = 1024
+        /// Echo through a pipe with `splice(2)` instead of reading into the loop's buffer: no copy
+        /// into user space (see `EpollLoop+Splice.swift`). Pays for streams; a small message pays
+        /// the same two system calls per direction as the copy path, to no gain.
+        public var splice = false
+        /// The capacity asked of each pipe with `splice` (`F_SETPIPE_SZ`; 4 KiB … 1 MiB): the most
+        /// one splice moves, and the most a connection holds while its peer does not read.
+        public var pipeSize: Int = 65536
+        /// The most pipes open at once with `splice` (two descriptors each); a connection that
+        /// finds none free is served by the copy path. Default: 1024, at most an eighth of the
+        /// descriptor limit.
+        public var pipeLimit: Int = min(1024, max(1, FileDescriptorLimit.current / 8))
 
-        /// The default options: level-triggered, 65536-byte reads, 1024 events per wait.
+        /// The default options: level-triggered, 65536-byte reads, 1024 events per wait, no splicing.
         public init() {}
 
         /// The accepted range of ``bufferSize``.
         static let bufferSizeRange = 1...(16 << 20)
         /// The accepted range of ``maxEvents``.
         static let maxEventsRange = 1...65536
+        /// The accepted range of ``pipeSize``: a page up to the kernel's default `pipe-max-size`.
+        static let pipeSizeRange = 4096...(1 << 20)
     }
 
     /// The options the loop runs with.
@@ -66,7 +79,8 @@ public struct EpollBackend: EventBackend {
     /// `epoll, level-triggered, 65536-byte reads, 1024 events per wait`.
     public var summary: String {
         let events = options.maxEvents == 1 ? "1 event" : "\(options.maxEvents) events"
-        return "epoll, \(options.trigger.rawValue)-triggered, \(options.bufferSize)-byte reads, \(events) per wait"
+        let splice = options.splice ? ", splice through \(options.pipeSize)-byte pipes (at most \(options.pipeLimit))" : ""
+        return "epoll, \(options.trigger.rawValue)-triggered, \(options.bufferSize)-byte reads, \(events) per wait\(splice)"
     }
 
     /// Checks that every option is in range.
@@ -82,6 +96,13 @@ public struct EpollBackend: EventBackend {
         guard batchSizes.contains(options.maxEvents) else {
             throw .invalidConfiguration("invalid epoll batch size \(options.maxEvents): "
                 + "must be \(batchSizes.lowerBound)...\(batchSizes.upperBound) events per wait")
+        }
+        guard Options.pipeSizeRange.contains(options.pipeSize) else {
+            throw .invalidConfiguration("invalid pipe size \(options.pipeSize): must be "
+                + "\(Options.pipeSizeRange.lowerBound)...\(Options.pipeSizeRange.upperBound) bytes")
+        }
+        guard options.pipeLimit >= 1 else {
+            throw .invalidConfiguration("invalid pipe limit \(options.pipeLimit): must be at least 1")
         }
     }
 

@@ -10,7 +10,8 @@ extension EpollLoop {
     /// Accepts every waiting connection, until `accept4` reports `EAGAIN` or the connection cap is
     /// reached.
     ///
-    /// Failures follow ``AcceptFailure``. Out of descriptors or memory, the failure is counted and
+    /// Failures follow ``AcceptFailure``. Out of descriptors or memory, pipes no connection holds
+    /// (`--splice`) are closed and the accept tried again; failing still, the failure is counted and
     /// the listener leaves the epoll set: a level-triggered listener with a waiting connection that
     /// cannot be accepted would otherwise wake every wait at once and spin. It comes back when a
     /// connection closes or after ``AcceptFailure/backoffNanoseconds``. At the cap (`--max-connections`,
@@ -45,6 +46,8 @@ extension EpollLoop {
             case .transient:
                 continue
             case .exhausted:
+                // Idle pipes hold descriptors a connection can use: closed, accepting goes on.
+                if pipes.idleCount > 0 && closeIdlePipes() { continue }
                 statistics[.acceptFailures] += 1
                 try pauseAccepting(until: MonotonicTime.now().adding(nanoseconds: AcceptFailure.backoffNanoseconds))
                 return

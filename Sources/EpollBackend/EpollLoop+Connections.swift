@@ -15,9 +15,24 @@ extension EpollLoop {
     mutating func serve(_ token: EventToken, events: UInt32) {
         guard let connection = connections.connection(for: token) else { return }
         switch connection.pointee.state {
-        case .reading: receive(token.descriptor, connection, events: events)
-        case .writing: flush(token.descriptor, connection, events: events)
+        case .reading: read(token.descriptor, connection, events: events)
+        case .writing:
+            if connection.pointee.pipe >= 0 {
+                flushPipe(token.descriptor, connection, events: events)
+            } else {
+                flush(token.descriptor, connection, events: events)
+            }
         case .closed: break
+        }
+    }
+
+    /// Echoes what a readable connection has: through a pipe when the loop splices, else by copy.
+    @inline(__always)
+    mutating func read(_ descriptor: Int32, _ connection: UnsafeMutablePointer<Connection>, events: UInt32) {
+        if splicing {
+            receiveSpliced(descriptor, connection, events: events)
+        } else {
+            receive(descriptor, connection, events: events)
         }
     }
 
@@ -150,8 +165,8 @@ extension EpollLoop {
     /// The connection stopped reading because its peer sent faster than it read, so data is all
     /// but certainly waiting: it is read at once rather than after another wait. A peer that
     /// half-closed gets every byte first and the connection closes at that read's end of stream.
-    private mutating func resumeReading(_ descriptor: Int32, _ connection: UnsafeMutablePointer<Connection>,
-                                        events: UInt32) {
+    mutating func resumeReading(_ descriptor: Int32, _ connection: UnsafeMutablePointer<Connection>,
+                                events: UInt32) {
         if let pending = connection.pointee.pending { pendingBuffers.give(pending) }
         connection.pointee.pending = nil
         connection.pointee.pendingStart = 0
@@ -162,15 +177,17 @@ extension EpollLoop {
             closeConnection(descriptor, connection)
             return
         }
-        receive(descriptor, connection, events: events & (Interest.errorOrHangUp | EPOLLRDHUP.rawValue))
+        read(descriptor, connection, events: events & (Interest.errorOrHangUp | EPOLLRDHUP.rawValue))
     }
 
-    /// Closes a connection, gives back its pending buffer and frees its slot. Closing the
+    /// Closes a connection, gives back its pending buffer or pipe and frees its slot. Closing the
     /// descriptor also takes it out of the epoll set: the loop never duplicates descriptors.
     mutating func closeConnection(_ descriptor: Int32, _ connection: UnsafeMutablePointer<Connection>) {
         if let pending = connection.pointee.pending { pendingBuffers.give(pending) }
+        releasePipe(connection)
         connections.release(descriptor)
         _ = Glibc.close(descriptor)
+        pipes.descriptorsFreed()
         statistics[.close] += 1
         statistics[.connectionsClosed] += 1
         closedThisTurn = true

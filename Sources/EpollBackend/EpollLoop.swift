@@ -67,6 +67,9 @@ struct EpollLoop: ~Copyable {
     var connections: ConnectionTable
     /// Buffers for connections holding unsent bytes.
     var pendingBuffers: PendingBufferPool
+    /// Whether connections splice (`--splice`), and the pipes they do it through.
+    let splicing: Bool
+    var pipes: PipePool
     /// The counters, published once per turn.
     var statistics = ServerStatistics()
     /// Whether the listener is being watched.
@@ -107,6 +110,8 @@ struct EpollLoop: ~Copyable {
         if let tick = limits.tickNanoseconds { nextTick = MonotonicTime.now().adding(nanoseconds: tick) }
         connections = ConnectionTable(capacity: Self.initialTableCapacity)
         pendingBuffers = PendingBufferPool(bufferSize: options.bufferSize)
+        splicing = options.splice
+        pipes = PipePool(capacity: options.splice ? options.pipeLimit : 0, pipeSize: options.pipeSize)
         statistics[.other] = 3  // fcntl(F_GETFL), fcntl(F_SETFL), epoll_create1
     }
 
@@ -126,6 +131,8 @@ struct EpollLoop: ~Copyable {
 
         while !stopRequested {
             let count = try waitForEvents()
+            // A whole wait with nothing to do: pipes nobody uses give their descriptors back.
+            if count == 0 && pipes.idleCount > 0 { closeIdlePipes() }
             var index = 0
             while index < count && !stopRequested {
                 let event = events[index]
@@ -146,11 +153,15 @@ struct EpollLoop: ~Copyable {
 
     /// Waits for the next batch and returns its size: 0 after a timeout or a signal.
     ///
-    /// Waits without a timeout unless accepting is paused until a time, or an idle timeout ticks.
+    /// Waits without a timeout unless accepting is paused until a time, an idle timeout ticks, or
+    /// idle pipes wait to be closed (``idlePipeTimeoutMilliseconds``).
     private mutating func waitForEvents() throws(EchoError) -> Int {
         var deadline = nextTick
         if case .paused(let until) = listenerState, until < deadline { deadline = until }
-        let timeout = deadline == .distantFuture ? -1 : deadline.milliseconds(after: MonotonicTime.now())
+        var timeout = deadline == .distantFuture ? -1 : deadline.milliseconds(after: MonotonicTime.now())
+        if pipes.idleCount > 0 && (timeout < 0 || timeout > Self.idlePipeTimeoutMilliseconds) {
+            timeout = Self.idlePipeTimeoutMilliseconds
+        }
         let outcome = SystemCall.outcome { epoll_wait(epollDescriptor, events, batchSize, timeout) }
         statistics[.epollWait] += 1
         if !outcome.failed { return Int(outcome.value) }
@@ -182,6 +193,7 @@ struct EpollLoop: ~Copyable {
     /// Closes every connection and the epoll instance, then publishes the final counters.
     private mutating func finish() {
         closeAllConnections()
+        closeIdlePipes()
         if epollOpen {
             _ = Glibc.close(epollDescriptor)
             statistics[.close] += 1

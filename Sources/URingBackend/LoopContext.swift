@@ -67,6 +67,12 @@ struct LoopContext: ~Copyable {
         ring.submission(enters: &statistics[.ioUringEnter])
     }
 
+    /// Makes sure the submission queue has room for `count` entries in a row (a linked chain must
+    /// not be split across two submissions), submitting what it holds first if need be.
+    mutating func makeRoom(for count: UInt32) {
+        ring.makeRoom(for: count, enters: &statistics[.ioUringEnter])
+    }
+
     /// The stop signal fired: finish this turn, then close everything.
     mutating func stop() {
         stopping = true

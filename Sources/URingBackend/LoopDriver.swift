@@ -122,6 +122,11 @@ struct LoopDriver<Mode: LoopMode & ~Copyable>: ~Copyable {
         case .send: mode.sent(on: data.fd, buffer: data.buffer, result: result, flags: flags, &context)
         case .provideBuffers: mode.buffersProvided(count: data.buffer, result: result, &context)
         case .receiveCancel: mode.receiveCancelFailed(on: data.fd, result: result, &context)
+        case .poll: mode.polled(on: data.fd, tag: data.buffer, writable: false, result: result, flags: flags, &context)
+        case .pollOut: mode.polled(on: data.fd, tag: data.buffer, writable: true, result: result, flags: flags, &context)
+        case .spliceIn: mode.spliced(on: data.fd, tag: data.buffer, outward: false, result: result, &context)
+        case .spliceOut: mode.spliced(on: data.fd, tag: data.buffer, outward: true, result: result, &context)
+        case .pipeTimer: mode.timerFired(&context)
         case .accept: accepted(result: result, flags: flags)
         case .acceptRetry: acceptBackingOff = false
         case .tick: tick()
@@ -144,7 +149,7 @@ struct LoopDriver<Mode: LoopMode & ~Copyable>: ~Copyable {
         }
         atCap = false
         context.ring.armAccept(listener: context.listener, multishot: acceptsMultishot, into: mode.accepts,
-                               enters: &context.statistics[.ioUringEnter])
+                               nonBlocking: Mode.acceptsNonBlocking, enters: &context.statistics[.ioUringEnter])
         acceptArmed = true
     }
 
@@ -156,6 +161,8 @@ struct LoopDriver<Mode: LoopMode & ~Copyable>: ~Copyable {
         guard result >= 0 else {
             switch AcceptFailure(code: -result) {
             case .exhausted:
+                // Descriptors the mode held for nobody (idle pipes) are free now: accept again at once.
+                if mode.releaseIdleDescriptors(&context) { return }
                 context.statistics[.acceptFailures] &+= 1
                 if !context.stopping && !acceptBackingOff {
                     context.ring.scheduleAcceptRetry(enters: &context.statistics[.ioUringEnter])

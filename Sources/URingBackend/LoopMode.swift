@@ -26,6 +26,10 @@ protocol LoopMode: ~Copyable {
     /// file table. Default: ordinary.
     var accepts: Descriptor.Kind { get }
 
+    /// Whether accepted connections are non-blocking (`SOCK_NONBLOCK`): the splice mode makes
+    /// system calls on them from the loop. Default: false.
+    static var acceptsNonBlocking: Bool { get }
+
     /// Takes on the connection just accepted on `fd`: its state, its first receive. Returns false
     /// when it cannot (the mode has closed `fd` and counted an accept failure).
     mutating func adopt(_ fd: Int32, _ loop: inout LoopContext) -> Bool
@@ -48,6 +52,22 @@ protocol LoopMode: ~Copyable {
     /// receives decide).
     mutating func receiveCancelFailed(on fd: Int32, result: Int32, _ loop: inout LoopContext)
 
+    /// A poll on `fd` (``UserData/Operation/poll`` or, with `writable`, ``UserData/Operation/pollOut``)
+    /// completed; `tag` is what the mode put in ``UserData/buffer``. Default: nothing.
+    mutating func polled(on fd: Int32, tag: UInt16, writable: Bool, result: Int32, flags: UInt32,
+                         _ loop: inout LoopContext)
+
+    /// A splice on `fd` completed: into its pipe, or with `outward` from the pipe back to it. Default: nothing.
+    mutating func spliced(on fd: Int32, tag: UInt16, outward: Bool, result: Int32, _ loop: inout LoopContext)
+
+    /// A timer the mode queued (``UserData/Operation/pipeTimer``) fired. Default: nothing.
+    mutating func timerFired(_ loop: inout LoopContext)
+
+    /// Accepting failed for lack of descriptors: closes what the mode keeps open without a
+    /// connection needing it (idle pipes) and returns whether it closed any, so accepting goes on
+    /// at once. Default: nothing to close.
+    mutating func releaseIdleDescriptors(_ loop: inout LoopContext) -> Bool
+
     /// Work once per turn, after every completion of the turn. Default: nothing.
     mutating func endTurn(_ loop: inout LoopContext)
 
@@ -67,10 +87,16 @@ protocol LoopMode: ~Copyable {
 extension LoopMode where Self: ~Copyable {
     static var acceptsOneAtATime: Bool { false }
     var accepts: Descriptor.Kind { .ordinary }
+    static var acceptsNonBlocking: Bool { false }
+    mutating func polled(on fd: Int32, tag: UInt16, writable: Bool, result: Int32, flags: UInt32,
+                         _ loop: inout LoopContext) {}
+    mutating func spliced(on fd: Int32, tag: UInt16, outward: Bool, result: Int32, _ loop: inout LoopContext) {}
     mutating func start(_ loop: inout LoopContext) {}
     mutating func buffersProvided(count: UInt16, result: Int32, _ loop: inout LoopContext) {}
     mutating func receiveCancelFailed(on fd: Int32, result: Int32, _ loop: inout LoopContext) {}
     mutating func endTurn(_ loop: inout LoopContext) {}
+    mutating func releaseIdleDescriptors(_ loop: inout LoopContext) -> Bool { false }
+    mutating func timerFired(_ loop: inout LoopContext) {}
     mutating func shutDownConnections(_ loop: inout LoopContext) -> Bool { false }
     var hasConnectionsInFlight: Bool { false }
 }

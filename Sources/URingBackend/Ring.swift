@@ -82,11 +82,12 @@ struct Ring: ~Copyable {
     }
 
     /// Queues an accept on `listener`: multishot (one request, a completion per connection) or
-    /// one connection only; for `kind` direct, into the ring's registered file table. Its completions
-    /// carry ``UserData/Operation/accept``.
-    func armAccept(listener: Int32, multishot: Bool, into kind: Descriptor.Kind, enters: inout UInt64) {
+    /// one connection only; for `kind` direct, into the ring's registered file table; ordinary
+    /// ones `nonBlocking` if asked. Its completions carry ``UserData/Operation/accept``.
+    func armAccept(listener: Int32, multishot: Bool, into kind: Descriptor.Kind, nonBlocking: Bool = false,
+                   enters: inout UInt64) {
         let sqe = submission(enters: &enters)
-        let flags = Int32(SOCK_CLOEXEC.rawValue)
+        let flags = Int32(SOCK_CLOEXEC.rawValue) | (nonBlocking ? Int32(SOCK_NONBLOCK.rawValue) : 0)
         switch (multishot, kind) {
         case (true, .direct): io_uring_prep_multishot_accept_direct(sqe, listener, nil, nil, 0)
         case (true, .ordinary): io_uring_prep_multishot_accept(sqe, listener, nil, nil, flags)
@@ -115,6 +116,14 @@ struct Ring: ~Copyable {
 
     private static func timespec(_ nanoseconds: UInt64) -> __kernel_timespec {
         __kernel_timespec(tv_sec: Int64(nanoseconds / 1_000_000_000), tv_nsec: Int64(nanoseconds % 1_000_000_000))
+    }
+
+    /// Submits what the queue holds when fewer than `count` entries are free (a linked chain must
+    /// go in one submission). A failed submit leaves it to ``submission(enters:)`` to report.
+    func makeRoom(for count: UInt32, enters: inout UInt64) {
+        guard io_uring_sq_space_left(raw) < count else { return }
+        _ = io_uring_submit(raw)
+        enters &+= 1
     }
 
     /// The next free submission entry; when the queue is full, submits what it holds first.

@@ -66,21 +66,24 @@ extension URingBackend.Options {
     /// The design in a few words, as the start line and `echo --features` name it:
     /// "multishot, defer-taskrun, incremental buffers".
     public var design: String {
-        var parts = [mode.rawValue]
+        var parts = [splice.map { "splice (\($0.rawValue))" } ?? mode.rawValue]
         if deferTaskrun { parts.append("defer-taskrun") }
         if coopTaskrun { parts.append("coop-taskrun") }
         if sqpoll { parts.append("sqpoll") }
-        if mode == .multishot { parts.append(incrementalBuffers ? "incremental buffers" : "whole buffers") }
+        if mode == .multishot && splice == nil { parts.append(incrementalBuffers ? "incremental buffers" : "whole buffers") }
         return parts.joined(separator: ", ")
     }
 
     /// Every kernel feature these options use: what ``URingBackend/validate()`` requires.
     public var featuresUsed: Set<URingFeature> {
-        var used = mode.features
+        // The splice loop uses no buffers: a multishot accept, polls and splices (Linux 5.13 and
+        // 5.7, older than any feature listed).
+        var used: Set<URingFeature> = splice == nil ? mode.features : [.multishotAccept]
         if submitAll { used.insert(.submitAll) }
         if deferTaskrun { used.formUnion([.singleIssuer, .deferTaskrun]) }
         if coopTaskrun { used.insert(.coopTaskrun) }
         if sqpoll { used.insert(.sqpoll) }
+        guard splice == nil else { return used }
         if incrementalBuffers { used.insert(.incrementalBuffers) }
         if fixedFiles { used.insert(.directDescriptors) }
         if zeroCopyThreshold > 0 { used.insert(.zeroCopySend) }

@@ -32,6 +32,17 @@ public struct URingBackend: EventBackend {
         case bundle
     }
 
+    /// How `--splice` moves bytes socket → pipe → socket (see ``SpliceMode``); both are kept so
+    /// they can be measured against each other.
+    public enum SpliceStrategy: String, Sendable, CaseIterable {
+        /// A poll through the ring, then a hard-linked pair of `IORING_OP_SPLICE` requests. The
+        /// kernel runs every splice in an io-wq worker thread: no system call, a thread hand-off each.
+        case linked
+        /// A multishot poll through the ring, then `splice(2)` from the loop, as epoll does: two
+        /// system calls per direction, no hand-off.
+        case poll
+    }
+
     /// What the io_uring loop is sized and switched with.
     public struct Options: Sendable, Equatable {
         /// The loop's design. The default is the one measured cheapest here (see the README's
@@ -75,6 +86,15 @@ public struct URingBackend: EventBackend {
         /// from taking the ones queued after it. Without it (older kernels), entries can stay in the
         /// queue after a turn, which the loop allows for. Set by the negotiation.
         public var submitAll = true
+        /// Echo through pipes with `splice` instead of buffers (``SpliceMode``), and how; nil: off.
+        /// The buffer options and ``mode`` do not apply then.
+        public var splice: SpliceStrategy?
+        /// With ``splice``: the capacity asked of each pipe (`F_SETPIPE_SZ`; 4 KiB … 1 MiB).
+        public var pipeSize = 65536
+        /// With ``splice``: the most pipes open at once per loop (two descriptors each); a
+        /// connection that finds none is served by copying. Default: 1024, at most an eighth of
+        /// the descriptor limit.
+        public var pipeLimit = min(1024, max(1, FileDescriptorLimit.current / 8))
         /// Tests only: a trigger that makes the ring fail (see ``RingFaultInjection``).
         var faultInjection: RingFaultInjection?
         /// Tests only: queue an invalid submission every turn, which stops the kernel's submission
@@ -132,6 +152,13 @@ public struct URingBackend: EventBackend {
     }
 
     public var summary: String {
+        if let splice = options.splice {
+            var parts = ["io_uring splice (\(splice.rawValue)) through \(options.pipeSize)-byte pipes (at most \(options.pipeLimit))"]
+            if options.deferTaskrun { parts.append("defer-taskrun") }
+            if options.coopTaskrun { parts.append("coop-taskrun") }
+            parts.append("\(options.ringEntries) SQ / \(options.completionQueueEntries) CQ entries")
+            return parts.joined(separator: ", ")
+        }
         var parts = ["io_uring \(options.mode.rawValue)"]
         if options.deferTaskrun { parts.append("defer-taskrun") }
         if options.coopTaskrun { parts.append("coop-taskrun") }
@@ -156,6 +183,17 @@ public struct URingBackend: EventBackend {
 
     /// Checks each option's range and that the options go together.
     func validateOptions() throws(EchoError) {
+        if options.splice != nil {
+            guard (4096...(1 << 20)).contains(options.pipeSize) else {
+                throw .invalidConfiguration("invalid pipe size \(options.pipeSize): must be 4096...1048576 bytes")
+            }
+            guard options.pipeLimit >= 1 else {
+                throw .invalidConfiguration("invalid pipe limit \(options.pipeLimit): must be at least 1")
+            }
+            if options.sqpoll || options.fixedFiles || options.zeroCopyThreshold > 0 {
+                throw .invalidConfiguration("--splice cannot be combined with --sqpoll, --fixed-files or --zerocopy-send")
+            }
+        }
         guard Options.bufferSizeRange.contains(options.bufferSize) else {
             throw .invalidConfiguration("invalid buffer size \(options.bufferSize): must be 64...1048576 bytes")
         }
@@ -187,6 +225,11 @@ public struct URingBackend: EventBackend {
 
     public func run(listener: ListeningSocket, stop: StopSignal, statistics: LiveStatistics,
                     limits: ServerLimits) throws(EchoError) {
+        if options.splice != nil {
+            try LoopDriver<SpliceMode>.serve(options: options, listener: listener, stop: stop, statistics: statistics,
+                                             limits: limits)
+            return
+        }
         switch options.mode {
         case .legacy:
             try LoopDriver<LegacyMode>.serve(options: options, listener: listener, stop: stop, statistics: statistics,

@@ -19,6 +19,16 @@ struct UserData: Equatable {
         case tick
         /// A cancel of a connection's receive found nothing it could stop (its success is silent).
         case receiveCancel
+        /// A connection's readiness poll (`--splice`); ``UserData/buffer`` carries its generation.
+        case poll
+        /// A connection's poll for room to send what its pipe holds (`--splice`).
+        case pollOut
+        /// A splice from a connection into its pipe (`--splice linked`).
+        case spliceIn
+        /// A splice from a connection's pipe back to it (`--splice linked`).
+        case spliceOut
+        /// The splice loop's timer for closing idle pipes fired.
+        case pipeTimer
     }
 
     let rawValue: UInt64

@@ -27,8 +27,12 @@ enum BackendUnderTest: String, CaseIterable, CustomTestStringConvertible, Sendab
     case uringBundle
     case uringMultishotIncremental
     case uringMultishotWholeBuffers
+    case uringSplicePoll
+    case uringSpliceLinked
     case epoll
     case epollEdge
+    case epollSplice
+    case epollEdgeSplice
     case blockingThreaded
     case blockingNaive
 
@@ -39,7 +43,7 @@ enum BackendUnderTest: String, CaseIterable, CustomTestStringConvertible, Sendab
     typealias Setup = ServerSetup
 
     /// The backends, by the kind of loop they run.
-    enum Family: Sendable {
+    enum Family: Hashable, Sendable {
         case uring, epoll, blocking
 
         /// Whether the family is built for tens of thousands of connections: a thread per
@@ -50,12 +54,13 @@ enum BackendUnderTest: String, CaseIterable, CustomTestStringConvertible, Sendab
         var runsSeveralLoops: Bool { self != .blocking }
     }
 
-    /// The loop a configuration exercises: io_uring legacy, multishot or bundle, epoll level or edge,
-    /// blocking threaded or naive. Switches such as `SQPOLL` or fixed files change how the loop
-    /// talks to the kernel, not which loop runs.
+    /// The loop a configuration exercises: io_uring legacy, multishot or bundle, epoll level or edge
+    /// with copies or splices, blocking threaded or naive. Switches such as `SQPOLL` or fixed files
+    /// change how the loop talks to the kernel, not which loop runs; splicing changes the data path.
     enum LoopMode: Hashable, Sendable {
-        case uring(URingBackend.Mode)
-        case epoll(EpollBackend.Trigger)
+        /// An io_uring mode, or with a splice strategy the splice loop (which has no mode of its own).
+        case uring(URingBackend.Mode, splice: URingBackend.SpliceStrategy?)
+        case epoll(EpollBackend.Trigger, splice: Bool)
         case blocking(BlockingBackend.Mode)
 
         var family: Family {
@@ -66,9 +71,30 @@ enum BackendUnderTest: String, CaseIterable, CustomTestStringConvertible, Sendab
             }
         }
 
+        /// Whether the loop echoes through pipes with `splice` rather than copying.
+        var splices: Bool {
+            switch self {
+            case .uring(_, let splice): splice != nil
+            case .epoll(_, let splice): splice
+            case .blocking: false
+            }
+        }
+
+        /// What the bytes go through: the family's loop, copying or splicing.
+        var dataPath: DataPath { DataPath(family: family, splices: splices) }
+
         /// Every loop mode the backends have: the test suite needs a case for each.
-        static let all: [LoopMode] = URingBackend.Mode.allCases.map(LoopMode.uring)
-            + EpollBackend.Trigger.allCases.map(LoopMode.epoll) + BlockingBackend.Mode.allCases.map(LoopMode.blocking)
+        static let all: [LoopMode] = URingBackend.Mode.allCases.map { LoopMode.uring($0, splice: nil) }
+            + URingBackend.SpliceStrategy.allCases.map { LoopMode.uring(.multishot, splice: $0) }
+            + [false, true].flatMap { splice in EpollBackend.Trigger.allCases.map { LoopMode.epoll($0, splice: splice) } }
+            + BlockingBackend.Mode.allCases.map(LoopMode.blocking)
+    }
+
+    /// A family's copy path or splice path: the suites that cannot afford every loop mode run one
+    /// case of each (``everyDataPath``), so neither path of any backend is left out.
+    struct DataPath: Hashable, Sendable {
+        let family: Family
+        let splices: Bool
     }
 
     /// The backend and options this case runs.
@@ -117,6 +143,14 @@ enum BackendUnderTest: String, CaseIterable, CustomTestStringConvertible, Sendab
             options.bufferSize = 4096
             options.bufferCount = 4096
             return .uring(options)
+        case .uringSplicePoll:
+            var options = URingBackend.Options()
+            options.splice = .poll
+            return .uring(options)
+        case .uringSpliceLinked:
+            var options = URingBackend.Options()
+            options.splice = .linked
+            return .uring(options)
         case .epoll:
             return .epoll(EpollBackend.Options())
         case .epollEdge:
@@ -125,6 +159,17 @@ enum BackendUnderTest: String, CaseIterable, CustomTestStringConvertible, Sendab
             var options = EpollBackend.Options()
             options.trigger = .edge
             options.maxEvents = 8
+            return .epoll(options)
+        case .epollSplice:
+            var options = EpollBackend.Options()
+            options.splice = true
+            return .epoll(options)
+        case .epollEdgeSplice:
+            // Pipes smaller than a stream's writes, so a message takes several splices each way.
+            var options = EpollBackend.Options()
+            options.trigger = .edge
+            options.splice = true
+            options.pipeSize = 16384
             return .epoll(options)
         case .blockingThreaded:
             var options = BlockingBackend.Options()
@@ -142,8 +187,8 @@ enum BackendUnderTest: String, CaseIterable, CustomTestStringConvertible, Sendab
 
     var loopMode: LoopMode {
         switch setup {
-        case .uring(let options): .uring(options.mode)
-        case .epoll(let options): .epoll(options.trigger)
+        case .uring(let options): .uring(options.splice == nil ? options.mode : .multishot, splice: options.splice)
+        case .epoll(let options): .epoll(options.trigger, splice: options.splice)
         case .blocking(let options): .blocking(options.mode)
         }
     }
@@ -167,16 +212,19 @@ enum BackendUnderTest: String, CaseIterable, CustomTestStringConvertible, Sendab
 
     /// The `benchmarks/soak --backend` name (a variant of benchmarks/benchkit/variants.py) of the
     /// cases the soak runs, nil for the others. A soak takes 30 s, so it runs the default loop of
-    /// each event-driven family and the bundle mode, the one loop whose memory grows with each
-    /// connection (a buffer ring of its own). The soak's `uring-bundle` is the bundle mode with
-    /// default buffers. Exhaustive, so a new case has to be decided here.
+    /// each event-driven family, each splice loop, and the bundle mode, the one loop whose memory
+    /// grows with each connection (a buffer ring of its own). The soak's `uring-bundle` is the
+    /// bundle mode with default buffers. Exhaustive, so a new case has to be decided here.
     var soakName: String? {
         switch self {
         case .uring: return "uring"
         case .uringBundle: return "uring-bundle"
         case .epoll: return "epoll"
+        case .epollSplice: return "epoll-splice"
+        case .uringSplicePoll: return "uring-splice-poll"
+        case .uringSpliceLinked: return "uring-splice-linked"
         case .uringLegacy, .uringMultishotWithoutDeferTaskrun, .uringMultishotIncremental, .uringMultishotWholeBuffers, .uringMultishotFixedFilesZeroCopy, .uringMultishotSQPoll,
-             .epollEdge, .blockingThreaded, .blockingNaive:
+             .epollEdge, .epollEdgeSplice, .blockingThreaded, .blockingNaive:
             return nil
         }
     }
@@ -186,6 +234,11 @@ enum BackendUnderTest: String, CaseIterable, CustomTestStringConvertible, Sendab
     static let everyLoop: [BackendUnderTest] = {
         var seen: Set<LoopMode> = []
         return allCases.filter { seen.insert($0.loopMode).inserted }
+    }()
+    /// One case per data path (the first declared): each family's copy path and splice path.
+    static let everyDataPath: [BackendUnderTest] = {
+        var seen: Set<DataPath> = []
+        return allCases.filter { seen.insert($0.loopMode.dataPath).inserted }
     }()
     /// Every case that serves several clients at once.
     static let concurrent: [BackendUnderTest] = allCases.filter(\.servesConcurrentClients)
@@ -219,6 +272,17 @@ extension EchoSuite {
                 }
             }
             #expect(BackendUnderTest.everyLoop.count == BackendUnderTest.LoopMode.all.count, "one case per loop mode")
+        }
+
+        /// The soak runs a few chosen cases; a splice path added without a soak case would be
+        /// soaked by nobody.
+        @Test("every event-driven data path, copying and splicing, has a soak and a hostile-client case")
+        func everyDataPathIsSoaked() {
+            for path in Set(BackendUnderTest.LoopMode.all.map(\.dataPath)) where path.family.isEventDriven {
+                #expect(BackendUnderTest.soak.contains { $0.loopMode.dataPath == path }, "the soak leaves out \(path)")
+                #expect(EchoSuite.HostileClients.backends.contains { $0.loopMode.dataPath == path },
+                        "the hostile-client tests leave out \(path)")
+            }
         }
     }
 }

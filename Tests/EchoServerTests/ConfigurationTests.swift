@@ -61,6 +61,15 @@ extension EchoSuite {
                 var expected = configuration.setup
                 if case .uring(var options) = configuration.setup {
                     if configuration.negotiated { options = URingBackend.Options.negotiated(on: kernel).options }
+                    if let splice = options.splice {
+                        // --splice takes no design flag: the ring under it is negotiated as for
+                        // a bare --backend uring, and only the splice options are stated.
+                        let stated = options
+                        options = URingBackend.Options.negotiated(on: kernel).options
+                        options.splice = splice
+                        options.pipeSize = stated.pipeSize
+                        options.pipeLimit = stated.pipeLimit
+                    }
                     options.submitAll = kernel.has(.submitAll)
                     expected = .uring(options)
                 }

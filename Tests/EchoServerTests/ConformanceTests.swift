@@ -367,10 +367,16 @@ extension EchoSuite {
                 options.bufferSize = 512
                 options.bufferCount = 16
                 options.ringEntries = 16
+                // With --splice, four small pipes for 64 clients, as epoll's below.
+                options.pipeSize = 4096
+                options.pipeLimit = 4
                 return URingBackend(options: options)
             case .epoll(var options):
                 options.bufferSize = 512
                 options.maxEvents = 4
+                // Four small pipes for 64 clients: most splicing connections find none free.
+                options.pipeSize = 4096
+                options.pipeLimit = 4
                 return EpollBackend(options: options)
             case .blocking(var options):
                 options.bufferSize = 512

@@ -245,9 +245,10 @@ private struct LimitedServer {
         }
     }
 
-    /// Descriptors the server holds now.
+    /// Descriptors the server holds now, its pipes (`--splice`) left out: the cap bounds
+    /// connections, and the pipe pool has a bound of its own.
     func descriptors() throws -> Int {
-        try ProcessInspector(pid: process.child.pid).descriptorCount()
+        try ProcessInspector(pid: process.child.pid).descriptorCount(excludingPipes: true)
     }
 
     /// Stops the server (SIGTERM) and returns its final counters by key.

@@ -1,7 +1,8 @@
 import Glibc
 import Synchronization
-// SOCK_STREAM and SOCK_CLOEXEC: in a compile batch where another file loads CLibUring first, Swift
-// finds <sys/socket.h>'s socket types only through it (liburing.h includes that header).
+// liburing's header includes <sys/socket.h> under its own _XOPEN_SOURCE, so once a test file that
+// imports CLibUring has been read, SOCK_STREAM and SOCK_CLOEXEC resolve only in files that import
+// it too (SystemCallTests sorts before this file).
 import CLibUring
 
 /// A blocking TCP client on 127.0.0.1 whose every call is bounded in time (SO_SNDTIMEO/SO_RCVTIMEO),

@@ -98,6 +98,19 @@ def fd_count(pid):
     return len(os.listdir(f"/proc/{pid}/fd"))
 
 
+def pipe_count(pid):
+    """Descriptors of `pid` that are pipes (OSError when the process is gone). A pipe may close
+    between the listing and its readlink: it is then not counted."""
+    count = 0
+    for name in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            if os.readlink(f"/proc/{pid}/fd/{name}").startswith("pipe:"):
+                count += 1
+        except FileNotFoundError:
+            pass
+    return count
+
+
 def status_kib(pid, key="VmRSS"):
     """A kB figure from /proc/PID/status (VmRSS, VmHWM, ...); 0 when the key is absent."""
     with open(f"/proc/{pid}/status") as f:

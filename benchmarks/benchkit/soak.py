@@ -5,7 +5,8 @@ the server's RSS and descriptor count watched for upward trends.
     benchmarks/soak --seconds 30 --backend epoll  a short run
     benchmarks/soak --minutes 60 --out /tmp/soak  writes soak.json and soak.csv there
 
-Backends: uring, uring-legacy, uring-bundle, epoll, blocking-threaded. The server is `echo` (--echo PATH,
+Backends: uring, uring-legacy, uring-bundle, uring-splice-poll, uring-splice-linked, epoll, epoll-splice,
+blocking-threaded. The server is `echo` (--echo PATH,
 default .build/release/echo if present, else .build/debug/echo), started on 127.0.0.1 on a free
 port with --quiet and stopped with SIGTERM at the end (it must exit 0).
 
@@ -25,6 +26,8 @@ fails (exit 1, one line starting with FAIL) if a byte differs, bytes go missing 
 the server resets a connection or dies or does not exit 0 on SIGTERM, a connection stalls, or RSS
 or fds trend upward: the median of the last third of the samples against the median of the middle
 third (the first third is warm-up); fds may grow by max(16, 2% of clients), RSS by 20% + 2 MiB.
+The fds counted leave pipes out (--splice): how many pipes are open follows how many connections
+are moving bytes at that moment, within the pipe pool's own bound; they are shown apart.
 """
 
 import argparse
@@ -44,14 +47,15 @@ import time
 from benchkit import environment
 from benchkit.paths import ECHO_DEBUG, default_echo
 from benchkit.processes import die_with_parent
-from benchkit.procfs import fd_count, status_kib
+from benchkit.procfs import fd_count, pipe_count, status_kib
 from benchkit.server import Server, ServerFailed, free_port
 from benchkit.stats import median
 from benchkit.variants import echo_flags
 
 # The backends the soak takes, by their names in the variant table (uring-bundle is an alias of
 # uring-multishot-defer-bundle).
-BACKENDS = ["uring", "uring-legacy", "uring-bundle", "epoll", "blocking-threaded"]
+BACKENDS = ["uring", "uring-legacy", "uring-bundle", "uring-splice-poll", "uring-splice-linked", "epoll", "epoll-splice",
+            "blocking-threaded"]
 
 MAX_MESSAGE = 64 * 1024
 STALL_SECONDS = 30.0
@@ -393,17 +397,18 @@ def main():
                 if not server.running():
                     raise SoakFailure(f"the server died (status {server.process.returncode})")
                 try:
-                    rss, fds = status_kib(server.pid, "VmRSS"), fd_count(server.pid)
+                    rss, pipes = status_kib(server.pid, "VmRSS"), pipe_count(server.pid)
+                    fds = fd_count(server.pid) - pipes
                 except OSError as e:
                     raise SoakFailure(f"cannot read /proc/{server.pid}: {e}")
                 sample = {"t": round(now - begin, 3), "bytes_verified": soak.bytes_verified,
                           "messages": soak.messages, "opened": soak.opened, "closed": soak.closed,
-                          "open": len(soak.clients), "rss_kib": rss, "fds": fds}
+                          "open": len(soak.clients), "rss_kib": rss, "fds": fds, "pipes": pipes}
                 if drain_deadline is None:
                     samples.append(sample)
                 print(f"[{now - begin:6.1f}s] verified {soak.bytes_verified / 1048576:9.1f} MiB  "
                       f"messages {soak.messages:8d}  conns opened {soak.opened:6d} closed {soak.closed:6d}  "
-                      f"rss {rss} KiB  fds {fds}", flush=True)
+                      f"rss {rss} KiB  fds {fds}" + (f"  pipes {pipes}" if pipes else ""), flush=True)
                 soak.check_stalls(now)
                 next_sample += 1.0
                 if next_sample < now:
@@ -473,7 +478,8 @@ def main():
         rss = [s["rss_kib"] for s in samples]
         fds = [s["fds"] for s in samples]
         summary.update(rss_kib_start=rss[0], rss_kib_end=rss[-1], rss_kib_max=max(rss),
-                       fds_start=fds[0], fds_end=fds[-1], fds_max=max(fds))
+                       fds_start=fds[0], fds_end=fds[-1], fds_max=max(fds),
+                       pipes_max=max(s["pipes"] for s in samples))
     print("summary:")
     print(f"  bytes verified  {summary['bytes_verified']} ({summary['bytes_verified'] / 1048576:.1f} MiB)")
     print(f"  messages        {summary['messages']}")
@@ -481,14 +487,15 @@ def main():
           f"({summary['rst_closes']} with RST)")
     if samples:
         print(f"  RSS KiB         start {summary['rss_kib_start']}  end {summary['rss_kib_end']}  max {summary['rss_kib_max']}")
-        print(f"  fds             start {summary['fds_start']}  end {summary['fds_end']}  max {summary['fds_max']}")
+        print(f"  fds             start {summary['fds_start']}  end {summary['fds_end']}  max {summary['fds_max']}"
+              + (f"  (pipes apart: at most {summary['pipes_max']})" if summary['pipes_max'] else ""))
     print(f"  server exit     {exit_status}")
     if args.out:
         os.makedirs(args.out, exist_ok=True)
         with open(os.path.join(args.out, "soak.json"), "w") as f:
             json.dump({"summary": summary, "samples": samples}, f, indent=2)
         with open(os.path.join(args.out, "soak.csv"), "w") as f:
-            keys = ["t", "bytes_verified", "messages", "opened", "closed", "open", "rss_kib", "fds"]
+            keys = ["t", "bytes_verified", "messages", "opened", "closed", "open", "rss_kib", "fds", "pipes"]
             f.write(",".join(keys) + "\n")
             for s in samples:
                 f.write(",".join(str(s[k]) for k in keys) + "\n")

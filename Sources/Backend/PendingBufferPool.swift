@@ -6,9 +6,9 @@
 /// out, so memory follows the number of connections held up right now, not the number open. A few
 /// returned buffers are kept for the next connection that needs one, so a stream that fills its
 /// socket over and over does not allocate each time.
-struct PendingBufferPool: ~Copyable {
+public struct PendingBufferPool: ~Copyable {
     /// Bytes in each buffer.
-    let bufferSize: Int
+    public let bufferSize: Int
     private let cache: UnsafeMutablePointer<UnsafeMutableRawPointer>
     private let cacheCapacity: Int
     private var cachedCount = 0
@@ -21,7 +21,7 @@ struct PendingBufferPool: ~Copyable {
     private static let cachedBuffersLimit = 64
 
     /// A pool of `bufferSize`-byte buffers.
-    init(bufferSize: Int) {
+    public init(bufferSize: Int) {
         precondition(bufferSize > 0)
         self.bufferSize = bufferSize
         cacheCapacity = max(1, min(Self.cachedBuffersLimit, Self.cachedBytesLimit / bufferSize))
@@ -34,7 +34,7 @@ struct PendingBufferPool: ~Copyable {
     }
 
     /// A buffer of ``bufferSize`` bytes: a kept one if there is one, else a new one.
-    mutating func take() -> UnsafeMutableRawPointer {
+    public mutating func take() -> UnsafeMutableRawPointer {
         if cachedCount > 0 {
             cachedCount -= 1
             return cache[cachedCount]
@@ -43,7 +43,7 @@ struct PendingBufferPool: ~Copyable {
     }
 
     /// Gives back a buffer from ``take()``.
-    mutating func give(_ buffer: UnsafeMutableRawPointer) {
+    public mutating func give(_ buffer: UnsafeMutableRawPointer) {
         if cachedCount < cacheCapacity {
             cache[cachedCount] = buffer
             cachedCount += 1
