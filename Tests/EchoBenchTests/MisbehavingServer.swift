@@ -65,11 +65,12 @@ final class MisbehavingServer: Sendable {
 
     private func acceptLoop() {
         while !stopping.load(ordering: .acquiring) {
-            let descriptor = accept(listener.fileDescriptor, nil, nil)
-            if descriptor < 0 {
-                if errno == EINTR || errno == ECONNABORTED { continue }
+            let accepted = SystemCall.outcome(retryingInterrupts: true) { accept(listener.fileDescriptor, nil, nil) }
+            if accepted.failed {
+                if accepted.error == ECONNABORTED { continue }
                 return
             }
+            let descriptor = accepted.value
             var one: Int32 = 1
             _ = setsockopt(descriptor, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
             if case .greet(let greeting) = behaviour {
@@ -91,11 +92,8 @@ final class MisbehavingServer: Sendable {
         var firstCount = 0
         var reads = 0
         while true {
-            let count = read(descriptor, buffer, capacity)
-            if count <= 0 {
-                if count < 0 && errno == EINTR { continue }
-                return
-            }
+            let count = SystemCall.outcome(retryingInterrupts: true) { read(descriptor, buffer, capacity) }.value
+            if count <= 0 { return }
             reads += 1
             switch behaviour {
             case .dribble(let piece):
@@ -157,14 +155,11 @@ final class MisbehavingServer: Sendable {
     private static func sendAll(_ descriptor: Int32, _ bytes: UnsafePointer<UInt8>, _ count: Int) -> Bool {
         var offset = 0
         while offset < count {
-            let sent = send(descriptor, bytes + offset, count - offset, Int32(MSG_NOSIGNAL))
-            if sent > 0 {
-                offset += sent
-            } else if sent < 0 && errno == EINTR {
-                continue
-            } else {
-                return false
-            }
+            let sent = SystemCall.outcome(retryingInterrupts: true) {
+                send(descriptor, bytes + offset, count - offset, Int32(MSG_NOSIGNAL))
+            }.value
+            guard sent > 0 else { return false }
+            offset += sent
         }
         return true
     }

@@ -52,6 +52,15 @@ enum BackendUnderTest: String, CaseIterable, CustomTestStringConvertible, Sendab
         /// Whether `echo --threads` runs several loops of this family; blocking refuses it (its
         /// threaded mode is its own answer to concurrency).
         var runsSeveralLoops: Bool { self != .blocking }
+
+        /// The loop the family's backend runs with its default options.
+        var defaultLoop: LoopMode {
+            switch self {
+            case .uring: LoopMode(.uring(URingBackend.Options()))
+            case .epoll: LoopMode(.epoll(EpollBackend.Options()))
+            case .blocking: LoopMode(.blocking(BlockingBackend.Options()))
+            }
+        }
     }
 
     /// The loop a configuration exercises: io_uring legacy, multishot or bundle, epoll level or edge
@@ -62,6 +71,15 @@ enum BackendUnderTest: String, CaseIterable, CustomTestStringConvertible, Sendab
         case uring(URingBackend.Mode, splice: URingBackend.SpliceStrategy?)
         case epoll(EpollBackend.Trigger, splice: Bool)
         case blocking(BlockingBackend.Mode)
+
+        /// The loop `setup` runs.
+        init(_ setup: Setup) {
+            switch setup {
+            case .uring(let options): self = .uring(options.splice == nil ? options.mode : .multishot, splice: options.splice)
+            case .epoll(let options): self = .epoll(options.trigger, splice: options.splice)
+            case .blocking(let options): self = .blocking(options.mode)
+            }
+        }
 
         var family: Family {
             switch self {
@@ -185,13 +203,7 @@ enum BackendUnderTest: String, CaseIterable, CustomTestStringConvertible, Sendab
     /// The backend this case runs.
     var backend: any EventBackend { setup.backend }
 
-    var loopMode: LoopMode {
-        switch setup {
-        case .uring(let options): .uring(options.splice == nil ? options.mode : .multishot, splice: options.splice)
-        case .epoll(let options): .epoll(options.trigger, splice: options.splice)
-        case .blocking(let options): .blocking(options.mode)
-        }
-    }
+    var loopMode: LoopMode { LoopMode(setup) }
 
     var family: Family { loopMode.family }
 
@@ -210,23 +222,13 @@ enum BackendUnderTest: String, CaseIterable, CustomTestStringConvertible, Sendab
     /// `echo --backend uring` does.
     var cliArguments: [String] { setup.arguments(negotiating: self == .uring) }
 
-    /// The `benchmarks/soak --backend` name (a variant of benchmarks/benchkit/variants.py) of the
-    /// cases the soak runs, nil for the others. A soak takes 30 s, so it runs the default loop of
-    /// each event-driven family, each splice loop, and the bundle mode, the one loop whose memory
-    /// grows with each connection (a buffer ring of its own). The soak's `uring-bundle` is the
-    /// bundle mode with default buffers. Exhaustive, so a new case has to be decided here.
+    /// The `benchmarks/soak --backend` name of a case ``soak`` runs, nil for the others: the first
+    /// of echo's named configurations (the kit's variants, `NamedConfiguration.all`) that runs the
+    /// same loop, so the bundle case soaks `uring-multishot-defer-bundle`, the bundle mode with
+    /// default buffers. nil too when no named configuration runs the loop.
     var soakName: String? {
-        switch self {
-        case .uring: return "uring"
-        case .uringBundle: return "uring-bundle"
-        case .epoll: return "epoll"
-        case .epollSplice: return "epoll-splice"
-        case .uringSplicePoll: return "uring-splice-poll"
-        case .uringSpliceLinked: return "uring-splice-linked"
-        case .uringLegacy, .uringMultishotWithoutDeferTaskrun, .uringMultishotIncremental, .uringMultishotWholeBuffers, .uringMultishotFixedFilesZeroCopy, .uringMultishotSQPoll,
-             .epollEdge, .epollEdgeSplice, .blockingThreaded, .blockingNaive:
-            return nil
-        }
+        guard Self.soak.contains(self) else { return nil }
+        return NamedConfiguration.all.first { LoopMode($0.setup) == loopMode }?.name
     }
 
     /// One case per loop mode (the first declared): the suites that run a configuration end to end
@@ -250,8 +252,14 @@ enum BackendUnderTest: String, CaseIterable, CustomTestStringConvertible, Sendab
     static let eventDriven: [BackendUnderTest] = everyLoop.filter(\.family.isEventDriven)
     /// One case per loop mode that can run several loops (`--threads`).
     static let multiLoop: [BackendUnderTest] = everyLoop.filter(\.family.runsSeveralLoops)
-    /// The cases `benchmarks/soak` runs (see ``soakName``).
-    static let soak: [BackendUnderTest] = allCases.filter { $0.soakName != nil }
+    /// The cases `benchmarks/soak` runs, under the name ``soakName`` gives. A soak takes 30 s, so it
+    /// runs the default loop of each event-driven family and the bundle mode, the one loop whose
+    /// memory grows with each connection (a buffer ring of its own).
+    static let soak: [BackendUnderTest] = everyLoop.filter { backend in
+        backend.family.isEventDriven
+            && (backend.loopMode == backend.family.defaultLoop || backend.loopMode == .uring(.bundle, splice: nil)
+                || (backend.loopMode.splices && NamedConfiguration.all.contains { LoopMode($0.setup) == backend.loopMode }))
+    }
 }
 
 extension EchoSuite {
@@ -283,6 +291,26 @@ extension EchoSuite {
                 #expect(EchoSuite.HostileClients.backends.contains { $0.loopMode.dataPath == path },
                         "the hostile-client tests leave out \(path)")
             }
+        }
+
+        /// The soak runs kit variants by name; a case it should run whose loop no variant runs
+        /// would be soaked by nobody.
+        @Test("every soaked case has a variant of its own loop, and each event-driven family soaks its default")
+        func soakNamesAreVariants() throws {
+            let names = BackendUnderTest.soak.compactMap(\.soakName)
+            #expect(names.count == BackendUnderTest.soak.count, "a soaked case has no variant: \(BackendUnderTest.soak)")
+            #expect(Set(names).count == names.count, "two cases soak the same variant: \(names)")
+            for backend in BackendUnderTest.soak {
+                let name = try #require(backend.soakName)
+                let variant = try #require(NamedConfiguration.named(name), "\(name) is not a named configuration")
+                #expect(BackendUnderTest.LoopMode(variant.setup) == backend.loopMode, "\(backend) soaks \(name)")
+                #expect(backend.family.isEventDriven, "\(backend) soaks a loop of a thread per connection")
+            }
+            for family in [BackendUnderTest.Family.uring, .epoll] {
+                #expect(BackendUnderTest.soak.contains { $0.loopMode == family.defaultLoop }, "\(family)'s default is not soaked")
+            }
+            #expect(BackendUnderTest.soak.contains { $0.loopMode == .uring(.bundle, splice: nil) }, "the bundle mode is not soaked")
+            #expect(BackendUnderTest.allCases.filter { $0.soakName != nil } == BackendUnderTest.soak)
         }
     }
 }

@@ -4,6 +4,7 @@ import Glibc
 import Synchronization
 import Testing
 import Backend
+import EchoSupport
 
 extension EchoSuite {
     /// Hostile clients against the `echo` executable in a child process: slowloris, idle (half-open)
@@ -214,16 +215,18 @@ extension EchoSuite {
         /// started (non-blocking, EINPROGRESS allowed).
         static func connectForStorm(port: Int, blocking: Bool) -> Result<Int32, TestFailure> {
             let flags = Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | (blocking ? 0 : Int32(SOCK_NONBLOCK.rawValue))
-            let fd = socket(AF_INET, flags, 0)
-            guard fd >= 0 else { return .failure(TestFailure("socket() failed: \(describeErrno(errno))")) }
+            let opened = SystemCall.outcome { socket(AF_INET, flags, 0) }
+            guard !opened.failed else { return .failure(TestFailure(SystemCall.failure("socket()", code: opened.error).description)) }
+            let fd = opened.value
             var address = loopbackAddress(port: port)
-            let status = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            let connecting = SystemCall.outcome {
+                withUnsafePointer(to: &address) {
+                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+                }
             }
-            if status == 0 || (!blocking && errno == EINPROGRESS) { return .success(fd) }
-            let code = errno
+            if !connecting.failed || (!blocking && connecting.error == EINPROGRESS) { return .success(fd) }
             close(fd)
-            return .failure(TestFailure("connect failed: \(describeErrno(code))"))
+            return .failure(TestFailure(SystemCall.failure("connect", code: connecting.error).description))
         }
     }
 }
@@ -480,8 +483,8 @@ private func readFileBytes(_ path: String) -> [UInt8]? {
     var data = [UInt8]()
     var chunk = [UInt8](repeating: 0, count: 1 << 20)
     while true {
-        let n = read(fd, &chunk, chunk.count)
-        if n < 0 { if errno == EINTR { continue }; return nil }
+        let n = SystemCall.outcome(retryingInterrupts: true) { read(fd, &chunk, chunk.count) }.value
+        if n < 0 { return nil }
         if n == 0 { return data }
         data.append(contentsOf: chunk[0..<n])
     }

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import EchoSupport
 
 /// What a ``ManyConnections`` run saw.
 struct ManyConnectionsOutcome: CustomStringConvertible {
@@ -63,19 +64,23 @@ enum ManyConnections {
         func startConnect(_ index: Int) {
             attempts[index] += 1
             outcome.connectAttempts += 1
-            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-            guard fd >= 0 else { outcome.fail(index, "socket() failed: \(describeErrno(errno))"); return }
+            let opened = SystemCall.outcome {
+                socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+            }
+            guard !opened.failed else { outcome.fail(index, SystemCall.failure("socket()", code: opened.error).description); return }
+            let fd = opened.value
             fds[index] = fd
             open += 1
             outcome.peakOpen = max(outcome.peakOpen, open)
             var address = loopbackAddress(port: port)
-            let status = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            let connecting = SystemCall.outcome {
+                withUnsafePointer(to: &address) {
+                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+                }
             }
-            if status == 0 { outcome.connected += 1; return }
-            let code = errno
-            if code == EINPROGRESS { pending.append(index); return }
-            connectFailed(index, code)
+            if !connecting.failed { outcome.connected += 1; return }
+            if connecting.error == EINPROGRESS { pending.append(index); return }
+            connectFailed(index, connecting.error)
         }
         func connectFailed(_ index: Int, _ code: Int32) {
             close(fds[index])
@@ -136,32 +141,36 @@ enum ManyConnections {
                 let fd = fds[index]
                 let length = expected[index].count
                 if events & Int32(POLLOUT) != 0 && sent[index] < length {
-                    let n = expected[index].withUnsafeBytes {
-                        send(fd, $0.baseAddress! + sent[index], length - sent[index], Int32(MSG_NOSIGNAL) | Int32(MSG_DONTWAIT))
+                    let sending = SystemCall.outcome(retryingInterrupts: true) {
+                        expected[index].withUnsafeBytes {
+                            send(fd, $0.baseAddress! + sent[index], length - sent[index], Int32(MSG_NOSIGNAL) | Int32(MSG_DONTWAIT))
+                        }
                     }
-                    if n > 0 {
-                        sent[index] += n
-                    } else if errno != EAGAIN && errno != EINTR {
-                        outcome.fail(index, "send failed after \(sent[index]) of \(length) bytes: \(describeErrno(errno))")
+                    if sending.value > 0 {
+                        sent[index] += sending.value
+                    } else if sending.failed && sending.error != EAGAIN {
+                        outcome.fail(index, "send failed after \(sent[index]) of \(length) bytes: \(describeErrno(sending.error))")
                         continue
                     }
                 }
                 if events & (Int32(POLLIN) | Int32(POLLERR) | Int32(POLLHUP)) != 0 {
                     let room = buffers[index].count - received[index]
-                    let n = buffers[index].withUnsafeMutableBytes {
-                        recv(fd, $0.baseAddress! + received[index], room, Int32(MSG_DONTWAIT))
+                    let receiving = SystemCall.outcome(retryingInterrupts: true) {
+                        buffers[index].withUnsafeMutableBytes {
+                            recv(fd, $0.baseAddress! + received[index], room, Int32(MSG_DONTWAIT))
+                        }
                     }
-                    if n == 0 {
+                    if receiving.value == 0 {
                         outcome.fail(index, "EOF after \(received[index]) of \(length) echoed bytes (sent \(sent[index]))")
                         continue
                     }
-                    if n < 0 {
-                        if errno != EAGAIN && errno != EINTR {
-                            outcome.fail(index, "recv failed after \(received[index]) of \(length) bytes: \(describeErrno(errno))")
+                    if receiving.failed {
+                        if receiving.error != EAGAIN {
+                            outcome.fail(index, "recv failed after \(received[index]) of \(length) bytes: \(describeErrno(receiving.error))")
                             continue
                         }
                     } else {
-                        received[index] += n
+                        received[index] += receiving.value
                     }
                 }
                 if received[index] >= length {

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Testing
 import Backend
+import EchoSupport
 
 extension EchoSuite {
     /// The echo property: whatever messages a client sends, however its writes are chunked and paced,
@@ -155,10 +156,10 @@ struct RandomStreamPlan: Sendable {
         let bytes = [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
             while received < count {
                 let want = min(readSizes[reads % readSizes.count], count - received)
-                let n = recv(connection.fileDescriptor, buffer.baseAddress! + received, want, 0)
-                if n > 0 { received += n; reads += 1; lastProgress = monotonicNow(); continue }
-                if n == 0 { failure = TestFailure("EOF after \(received) of \(count) bytes"); break }
-                let code = errno
+                let receiving = SystemCall.outcome { recv(connection.fileDescriptor, buffer.baseAddress! + received, want, 0) }
+                if receiving.value > 0 { received += receiving.value; reads += 1; lastProgress = monotonicNow(); continue }
+                if receiving.value == 0 { failure = TestFailure("EOF after \(received) of \(count) bytes"); break }
+                let code = receiving.error
                 if code == EINTR && monotonicNow() - lastProgress < connection.ioTimeout { continue }
                 failure = TestFailure(code == EAGAIN
                     ? "timed out waiting for the echo: \(received) of \(count) bytes arrived"

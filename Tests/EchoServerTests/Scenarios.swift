@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Backend
+import EchoSupport
 import Testing
 
 /// The top-level suite. Everything runs serially: the descriptor-leak test counts this process's
@@ -162,25 +163,26 @@ final class StreamingClient {
 
     private func writeSome() throws -> Int {
         let length = min(slice, total - written)
-        let n = stream.withSlice(at: written, length: length) {
-            send(client.fileDescriptor, $0.baseAddress!, length, Int32(MSG_NOSIGNAL) | Int32(MSG_DONTWAIT))
+        let sending = SystemCall.outcome(retryingInterrupts: true) {
+            stream.withSlice(at: written, length: length) {
+                send(client.fileDescriptor, $0.baseAddress!, length, Int32(MSG_NOSIGNAL) | Int32(MSG_DONTWAIT))
+            }
         }
-        if n > 0 { written += n; return n }
-        let code = errno
-        guard code == EAGAIN || code == EINTR else {
-            throw TestFailure("send failed after \(written) bytes: \(describeErrno(code))")
+        if sending.value > 0 { written += sending.value; return sending.value }
+        guard sending.error == EAGAIN else {
+            throw TestFailure("send failed after \(written) bytes: \(describeErrno(sending.error))")
         }
         return 0
     }
 
     private func readSome() throws {
         let length = min(slice, total - received)
-        let n = recv(client.fileDescriptor, &buffer, length, Int32(MSG_DONTWAIT))
+        let receiving = SystemCall.outcome(retryingInterrupts: true) { recv(client.fileDescriptor, &buffer, length, Int32(MSG_DONTWAIT)) }
+        let n = receiving.value
         if n == 0 { throw TestFailure("EOF after \(received) of \(total) echoed bytes (\(written) sent)") }
-        if n < 0 {
-            let code = errno
-            guard code == EAGAIN || code == EINTR else {
-                throw TestFailure("recv failed after \(received) of \(total) bytes: \(describeErrno(code))")
+        if receiving.failed {
+            guard receiving.error == EAGAIN else {
+                throw TestFailure("recv failed after \(received) of \(total) bytes: \(describeErrno(receiving.error))")
             }
             return
         }

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Dispatch
 import Foundation
+import EchoSupport
 import Synchronization
 
 /// Where the built `echo` executable is, if it was built.
@@ -64,10 +65,9 @@ private final class PipeCollector: Sendable {
         let thread = Thread { [self] in
             var chunk = [UInt8](repeating: 0, count: 16384)
             while true {
-                let n = read(fd, &chunk, chunk.count)
-                if n > 0 { data.withLock { $0.append(contentsOf: chunk[0..<n]) }; continue }
-                if n < 0 && errno == EINTR { continue }
-                break
+                let n = SystemCall.outcome(retryingInterrupts: true) { read(fd, &chunk, chunk.count) }.value
+                guard n > 0 else { break }
+                data.withLock { $0.append(contentsOf: chunk[0..<n]) }
             }
             close(fd)
             finished.signal()
@@ -100,10 +100,11 @@ final class ChildProcess: @unchecked Sendable {
         self.arguments = arguments
         var outPipe: [Int32] = [-1, -1]
         var errPipe: [Int32] = [-1, -1]
-        guard pipe(&outPipe) == 0 else { throw TestFailure("pipe failed: \(describeErrno(errno))") }
-        guard pipe(&errPipe) == 0 else {
+        try SystemCall.run("pipe") { pipe(&outPipe) }
+        let errPiped = SystemCall.outcome { pipe(&errPipe) }
+        guard !errPiped.failed else {
             close(outPipe[0]); close(outPipe[1])
-            throw TestFailure("pipe failed: \(describeErrno(errno))")
+            throw SystemCall.failure("pipe", code: errPiped.error)
         }
         for fd in outPipe + errPipe { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
 
@@ -144,7 +145,7 @@ final class ChildProcess: @unchecked Sendable {
         close(errPipe[1])
         guard status == 0 else {
             close(outPipe[0]); close(errPipe[0])
-            throw TestFailure("posix_spawn(\(executable)) failed: \(describeErrno(status))")
+            throw SystemCall.failure("posix_spawn(\(executable))", code: status)
         }
         pid = child
         output = PipeCollector(fd: outPipe[0])

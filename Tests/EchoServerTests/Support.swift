@@ -28,7 +28,8 @@ enum TestEnvironment {
     static func prepare() { _ = prepared }
 }
 
-/// `strerror` with the errno's symbolic value, for failure messages.
+/// An error number as failure messages give it: `strerror`'s text and the number, as
+/// ``EchoError/system(_:errno:)`` ends its description.
 func describeErrno(_ code: Int32) -> String {
     "\(EchoError.message(for: code)) (errno \(code))"
 }
@@ -237,8 +238,8 @@ func readWholeFile(_ path: String) -> String? {
     var data = [UInt8]()
     var chunk = [UInt8](repeating: 0, count: 65536)
     while true {
-        let n = read(fd, &chunk, chunk.count)
-        if n < 0 { if errno == EINTR { continue }; return nil }
+        let n = SystemCall.outcome(retryingInterrupts: true) { read(fd, &chunk, chunk.count) }.value
+        if n < 0 { return nil }
         if n == 0 { break }
         data.append(contentsOf: chunk[0..<n])
     }

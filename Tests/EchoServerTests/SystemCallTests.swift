@@ -62,6 +62,26 @@ extension EchoSuite {
             #expect(other.error == EAGAIN && calls == 1, "only EINTR is retried")
         }
 
+        // MARK: The tests' own clients
+
+        /// The tests' clients read their errors through SystemCall too; a failure must still say
+        /// which call failed and why, with the number, as ``EchoError/system(_:errno:)`` does.
+        @Test("the tests' clients name a failed call with strerror's text and the error number")
+        func testClientsNameTheError() throws {
+            let port = try freeLoopbackPort()  // closed again: nothing listens there
+            let refused = "\(EchoError.message(for: ECONNREFUSED)) (errno \(ECONNREFUSED))"
+            do {
+                _ = try TestClient(port: port, connectTimeout: 2)
+                Issue.record("connected to 127.0.0.1:\(port), where nothing listens")
+            } catch {
+                #expect("\(error)" == "connect to 127.0.0.1:\(port) failed: \(refused)")
+            }
+            let outcome = ManyConnections.run(port: port, count: 2, timeout: 10) { _ in [1] }
+            #expect(outcome.connected == 0 && outcome.failureCount == 2, "\(outcome)")
+            #expect(outcome.failures.allSatisfy { $0.hasSuffix("connect failed after 4 attempts: \(refused)") },
+                    "\(outcome.failures)")
+        }
+
         // MARK: Descriptor
 
         @Test("Descriptor: only a direct descriptor is named with IOSQE_FIXED_FILE")

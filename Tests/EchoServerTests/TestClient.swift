@@ -4,6 +4,7 @@ import Synchronization
 // imports CLibUring has been read, SOCK_STREAM and SOCK_CLOEXEC resolve only in files that import
 // it too (SystemCallTests sorts before this file).
 import CLibUring
+import EchoSupport
 
 /// A blocking TCP client on 127.0.0.1 whose every call is bounded in time (SO_SNDTIMEO/SO_RCVTIMEO),
 /// so a server that stops answering fails the test instead of hanging it.
@@ -22,19 +23,20 @@ final class TestClient: Sendable {
         TestEnvironment.prepare()
         self.port = port
         self.ioTimeout = ioTimeout
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw TestFailure("socket() failed: \(describeErrno(errno))") }
+        let fd = try SystemCall.run("socket()") { socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0) }
         fileDescriptor = fd
         do {
             try Self.setTimeout(fd, SO_SNDTIMEO, connectTimeout)
             var address = loopbackAddress(port: port)
-            let status = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            let connecting = SystemCall.outcome {
+                withUnsafePointer(to: &address) {
+                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                        connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                    }
                 }
             }
-            if status != 0 {
-                let code = errno
+            if connecting.failed {
+                let code = connecting.error
                 if code == EINPROGRESS || code == EAGAIN {
                     throw TestFailure("connect to 127.0.0.1:\(port) timed out after \(connectTimeout) s")
                 }
@@ -53,9 +55,7 @@ final class TestClient: Sendable {
 
     private static func setTimeout(_ fd: Int32, _ option: Int32, _ seconds: Double) throws {
         var value = timeval(tv_sec: Int(seconds), tv_usec: Int((seconds - Double(Int(seconds))) * 1e6))
-        guard setsockopt(fd, SOL_SOCKET, option, &value, socklen_t(MemoryLayout<timeval>.size)) == 0 else {
-            throw TestFailure("setsockopt(timeout) failed: \(describeErrno(errno))")
-        }
+        try SystemCall.run("setsockopt(timeout)") { setsockopt(fd, SOL_SOCKET, option, &value, socklen_t(MemoryLayout<timeval>.size)) }
     }
 
     /// Sends every byte of `bytes` (MSG_NOSIGNAL), or throws saying how far it got.
@@ -63,11 +63,11 @@ final class TestClient: Sendable {
         var offset = 0
         var lastProgress = monotonicNow()
         while offset < bytes.count {
-            let n = send(fileDescriptor, bytes.baseAddress! + offset, bytes.count - offset, Int32(MSG_NOSIGNAL))
-            if n > 0 { offset += n; lastProgress = monotonicNow(); continue }
-            let code = errno
+            let sending = SystemCall.outcome { send(fileDescriptor, bytes.baseAddress! + offset, bytes.count - offset, Int32(MSG_NOSIGNAL)) }
+            if sending.value > 0 { offset += sending.value; lastProgress = monotonicNow(); continue }
+            let code = sending.error
             // EINTR restarts the wait; bound the restarts by the same timeout.
-            if n < 0 && code == EINTR && monotonicNow() - lastProgress < ioTimeout { continue }
+            if code == EINTR && monotonicNow() - lastProgress < ioTimeout { continue }
             if code == EAGAIN {
                 throw TestFailure("send timed out with \(offset) of \(bytes.count) bytes sent (server not reading?)")
             }
@@ -86,13 +86,13 @@ final class TestClient: Sendable {
         var lastProgress = monotonicNow()
         let bytes = [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
             while received < count {
-                let n = recv(fileDescriptor, buffer.baseAddress! + received, count - received, 0)
-                if n > 0 { received += n; lastProgress = monotonicNow(); continue }
-                if n == 0 {
+                let receiving = SystemCall.outcome { recv(fileDescriptor, buffer.baseAddress! + received, count - received, 0) }
+                if receiving.value > 0 { received += receiving.value; lastProgress = monotonicNow(); continue }
+                if receiving.value == 0 {
                     failure = TestFailure("connection closed by the server after \(received) of \(count) bytes")
                     break
                 }
-                let code = errno
+                let code = receiving.error
                 if code == EINTR && monotonicNow() - lastProgress < ioTimeout { continue }
                 failure = TestFailure(code == EAGAIN
                     ? "timed out waiting for the echo: \(received) of \(count) bytes arrived"
@@ -111,15 +111,15 @@ final class TestClient: Sendable {
         var chunk = [UInt8](repeating: 0, count: 65536)
         var lastProgress = monotonicNow()
         while true {
-            let n = recv(fileDescriptor, &chunk, chunk.count, 0)
-            if n > 0 {
+            let receiving = SystemCall.outcome { recv(fileDescriptor, &chunk, chunk.count, 0) }
+            if receiving.value > 0 {
                 lastProgress = monotonicNow()
-                data.append(contentsOf: chunk[0..<n])
+                data.append(contentsOf: chunk[0..<receiving.value])
                 if data.count > limit { throw TestFailure("received \(data.count) bytes, more than the \(limit) expected") }
                 continue
             }
-            if n == 0 { return data }
-            let code = errno
+            if receiving.value == 0 { return data }
+            let code = receiving.error
             if code == EINTR && monotonicNow() - lastProgress < ioTimeout { continue }
             throw TestFailure(code == EAGAIN
                 ? "timed out waiting for EOF after \(data.count) bytes"
@@ -134,15 +134,13 @@ final class TestClient: Sendable {
         let ready = poll(&entry, 1, Int32(timeout * 1000))
         guard ready > 0 else { return nil }
         var chunk = [UInt8](repeating: 0, count: 65536)
-        let n = recv(fileDescriptor, &chunk, chunk.count, Int32(MSG_DONTWAIT))
-        return n >= 0 ? n : -Int(errno)
+        let receiving = SystemCall.outcome { recv(fileDescriptor, &chunk, chunk.count, Int32(MSG_DONTWAIT)) }
+        return receiving.failed ? -Int(receiving.error) : receiving.value
     }
 
     /// shutdown(SHUT_WR): the server sees EOF, the client can still read.
     func shutdownWrite() throws {
-        guard shutdown(fileDescriptor, Int32(SHUT_WR)) == 0 else {
-            throw TestFailure("shutdown(SHUT_WR) failed: \(describeErrno(errno))")
-        }
+        try SystemCall.run("shutdown(SHUT_WR)") { shutdown(fileDescriptor, Int32(SHUT_WR)) }
     }
 
     /// Sets O_NONBLOCK.
@@ -211,29 +209,31 @@ func loopbackAddress(port: Int) -> sockaddr_in {
 
 /// A port that was free a moment ago: bind 127.0.0.1:0, read the port, close.
 func freeLoopbackPort() throws -> Int {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-    guard fd >= 0 else { throw TestFailure("socket() failed: \(describeErrno(errno))") }
+    let fd = try SystemCall.run("socket()") { socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0) }
     defer { close(fd) }
     var address = loopbackAddress(port: 0)
-    let bound = withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    try SystemCall.run("bind(127.0.0.1:0)") {
+        withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
     }
-    guard bound == 0 else { throw TestFailure("bind(127.0.0.1:0) failed: \(describeErrno(errno))") }
     return try boundPort(fd)
 }
 
 /// A socket listening on 127.0.0.1 on a kernel-chosen port (to occupy a port). Close it with close(2).
 func listeningSocketOnFreePort() throws -> (fd: Int32, port: Int) {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-    guard fd >= 0 else { throw TestFailure("socket() failed: \(describeErrno(errno))") }
+    let fd = try SystemCall.run("socket()") { socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0) }
     var address = loopbackAddress(port: 0)
-    let bound = withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-    }
-    guard bound == 0, listen(fd, 16) == 0 else {
-        let code = errno
+    do {
+        try SystemCall.run("bind(127.0.0.1:0)") {
+            withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+        }
+        try SystemCall.run("listen") { listen(fd, 16) }
+    } catch {
         close(fd)
-        throw TestFailure("bind/listen failed: \(describeErrno(code))")
+        throw error
     }
     return (fd, try boundPort(fd))
 }
@@ -241,9 +241,10 @@ func listeningSocketOnFreePort() throws -> (fd: Int32, port: Int) {
 func boundPort(_ fd: Int32) throws -> Int {
     var address = sockaddr_in()
     var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let status = withUnsafeMutablePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+    try SystemCall.run("getsockname") {
+        withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
     }
-    guard status == 0 else { throw TestFailure("getsockname failed: \(describeErrno(errno))") }
     return Int(UInt16(bigEndian: address.sin_port))
 }

@@ -16,7 +16,7 @@ extension EchoSuite {
         func ringFailureClosesEverything(_ mode: URingBackend.Mode) throws {
             TestEnvironment.prepare()
             var trigger: [Int32] = [-1, -1]
-            try #require(pipe(&trigger) == 0, "pipe: \(describeErrno(errno))")
+            try SystemCall.run("pipe") { pipe(&trigger) }
             defer { _ = close(trigger[0]); _ = close(trigger[1]) }
             let beforeStart = descriptorsRelevant(toPort: -1)
 

@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 
-from benchkit import conformance, vm
+from benchkit import conformance, variants, vm
 from benchkit.paths import BENCH_DIR, BENCH_RELEASE, ECHO_RELEASE
 from benchkit.server import Server, ServerFailed, free_port
 
@@ -26,30 +26,39 @@ AVAILABLE_61 = ["fast-poll", "provide-buffers", "submit-all", "coop-taskrun", "b
                 "direct-descriptors", "single-issuer", "multishot-receive", "zero-copy-send", "defer-taskrun"]
 MISSING_61 = ["receive-bundles", "incremental-buffers"]
 
+# The scarcity the Swift suite's scarcity case injects: 8 SQ and CQ entries, eight 512-byte buffers.
+# Added to a variant's flags; it sizes the server's resources and leaves its design as it is.
 SCARCE = ["--ring-entries", "8", "--cq-entries", "8", "--buffer-count", "8", "--buffer-size", "512"]
 # Cases left out for a server, said so in the output. Multishot with eight 512-byte whole buffers: a
 # client that never reads can hold the whole pool, and another client then waits until it reads (about
 # 1 run in 10, on 6.18 as on 6.1; legacy passes). The Swift suite's scarcity case streams through tiny
 # buffers with no stuck client.
 LEFT_OUT = {"scarce-default": {"stuck_client": "a stuck client may hold all eight whole buffers, and others wait"}}
-# The designs 6.1 offers, each served and put through every conformance case.
+# The designs 6.1 offers, each served and put through every conformance case: (check name, the named
+# variant whose flags start it, flags added to them). The flags are the variant's, from echo's table
+# (variants.json), so a design is written once, in Sources/EchoCLI/NamedConfiguration.swift.
 SERVERS = [
-    ("default", []),
-    ("legacy", ["--uring-mode", "legacy"]),
-    ("multishot-whole", ["--uring-mode", "multishot", "--no-incremental-buffers"]),
-    ("multishot-no-defer", ["--uring-mode", "multishot", "--no-defer-taskrun"]),
-    ("epoll", ["--backend", "epoll"]),
-    ("scarce-default", SCARCE),
-    ("scarce-legacy", ["--uring-mode", "legacy"] + SCARCE),
+    ("default", "uring", []),                              # the negotiated design: 6.1's whole buffers
+    ("legacy", "uring-legacy", []),
+    ("multishot-whole", "uring-multishot-defer-64k", []),  # 6.1's design, stated as a requirement
+    ("multishot-no-defer", "uring-multishot", []),         # without DEFER_TASKRUN or COOP_TASKRUN
+    ("epoll", "epoll", []),
+    ("scarce-default", "uring", SCARCE),
+    ("scarce-legacy", "uring-legacy", SCARCE),
 ]
-# Flags 6.1 cannot honour: echo must refuse them with one line naming the feature and the release.
+# Variants whose design 6.1 lacks: echo must refuse them with one line naming the feature and the release.
 REFUSED = [
-    (["--uring-mode", "bundle"], ["receive bundles", "6.10"]),
-    (["--incremental-buffers"], ["incremental buffer", "6.12"]),
+    ("uring-multishot-defer-bundle", ["receive bundles", "6.10"]),
+    ("uring-multishot-defer-inc", ["incremental buffer", "6.12"]),
 ]
 # A row of benchmarks/run that 6.1 cannot run (incremental buffers, 6.12): the runner must skip it with
 # one line and run the rest.
 UNRUNNABLE_ROW = "uring-multishot-defer-inc"
+
+
+def server_flags(variant, extra):
+    """The echo flags of a check's server: the named variant's, then `extra`."""
+    return variants.echo_flags(variant) + list(extra)
 
 
 class Failed(Exception):
@@ -205,13 +214,15 @@ def main(out, quick=False):
     checks.check("start lines", start_lines, out)
     checks.check("features --json", features)
     checks.check("check: default", check_default)
-    for flags, words in REFUSED:
+    for variant, words in REFUSED:
+        flags = variants.echo_flags(variant)
         for check_only in (False, True):
-            name = ("check " if check_only else "refuse ") + " ".join(flags)
+            name = ("check " if check_only else "refuse ") + variant
             checks.check(name, refused, flags, words, check_only)
-    for name, flags in SERVERS:
+    for name, variant, extra in SERVERS:
+        flags = server_flags(variant, extra)
         server = echo_server(flags, os.path.join(out, f"server-{name}.log"), name)
-        if not checks.check(f"{name}: starts ({' '.join(flags) or 'no flags'})", lambda: server.start() or
+        if not checks.check(f"{name}: starts ({variant}: {' '.join(flags)})", lambda: server.start() or
                             server.log_tail(2)):
             continue
         try:

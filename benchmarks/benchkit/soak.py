@@ -5,10 +5,11 @@ the server's RSS and descriptor count watched for upward trends.
     benchmarks/soak --seconds 30 --backend epoll  a short run
     benchmarks/soak --minutes 60 --out /tmp/soak  writes soak.json and soak.csv there
 
-Backends: uring, uring-legacy, uring-bundle, uring-splice-poll, uring-splice-linked, epoll, epoll-splice,
-blocking-threaded. The server is `echo` (--echo PATH,
-default .build/release/echo if present, else .build/debug/echo), started on 127.0.0.1 on a free
-port with --quiet and stopped with SIGTERM at the end (it must exit 0).
+Backends: every echo variant of the kit that serves many clients at once (benchmarks/run --help
+lists them; blocking-naive serves one), and uring-bundle for uring-multishot-defer-bundle. The
+server is `echo` (--echo PATH, default .build/release/echo if present, else .build/debug/echo),
+started on 127.0.0.1 on a free port with --quiet and stopped with SIGTERM at the end (it must
+exit 0).
 
 One process drives every client with non-blocking sockets and a selector:
   * message sizes from 1 B to 64 KiB (log-uniform, random per message), random write chunking
@@ -50,12 +51,18 @@ from benchkit.processes import die_with_parent
 from benchkit.procfs import fd_count, pipe_count, status_kib
 from benchkit.server import Server, ServerFailed, free_port
 from benchkit.stats import median
-from benchkit.variants import echo_flags
+from benchkit.variants import ALIASES, ECHO_VARIANTS, echo_flags
 
-# The backends the soak takes, by their names in the variant table (uring-bundle is an alias of
-# uring-multishot-defer-bundle).
-BACKENDS = ["uring", "uring-legacy", "uring-bundle", "uring-splice-poll", "uring-splice-linked", "epoll", "epoll-splice",
-            "blocking-threaded"]
+
+def soak_backends(echo_variants, aliases):
+    """The names `--backend` takes: every echo variant that serves many clients at once, in the
+    table's order, then the aliases of those. A variant added to echo's table is soakable with no
+    edit here; the naive blocking loop is not, since it serves one client while the rest wait."""
+    names = [v.name for v in echo_variants if not v.serves_one_client]
+    return names + [alias for alias, name in aliases.items() if name in names]
+
+
+BACKENDS = soak_backends(ECHO_VARIANTS, ALIASES)
 
 MAX_MESSAGE = 64 * 1024
 STALL_SECONDS = 30.0

@@ -7,7 +7,7 @@ import tempfile
 import textwrap
 import unittest
 
-from benchkit import options, runner, server, text, variants
+from benchkit import options, runner, server, soak, text, variants
 
 # A stand-in for echo: listens on argv[1], writes {"n": K} to argv[2] (PATH.tmp, renamed over PATH)
 # once listening and on each SIGUSR1, exits 0 on SIGTERM.
@@ -66,6 +66,25 @@ class VariantTests(unittest.TestCase):
             self.assertIn(name, variants.BUILTIN)
         self.assertTrue(variants.BUILTIN["blocking-naive"].serves_one_client)
         self.assertFalse(variants.BUILTIN["blocking-threaded"].serves_one_client)
+
+
+class SoakBackendTests(unittest.TestCase):
+    def test_a_new_variant_is_soakable_and_one_client_loops_are_not(self):
+        table = variants.ECHO_VARIANTS + [variants.Variant("uring-new", ["--backend", "uring", "--sqpoll"], "new")]
+        names = soak.soak_backends(table, {"new-alias": "uring-new", "naive-alias": "blocking-naive"})
+        self.assertIn("uring-new", names)
+        self.assertIn("new-alias", names)
+        self.assertNotIn("blocking-naive", names)
+        self.assertNotIn("naive-alias", names)
+        self.assertEqual(len(set(names)), len(names))
+
+    def test_the_soak_takes_every_concurrent_echo_variant(self):
+        concurrent = {v.name for v in variants.ECHO_VARIANTS if not v.serves_one_client}
+        self.assertEqual(set(soak.BACKENDS) - set(variants.ALIASES), concurrent)
+        for name in soak.BACKENDS:
+            self.assertTrue(variants.echo_flags(name), name)
+        self.assertIn("uring-bundle", soak.BACKENDS)
+        self.assertNotIn(variants.NIO, soak.BACKENDS)
 
 
 class TextTests(unittest.TestCase):
