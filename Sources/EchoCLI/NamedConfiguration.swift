@@ -64,9 +64,11 @@ extension NamedConfiguration {
         .init("epoll-splice", .epoll(epoll { $0.splice = true }),
               "epoll with splice(2) through a pipe: no copy into user space", parent: "epoll"),
         .init("uring-splice-poll", .uring(uring { $0.splice = .poll }),
-              "io_uring multishot poll, splice(2) from the loop: no copy into user space", parent: "uring"),
+              "io_uring multishot poll, splice(2) from the loop: no copy into user space",
+              parent: "uring-multishot-defer-inc"),
         .init("uring-splice-linked", .uring(uring { $0.splice = .linked }),
-              "io_uring poll, then hard-linked IORING_OP_SPLICE pairs run in io-wq", parent: "uring"),
+              "io_uring poll, then hard-linked IORING_OP_SPLICE pairs run in io-wq",
+              parent: "uring-multishot-defer-inc"),
     ]
 
     /// The configuration called `name`, if there is one.

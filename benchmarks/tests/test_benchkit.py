@@ -58,8 +58,9 @@ class VariantTests(unittest.TestCase):
     def test_ablation_chains_follow_the_parents(self):
         self.assertEqual(variants.ABLATION_LADDER[:5], ["uring-legacy", "uring-multishot", "uring-multishot-defer",
                                                         "uring-multishot-defer-64k", "uring-multishot-defer-inc"])
-        self.assertEqual(len(variants.ABLATION_LADDER), 9)
-        self.assertEqual(variants.ABLATION_REFERENCE, ["epoll", "epoll-edge"])
+        self.assertEqual(variants.ABLATION_LADDER[-2:], ["uring-splice-poll", "uring-splice-linked"])
+        self.assertEqual(len(variants.ABLATION_LADDER), 11)
+        self.assertEqual(variants.ABLATION_REFERENCE, ["epoll", "epoll-edge", "epoll-splice"])
 
     def test_ablation_names_are_builtin(self):
         for name in variants.ABLATION_LADDER + variants.ABLATION_REFERENCE + list(variants.C_FLOOR):
