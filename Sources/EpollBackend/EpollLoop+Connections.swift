@@ -121,11 +121,34 @@ extension EpollLoop {
         connection.pointee.pending = buffer
         connection.pointee.pendingStart = 0
         connection.pointee.pendingEnd = Int32(count)
+        waitToWrite(descriptor, connection)
+    }
+
+    /// Switches a connection that holds unsent bytes (in its pending buffer or its pipe) to
+    /// waiting for `EPOLLOUT` only: it reads nothing more until they are out.
+    mutating func waitToWrite(_ descriptor: Int32, _ connection: UnsafeMutablePointer<Connection>) {
         connection.pointee.state = .writing
         let token = EventToken(descriptor: descriptor, generation: connection.pointee.generation)
         if control(EPOLL_CTL_MOD, descriptor, interest: .write, token: token) != 0 {
             closeConnection(descriptor, connection)
         }
+    }
+
+    /// What a writing connection's failed send (or splice) means: `true` to try again at once
+    /// (`EINTR`); otherwise it keeps waiting for `EPOLLOUT` (`EAGAIN`), or is closed (`EAGAIN`
+    /// with the peer gone, or any other error).
+    @inline(__always)
+    mutating func retriesFailedFlush(_ error: Int32, _ descriptor: Int32, _ connection: UnsafeMutablePointer<Connection>,
+                                     events: UInt32) -> Bool {
+        switch error {
+        case EINTR:
+            return true
+        case EAGAIN:
+            if events & Interest.errorOrHangUp != 0 { closeConnection(descriptor, connection) }
+        default:
+            closeConnection(descriptor, connection)
+        }
+        return false
     }
 
     /// Sends what a writing connection holds. Once all of it is out, the connection reads again.
@@ -148,14 +171,7 @@ extension EpollLoop {
                 if sent > 0 { idle.touch(descriptor) }  // the peer takes its bytes: not idle
                 return
             }
-            switch outcome.error {
-            case EINTR:
-                continue
-            case EAGAIN:
-                if events & Interest.errorOrHangUp != 0 { closeConnection(descriptor, connection) }
-            default:
-                closeConnection(descriptor, connection)
-            }
+            if retriesFailedFlush(outcome.error, descriptor, connection, events: events) { continue }
             return
         }
     }

@@ -101,27 +101,18 @@ extension EpollLoop {
                 // The socket's send buffer is full: a second try now would only see EAGAIN.
                 statistics[.bytesSent] &+= UInt64(truncatingIfNeeded: sent)
                 connection.pointee.pendingEnd -= Int32(truncatingIfNeeded: sent)
-                holdInPipe(descriptor, connection)
+                waitToWrite(descriptor, connection)
                 return false
             }
             switch outcome.error {
             case EINTR:
                 continue
             case EAGAIN:
-                holdInPipe(descriptor, connection)
+                waitToWrite(descriptor, connection)
             default:  // EPIPE, ECONNRESET, …
                 closeConnection(descriptor, connection)
             }
             return false
-        }
-    }
-
-    /// Keeps the unsent bytes in the connection's pipe and switches it to waiting for `EPOLLOUT` only.
-    private mutating func holdInPipe(_ descriptor: Int32, _ connection: UnsafeMutablePointer<Connection>) {
-        connection.pointee.state = .writing
-        let token = EventToken(descriptor: descriptor, generation: connection.pointee.generation)
-        if control(EPOLL_CTL_MOD, descriptor, interest: .write, token: token) != 0 {
-            closeConnection(descriptor, connection)
         }
     }
 
@@ -148,14 +139,7 @@ extension EpollLoop {
                 if sent > 0 { idle.touch(descriptor) }  // the peer takes its bytes: not idle
                 return
             }
-            switch outcome.error {
-            case EINTR:
-                continue
-            case EAGAIN:
-                if events & Interest.errorOrHangUp != 0 { closeConnection(descriptor, connection) }
-            default:
-                closeConnection(descriptor, connection)
-            }
+            if retriesFailedFlush(outcome.error, descriptor, connection, events: events) { continue }
             return
         }
     }
