@@ -8,7 +8,7 @@ import shlex
 from benchkit import netpath, noise, rounds, workloads
 from benchkit.paths import BENCH_RELEASE, ECHO_RELEASE
 from benchkit.variants import (ABLATION_LADDER, ABLATION_REFERENCE, BACKENDS, BUILTIN, PEERS, RESERVED_FLAGS,
-                               VERDICT_SERVERS, Variant, variants_help)
+                               VERDICT_SERVERS, VERDICT_SPLICE_SERVERS, Variant, variants_help)
 from benchkit.workloads import churn, idle, pipeline, rate
 
 # CPUs as taskset takes them ("0", "0-3", "0,2"); --server-cpus and --load-cpus change them.
@@ -150,17 +150,20 @@ def parse_options(argv):
                "they run after the default servers, with --backends only where named.\n\n"
                "workloads (--workload; each has its unit of work, and every ratio is per that unit):\n"
                + workload_text() + "\n\n"
-               "--verdict runs every workload at its own size on " + ", ".join(VERDICT_SERVERS) + ":\n"
+               "--verdict runs every workload at its own size on " + ", ".join(VERDICT_SERVERS)
+               + " (the stream workload on " + ", ".join(VERDICT_SPLICE_SERVERS) + " as well):\n"
                + "\n".join(f"  {w.name:<9} {w.size_text(VERDICT_EXAMPLE, *w.verdict_cell)}"
                            for w in workloads.WORKLOADS.values())
                + "\nand writes verdict.md and verdict.json: per workload, uring ÷ epoll CPU per unit with its 95 % "
-                 "interval, the C floor c-uring ÷ c-epoll, p99 (p99.9 for rate) and the verdict in words.")
+                 "interval, the C floor c-uring ÷ c-epoll, p99 (p99.9 for rate) and the verdict in words; for "
+                 "streams, what splice buys each backend.")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--quick", action="store_true",
                       help="a run of about a minute: lengths 128, connections 1,50, 4 rounds of 0.5 s warm-up + "
                            "2 s, backends uring,epoll, no peers (options given as well override these)")
     mode.add_argument("--verdict", action="store_true",
                       help="every workload at its own size (below) on " + ",".join(VERDICT_SERVERS)
+                           + " (streams on " + ",".join(VERDICT_SPLICE_SERVERS) + " too)"
                            + ", --rounds auto of 0.5 s warm-up + 2 s within --budget (default "
                            f"{rounds.DEFAULT_BUDGET_MINUTES} minutes); writes verdict.md and verdict.json as well "
                            "(--workload, --backends, --peers, --lengths, --connections, --rounds, --duration, "
@@ -318,7 +321,8 @@ def parse_options(argv):
     quick, ablation, verdict = o.quick, o.ablation, o.verdict
     o.verdict_sizes = verdict and o.lengths is None and o.connections is None
     if verdict:
-        defaults = dict(VERDICT_DEFAULTS, backends=[s for s in VERDICT_SERVERS if s not in PEERS] + adhoc,
+        defaults = dict(VERDICT_DEFAULTS,
+                        backends=[s for s in VERDICT_SERVERS if s not in PEERS] + VERDICT_SPLICE_SERVERS + adhoc,
                         peers=[s for s in VERDICT_SERVERS if s in PEERS])
         if o.verdict_sizes:  # the ping-pong size, for report.md; every workload runs at its own
             (length, connections), = workloads.cells(o, workloads.get(workloads.DEFAULT))

@@ -10,7 +10,7 @@ import tempfile
 import time
 
 from benchkit import capacity, environment as where_it_ran, findings, kernel_run, netpath, noise, plots, skips, \
-    verdict, vm, workload_report, workloads
+    variants, verdict, vm, workload_report, workloads
 from benchkit.ablation import ablation_data, ablation_report
 from benchkit.build import build, environment
 from benchkit.measure import one_run, preflight
@@ -49,7 +49,8 @@ def round_runs(o, round_index):
     order = o.servers if round_index % 2 == 1 else list(reversed(o.servers))
     return [(point, length, connections, server) for point in o.points for length, connections in point.cells
             for server in order if not (o.variants[server].serves_one_client and connections != 1)
-            and point.workload.runs_on(o.variants[server])]
+            and point.workload.runs_on(o.variants[server])
+            and (not o.verdict or variants.runs_in_verdict(point.workload.name, server))]
 
 
 def plan(o, count=None):

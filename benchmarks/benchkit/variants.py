@@ -91,6 +91,19 @@ ABLATION_REFERENCE = ablation_steps("epoll")
 # The servers of `benchmarks/run --verdict`, in its order: the candidate, the reference, the C floor
 # and the peers. Peers added to the kit join the verdict by being named here.
 VERDICT_SERVERS = ["uring", "epoll", "c-uring", "c-epoll", NIO]
+# Servers the verdict runs in its stream workload only, so that it compares uring and epoll each
+# with the copy path and with splice (`--splice`; uring in its default splice mode).
+VERDICT_SPLICE_SERVERS = ["uring-splice-poll", "epoll-splice"]
+# The stream workload's copy-or-splice ratios, (a, b) each: what splice buys each backend, and the
+# two splice servers against each other.
+VERDICT_SPLICE_PAIRS = [("epoll-splice", "epoll"), ("uring-splice-poll", "uring"),
+                        ("uring-splice-poll", "epoll-splice")]
+
+
+def runs_in_verdict(workload_name, server):
+    """Whether the verdict runs `server` in the workload called `workload_name`: the splice
+    servers serve the stream workload only."""
+    return server not in VERDICT_SPLICE_SERVERS or workload_name == "stream"
 
 
 def lookup(name):

@@ -4,7 +4,9 @@ Each row: the candidate's (uring's) server CPU per unit of work against epoll's,
 with its 95 % interval, over the workload's cells (and load levels); the C floor c-uring ÷ c-epoll
 beside it, which says what io_uring can save on this kernel at all; p99 for both (and p99.9 for the
 rate workload, at the highest load both sustained); the verdict in words. The servers are
-variants.VERDICT_SERVERS, so a peer added there joins every table here.
+variants.VERDICT_SERVERS, so a peer added there joins every table here. The stream workload also
+runs variants.VERDICT_SPLICE_SERVERS, and its row carries the copy-or-splice ratios
+(variants.VERDICT_SPLICE_PAIRS).
 """
 
 import io
@@ -13,7 +15,7 @@ import json
 from benchkit import environment, stats
 from benchkit.report import bullet_section, rounds_text
 from benchkit.text import duration_text, fmt, md_cell, percent
-from benchkit.variants import C_FLOOR, REFERENCE
+from benchkit.variants import C_FLOOR, REFERENCE, VERDICT_SPLICE_PAIRS
 from benchkit.vm import kernel_text
 from benchkit.workload_report import FIELD, ratio_of
 
@@ -87,7 +89,18 @@ def rows(o, data):
             "unsustained": sorted({f"{c['server']} at {round(100 * c['level'])} %" for c in entry.get("curve", [])
                                    if c.get("unsustained")}),
             "failed_runs": sum(r["failed"] for p in entry["points"] for r in p["rows"]),
+            "splice": splice_ratios(entry),
         })
+    return out
+
+
+def splice_ratios(entry):
+    """The stream workload's copy-or-splice ratios that were measured: [{a, b, ratio, words}]."""
+    out = []
+    for a, b in VERDICT_SPLICE_PAIRS:
+        ci = ratio_of(entry, a, b)
+        if ci is not None:
+            out.append({"a": a, "b": b, "ratio": ci.as_dict(), "words": stats.words(ci, a, b)})
     return out
 
 
@@ -148,6 +161,20 @@ def write(path, env, o, records, verdict_rows, started, finished):
         w(f"- **{row['workload']}** ({row['unit_label']}): {row['words']}"
           + (f"; the C floor: {stats.words(floor, *C_FLOOR)}" if floor else "") + ".")
     w()
+    spliced = [(row, item) for row in verdict_rows for item in row["splice"]]
+    if spliced:
+        w("## Streams: copy or splice")
+        w()
+        w("Server CPU per unit, paired by round, each backend with `--splice` (bytes moved socket → pipe → "
+          "socket in the kernel) against the same backend copying through user space, and the two against "
+          "each other:")
+        w()
+        w("| workload | ratio | CPU per unit (95 % interval) | in words |")
+        w("|:--|:--|--:|:--|")
+        for row, item in spliced:
+            w(f"| {row['workload']} | {item['a']} ÷ {item['b']} | "
+              f"{stats.ci_text(stats.RatioCI.from_dict(item['ratio']))} | {item['words']} |")
+        w()
     w("## Server CPU per unit of work, every server (µs, median)")
     w()
     w("| workload | unit | " + " | ".join(servers) + " |")

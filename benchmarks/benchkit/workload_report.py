@@ -13,7 +13,7 @@ import os
 from benchkit import capacity, pairing, stats, summary, workloads
 from benchkit.report import noise_section, write_header
 from benchkit.text import fmt, md_cell, percent
-from benchkit.variants import C_FLOOR, REFERENCE
+from benchkit.variants import C_FLOOR, REFERENCE, VERDICT_SPLICE_PAIRS
 from benchkit.workloads import rate
 
 FIELD = workloads.FIELD
@@ -45,21 +45,24 @@ def pair(records, points, a, b):
 
 
 def pairs(o, servers):
-    """(a, b) of each workload's ratios: every server against epoll, then the C floor."""
+    """(a, b) of each workload's ratios: every server against epoll, then the C floor and the
+    copy-or-splice ratios (a workload without splice runs has none of those)."""
     have = set(servers)
     out = [(s, REFERENCE) for s in servers if s != REFERENCE and REFERENCE in have]
     if all(s in have for s in C_FLOOR):
         out.append(C_FLOOR)
-    return out
+    return out + [(a, b) for a, b in VERDICT_SPLICE_PAIRS if a in have and b in have and (a, b) not in out]
 
 
 def needed(o, records, servers):
-    """The intervals --rounds auto narrows: per workload, the candidate ÷ epoll and the C floor."""
+    """The intervals --rounds auto narrows: per workload, the candidate ÷ epoll and the C floor;
+    in the verdict's stream workload, the copy-or-splice ratios too."""
     have, cand, out = set(servers), o.candidate_row, []
     for name in o.workloads:
         points = points_of(o, name)
         wanted = ([(cand, REFERENCE)] if cand in have and REFERENCE in have and cand != REFERENCE else []) \
-            + ([C_FLOOR] if all(s in have for s in C_FLOOR) else [])
+            + ([C_FLOOR] if all(s in have for s in C_FLOOR) else []) \
+            + [(a, b) for a, b in VERDICT_SPLICE_PAIRS if o.verdict and name == "stream" and a in have and b in have]
         out += [(f"{name}: {a}", b, pair(records, points, a, b)[0]) for a, b in wanted]
     return out
 

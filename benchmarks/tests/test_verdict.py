@@ -7,17 +7,19 @@ import os
 import tempfile
 import unittest
 
-from benchkit import verdict, workload_report, workloads
+from benchkit import runner, verdict, workload_report, workloads
 from benchkit.options import parse_options
-from benchkit.variants import VERDICT_SERVERS
+from benchkit.variants import VERDICT_SERVERS, VERDICT_SPLICE_SERVERS, runs_in_verdict
 
 ENV = {"date": "2026-12-01T12:00:00+00:00", "hostname": "test", "command": "benchmarks/run --verdict",
        "kernel": "6.18", "cpu": "test cpu", "cpus": 2, "pinning": "server 0, load 1", "swift": "Swift 6",
        "liburing": "2.3", "path": "loopback (127.0.0.1)", "rounds_run": 4}
 # CPU per unit against epoll, per workload and server: uring is cheaper on churn, dearer on stream,
 # and within noise on the rest; the C floor a little below 1 everywhere.
+# The splice servers run the stream workload only: epoll saves 30 % with splice, uring 20 %.
 COST = {"uring": {"churn": 0.90, "stream": 1.10}, "c-uring": {}, "c-epoll": {}, "nio": {}}
-BASE = {"uring": 1.0, "epoll": 1.0, "c-uring": 0.95, "c-epoll": 0.98, "nio": 1.4}
+BASE = {"uring": 1.0, "epoll": 1.0, "c-uring": 0.95, "c-epoll": 0.98, "nio": 1.4, "uring-splice-poll": 0.88,
+        "epoll-splice": 0.7}
 NOISE = {1: 1.0, 2: 1.03, 3: 0.98, 4: 1.01}  # the round's mode, shared by every server of the round
 WOBBLE = {1: 1.004, 2: 0.996, 3: 1.003, 4: 0.997}  # uring's own noise in the "same" workloads
 
@@ -27,7 +29,7 @@ def runs(o):
     for point in o.points:
         name = point.workload.name
         for length, connections in point.cells:
-            for server in o.servers:
+            for server in [s for s in o.servers if runs_in_verdict(name, s)]:
                 for k in NOISE:
                     factor = COST.get(server, {}).get(name)
                     cost = 5.0 * BASE[server] * NOISE[k] * (factor or (WOBBLE[k] if server == "uring" else 1))
@@ -45,6 +47,16 @@ def runs(o):
 
 
 class VerdictTests(unittest.TestCase):
+    def test_the_splice_servers_run_the_stream_workload_only(self):
+        o = parse_options(["--verdict", "--no-build"])
+        for server in VERDICT_SPLICE_SERVERS:
+            self.assertIn(server, o.servers)
+        planned = {(point.workload.name, server) for _, point, _, _, server in runner.plan(o, 2)}
+        for server in VERDICT_SPLICE_SERVERS:
+            self.assertIn(("stream", server), planned)
+            self.assertNotIn(("pingpong", server), planned)
+        self.assertIn(("pingpong", "uring"), planned)
+
     def test_a_row_per_workload_with_its_interval_floor_and_latency(self):
         o = parse_options(["--verdict", "--no-build"])
         o.noise, o.rounds_reason, o.interrupted, o.summaries = {"enabled": False, "reason": "test"}, None, False, {}
@@ -67,6 +79,12 @@ class VerdictTests(unittest.TestCase):
         self.assertIsNone(rows["pipeline"]["p999_us"])
         self.assertEqual(rows["rate"]["unsustained"], ["epoll at 90 %"])
         self.assertEqual(list(rows["idle"]["cpu_us_per_unit"]), VERDICT_SERVERS)
+        self.assertEqual(sorted(rows["stream"]["cpu_us_per_unit"]), sorted(VERDICT_SERVERS + VERDICT_SPLICE_SERVERS))
+        splice = {(item["a"], item["b"]): item["ratio"]["ratio"] for item in rows["stream"]["splice"]}
+        self.assertAlmostEqual(splice[("epoll-splice", "epoll")], 0.7, places=6)
+        self.assertAlmostEqual(splice[("uring-splice-poll", "uring")], 0.8, places=6)
+        self.assertAlmostEqual(splice[("uring-splice-poll", "epoll-splice")], 0.88 / 0.7, places=4)
+        self.assertEqual(rows["pingpong"]["splice"], [])
 
         with tempfile.TemporaryDirectory() as folder:
             path = os.path.join(folder, "verdict.md")
@@ -90,7 +108,9 @@ class VerdictTests(unittest.TestCase):
         self.assertIn("805 / 800 (at 70 % of epoll's capacity) | 1,610 / 1,600 |", body["rate"])
         self.assertIn("no measurable difference |", body["idle"])
         self.assertIn("rate: not sustained: epoll at 90 %", text)
-        self.assertIn("| workload | unit | " + " | ".join(VERDICT_SERVERS) + " |", text)  # a CPU column per server
+        self.assertIn("| workload | unit | " + " | ".join(o.servers) + " |", text)  # a CPU column per server
+        self.assertIn("## Streams: copy or splice", text)
+        self.assertIn("| stream | epoll-splice ÷ epoll | 0.700 (", text)
         self.assertIn("### Latency against offered load", details)
         self.assertIn("⚠ no, 1 of 4 rounds", details)
         self.assertIn("Unit: **server CPU µs per connection**", details)

@@ -10,7 +10,7 @@ import unittest
 from benchkit import measure, procfs, summary, workloads
 from benchkit.server import Server
 from benchkit.options import parse_options
-from benchkit.variants import VERDICT_SERVERS
+from benchkit.variants import VERDICT_SERVERS, VERDICT_SPLICE_SERVERS
 from benchkit.workloads import rate
 from tests.test_netpath import ECHO_ONCE
 from tests.test_options import rejected
@@ -204,7 +204,7 @@ class OptionTests(unittest.TestCase):
 
     def test_verdict_defaults_and_overrides(self):
         o = parse_options(["--verdict"])
-        self.assertEqual(o.servers, VERDICT_SERVERS)
+        self.assertEqual(sorted(o.servers), sorted(VERDICT_SERVERS + VERDICT_SPLICE_SERVERS))
         self.assertEqual(o.workloads, workloads.NAMES)
         self.assertEqual(o.rounds, "auto")
         cells = {p.workload.name: p.cells for p in o.points}
