@@ -13,29 +13,30 @@ public struct IdleTracker: ~Copyable {
     public let isEnabled: Bool
     /// The ticks the timer has fired.
     @usableFromInline private(set) var tick: UInt32 = 0
-    /// Per descriptor, the tick it was last active in.
-    @usableFromInline var stamps: UnsafeMutablePointer<UInt32>?
+    /// Per descriptor, the tick it was last active in (none without a timeout).
+    @usableFromInline var stamps: DoublingStorage<UInt32>
     /// Descriptors below this have a stamp.
-    public private(set) var capacity = 0
+    public var capacity: Int { stamps.capacity }
 
     public init(limits: ServerLimits) {
         isEnabled = limits.idleTimeoutNanoseconds != nil
-        if isEnabled { grow(to: 1024) }
+        stamps = DoublingStorage(capacity: isEnabled ? 1024 : 0) { _ in 0 }
     }
-
-    deinit { stamps?.deallocate() }
 
     /// The connection on `fd` was active now: it received bytes, or its peer took some. Inlinable:
     /// a load, a branch and a store on the per-request path.
     @inlinable @inline(__always)
     public func touch(_ fd: Int32) {
-        if isEnabled { stamps.unsafelyUnwrapped[Int(fd)] = tick }
+        if isEnabled { stamps[Int(fd)].pointee = tick }
     }
 
     /// A connection was opened on `fd` (on accept, never per request): makes room and touches it.
     public mutating func opened(_ fd: Int32) {
         guard isEnabled else { return }
-        if Int(fd) >= capacity { grow(to: Int(fd) + 1) }
+        if Int(fd) >= capacity {
+            let now = tick
+            stamps.reserve(Int(fd) + 1) { _ in now }
+        }
         touch(fd)
     }
 
@@ -64,19 +65,6 @@ public struct IdleTracker: ~Copyable {
     /// descriptors may say so too: the loop checks the connection is open.
     @inlinable @inline(__always)
     public func isExpired(_ fd: Int32) -> Bool {
-        isEnabled && Int(fd) < capacity && tick &- stamps.unsafelyUnwrapped[Int(fd)] > ServerLimits.ticksPerTimeout
-    }
-
-    private mutating func grow(to needed: Int) {
-        var newCapacity = max(capacity, 1024)
-        while newCapacity < needed { newCapacity *= 2 }
-        let grown = UnsafeMutablePointer<UInt32>.allocate(capacity: newCapacity)
-        if let stamps {
-            grown.moveInitialize(from: stamps, count: capacity)
-            stamps.deallocate()
-        }
-        (grown + capacity).initialize(repeating: tick, count: newCapacity - capacity)
-        stamps = grown
-        capacity = newCapacity
+        isEnabled && Int(fd) < capacity && tick &- stamps[Int(fd)].pointee > ServerLimits.ticksPerTimeout
     }
 }

@@ -1,3 +1,5 @@
+import Backend
+
 /// A per-connection record a loop keeps in a ``ConnectionTable``.
 protocol ConnectionRecord: ~Copyable {
     /// The state of a slot no connection uses.
@@ -20,47 +22,29 @@ extension ConnectionTable where Record: LifecycleRecord & ~Copyable {
 }
 
 /// Connection state indexed by file descriptor (or direct-descriptor index), in one contiguous
-/// allocation that doubles when a larger descriptor arrives. Descriptors are small dense integers,
+/// allocation (``DoublingStorage``) that doubles when a larger descriptor arrives. Descriptors are small dense integers,
 /// so this is both the fastest lookup and bounded by the process's descriptor limit, not by a constant.
 ///
-/// Records may be noncopyable (a bundle connection owns its buffer ring): the table initializes,
+/// Records may be noncopyable (a bundle connection owns its buffer ring): the storage initializes,
 /// moves and destroys them one by one, so whatever a record still owns is released with the table.
 struct ConnectionTable<Record: ConnectionRecord & ~Copyable>: ~Copyable {
-    private(set) var storage: UnsafeMutablePointer<Record>
-    private(set) var capacity: Int
+    private var storage: DoublingStorage<Record>
 
     init(initialCapacity: Int = 1024) {
-        capacity = max(initialCapacity, 16)
-        storage = .allocate(capacity: capacity)
-        Self.initializeFree(storage, count: capacity)
+        storage = DoublingStorage(capacity: max(initialCapacity, 16)) { _ in Record() }
     }
 
-    deinit {
-        storage.deinitialize(count: capacity)
-        storage.deallocate()
-    }
+    /// Slots allocated: every `fd` below it has one.
+    var capacity: Int { storage.capacity }
 
     /// The slot for `fd`, which must be below ``capacity``.
     @inline(__always)
     subscript(fd: Int32) -> UnsafeMutablePointer<Record> {
-        storage + Int(fd)
+        storage[Int(fd)]
     }
 
     /// Makes room for `fd` (on accept only, never on the per-request path).
     mutating func reserve(_ fd: Int32) {
-        let needed = Int(fd) + 1
-        guard needed > capacity else { return }
-        var newCapacity = capacity
-        while newCapacity < needed { newCapacity *= 2 }
-        let grown = UnsafeMutablePointer<Record>.allocate(capacity: newCapacity)
-        grown.moveInitialize(from: storage, count: capacity)
-        Self.initializeFree(grown + capacity, count: newCapacity - capacity)
-        storage.deallocate()
-        storage = grown
-        capacity = newCapacity
-    }
-
-    private static func initializeFree(_ start: UnsafeMutablePointer<Record>, count: Int) {
-        for index in 0..<count { (start + index).initialize(to: Record()) }
+        storage.reserve(Int(fd) + 1) { _ in Record() }
     }
 }

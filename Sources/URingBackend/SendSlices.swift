@@ -1,3 +1,5 @@
+import Backend
+
 /// The received bytes waiting to be echoed, as slices of pool buffers linked into per-connection
 /// queues, with a free list: no allocation per request.
 ///
@@ -19,59 +21,50 @@ struct SendSlices: ~Copyable {
         var buffer: UInt16
     }
 
-    private(set) var storage: UnsafeMutablePointer<Slice>
-    private(set) var capacity: Int
+    private var storage: DoublingStorage<Slice>
     private var free: Int32
 
+    /// Every slice free, linked in order.
     init(capacity: Int) {
-        self.capacity = max(capacity, 1)
-        storage = .allocate(capacity: self.capacity)
-        free = -1
-        Self.link(storage, from: 0, to: self.capacity, before: &free)
+        storage = DoublingStorage(capacity: max(capacity, 1), initial: Self.free)
+        storage[storage.capacity - 1].pointee.next = -1
+        free = 0
     }
 
-    deinit { storage.deallocate() }
-
-    /// Puts slices `start..<end` at the front of the free list, in order.
-    private static func link(_ storage: UnsafeMutablePointer<Slice>, from start: Int, to end: Int,
-                             before free: inout Int32) {
-        var index = end - 1
-        while index >= start {
-            storage[index] = Slice(offset: 0, length: 0, next: free, buffer: 0)
-            free = Int32(index)
-            index -= 1
-        }
+    /// Slice `index` of a run of free ones, linked to the next.
+    private static func free(_ index: Int) -> Slice {
+        Slice(offset: 0, length: 0, next: Int32(index + 1), buffer: 0)
     }
+
+    var capacity: Int { storage.capacity }
 
     /// A slice for `length` bytes at `offset` in `buffer`, not linked to any queue.
     @inline(__always)
     mutating func take(buffer: UInt16, offset: Int32, length: Int32) -> Int32 {
         if free < 0 { grow() }
         let index = free
-        free = storage[Int(index)].next
-        storage[Int(index)] = Slice(offset: offset, length: length, next: -1, buffer: buffer)
+        free = storage[Int(index)].pointee.next
+        storage[Int(index)].pointee = Slice(offset: offset, length: length, next: -1, buffer: buffer)
         return index
     }
 
     /// Returns slice `index` to the free list.
     @inline(__always)
     mutating func give(_ index: Int32) {
-        storage[Int(index)].next = free
+        storage[Int(index)].pointee.next = free
         free = index
     }
 
     @inline(__always)
     subscript(index: Int32) -> Slice {
-        get { storage[Int(index)] }
-        nonmutating _modify { yield &storage[Int(index)] }
+        get { storage[Int(index)].pointee }
+        nonmutating _modify { yield &storage[Int(index)].pointee }
     }
 
+    /// Every slice is in use: doubles the store, the new slices making the free list.
     private mutating func grow() {
-        let larger = UnsafeMutablePointer<Slice>.allocate(capacity: capacity * 2)
-        larger.moveInitialize(from: storage, count: capacity)
-        storage.deallocate()
-        Self.link(larger, from: capacity, to: capacity * 2, before: &free)
-        storage = larger
-        capacity *= 2
+        let old = storage.reserve(storage.capacity * 2, initial: Self.free)
+        storage[storage.capacity - 1].pointee.next = -1
+        free = Int32(old)
     }
 }
