@@ -1,4 +1,5 @@
 import CLinux
+import EchoSupport
 
 #if canImport(Glibc)
 import Glibc
@@ -17,6 +18,27 @@ import Glibc
 /// call per read. A pipe given back with bytes still in it (its connection closed) is closed
 /// rather than reused.
 public struct PipePool: ~Copyable {
+    /// The pipe capacity both backends ask for by default: 128 KiB, the cheapest measured for
+    /// streams (benchmarks/RESULTS.md, "pipe size"); also the most a connection holds while its
+    /// peer does not read.
+    public static let defaultPipeSize = 128 * 1024
+    /// The pipe capacities accepted: a page up to the kernel's default `pipe-max-size`.
+    public static let pipeSizeRange = 4096...(1 << 20)
+    /// The most pipes a loop opens by default: 1024, and at most an eighth of the descriptor limit
+    /// (each pipe takes two).
+    public static var defaultLimit: Int { min(1024, max(1, FileDescriptorLimit.current / 8)) }
+
+    /// Checks a backend's pipe options: `size` within ``pipeSizeRange``, `limit` at least 1.
+    public static func validate(size: Int, limit: Int) throws(EchoError) {
+        guard pipeSizeRange.contains(size) else {
+            throw .invalidConfiguration("invalid pipe size \(size): must be "
+                + "\(pipeSizeRange.lowerBound)...\(pipeSizeRange.upperBound) bytes")
+        }
+        guard limit >= 1 else {
+            throw .invalidConfiguration("invalid pipe limit \(limit): must be at least 1")
+        }
+    }
+
     /// The most pipes open at once.
     public let capacity: Int32
     /// The capacity asked of each pipe (`F_SETPIPE_SZ`), which is also the most one splice moves.

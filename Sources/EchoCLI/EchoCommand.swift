@@ -164,7 +164,7 @@ public struct EchoCommand: ParsableCommand {
     @Option(help: "uring with --splice: 'poll' (a multishot poll through the ring, splice(2) from the loop) or 'linked' (hard-linked IORING_OP_SPLICE pairs, run by the kernel in io-wq threads). Default: poll.")
     var spliceMode: URingBackend.SpliceStrategy?
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("With --splice: the capacity of each pipe, the most one splice moves (\(EpollBackend.Options().pipeSize) by default; 4096-1048576).", valueName: "bytes"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("With --splice: the capacity of each pipe, the most one splice moves (\(PipePool.defaultPipeSize) by default; \(PipePool.pipeSizeRange.lowerBound)-\(PipePool.pipeSizeRange.upperBound)).", valueName: "bytes"))
     var pipeSize: Int?
 
     @Option(parsing: .unconditional, help: ArgumentHelp("epoll: events taken per epoll_wait (default \(EpollBackend.Options().maxEvents)).", valueName: "count"))

@@ -48,13 +48,13 @@ public struct EpollBackend: EventBackend {
         /// into user space (see `EpollLoop+Splice.swift`). Pays for streams; a small message pays
         /// the same two system calls per direction as the copy path, to no gain.
         public var splice = false
-        /// The capacity asked of each pipe with `splice` (`F_SETPIPE_SZ`; 4 KiB … 1 MiB): the most
-        /// one splice moves, and the most a connection holds while its peer does not read.
-        public var pipeSize: Int = 65536
+        /// The capacity asked of each pipe with `splice` (`F_SETPIPE_SZ`;
+        /// ``PipePool/pipeSizeRange``, default ``PipePool/defaultPipeSize``): the most one splice
+        /// moves, and the most a connection holds while its peer does not read.
+        public var pipeSize: Int = PipePool.defaultPipeSize
         /// The most pipes open at once with `splice` (two descriptors each); a connection that
-        /// finds none free is served by the copy path. Default: 1024, at most an eighth of the
-        /// descriptor limit.
-        public var pipeLimit: Int = min(1024, max(1, FileDescriptorLimit.current / 8))
+        /// finds none free is served by the copy path (default ``PipePool/defaultLimit``).
+        public var pipeLimit: Int = PipePool.defaultLimit
 
         /// The default options: level-triggered, 65536-byte reads, 1024 events per wait, no splicing.
         public init() {}
@@ -63,8 +63,6 @@ public struct EpollBackend: EventBackend {
         static let bufferSizeRange = 1...(16 << 20)
         /// The accepted range of ``maxEvents``.
         static let maxEventsRange = 1...65536
-        /// The accepted range of ``pipeSize``: a page up to the kernel's default `pipe-max-size`.
-        static let pipeSizeRange = 4096...(1 << 20)
     }
 
     /// The options the loop runs with.
@@ -97,13 +95,7 @@ public struct EpollBackend: EventBackend {
             throw .invalidConfiguration("invalid epoll batch size \(options.maxEvents): "
                 + "must be \(batchSizes.lowerBound)...\(batchSizes.upperBound) events per wait")
         }
-        guard Options.pipeSizeRange.contains(options.pipeSize) else {
-            throw .invalidConfiguration("invalid pipe size \(options.pipeSize): must be "
-                + "\(Options.pipeSizeRange.lowerBound)...\(Options.pipeSizeRange.upperBound) bytes")
-        }
-        guard options.pipeLimit >= 1 else {
-            throw .invalidConfiguration("invalid pipe limit \(options.pipeLimit): must be at least 1")
-        }
+        try PipePool.validate(size: options.pipeSize, limit: options.pipeLimit)
     }
 
     /// Serves echo on `listener` on the calling thread until `stop` is requested, within `limits`.

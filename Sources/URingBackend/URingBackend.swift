@@ -89,12 +89,12 @@ public struct URingBackend: EventBackend {
         /// Echo through pipes with `splice` instead of buffers (``SpliceMode``), and how; nil: off.
         /// The buffer options and ``mode`` do not apply then.
         public var splice: SpliceStrategy?
-        /// With ``splice``: the capacity asked of each pipe (`F_SETPIPE_SZ`; 4 KiB … 1 MiB).
-        public var pipeSize = 65536
+        /// With ``splice``: the capacity asked of each pipe (`F_SETPIPE_SZ`;
+        /// ``PipePool/pipeSizeRange``, default ``PipePool/defaultPipeSize``).
+        public var pipeSize = PipePool.defaultPipeSize
         /// With ``splice``: the most pipes open at once per loop (two descriptors each); a
-        /// connection that finds none is served by copying. Default: 1024, at most an eighth of
-        /// the descriptor limit.
-        public var pipeLimit = min(1024, max(1, FileDescriptorLimit.current / 8))
+        /// connection that finds none is served by copying (default ``PipePool/defaultLimit``).
+        public var pipeLimit = PipePool.defaultLimit
         /// Tests only: a trigger that makes the ring fail (see ``RingFaultInjection``).
         var faultInjection: RingFaultInjection?
         /// Tests only: queue an invalid submission every turn, which stops the kernel's submission
@@ -184,12 +184,7 @@ public struct URingBackend: EventBackend {
     /// Checks each option's range and that the options go together.
     func validateOptions() throws(EchoError) {
         if options.splice != nil {
-            guard (4096...(1 << 20)).contains(options.pipeSize) else {
-                throw .invalidConfiguration("invalid pipe size \(options.pipeSize): must be 4096...1048576 bytes")
-            }
-            guard options.pipeLimit >= 1 else {
-                throw .invalidConfiguration("invalid pipe limit \(options.pipeLimit): must be at least 1")
-            }
+            try PipePool.validate(size: options.pipeSize, limit: options.pipeLimit)
             if options.sqpoll || options.fixedFiles || options.zeroCopyThreshold > 0 {
                 throw .invalidConfiguration("--splice cannot be combined with --sqpoll, --fixed-files or --zerocopy-send")
             }

@@ -129,10 +129,10 @@ extension EchoSuite {
                 #expect(result.status == .exited(64), "echo \(arguments.joined(separator: " ")): \(result.stderr)")
                 #expect(result.stderr.hasPrefix("echo: error:"), "\(result.stderr)")
             }
-            for (arguments, summary) in [(["--backend", "epoll", "--splice"], "splice through 65536-byte pipes"),
+            for (arguments, summary) in [(["--backend", "epoll", "--splice"], "splice through \(PipePool.defaultPipeSize)-byte pipes"),
                                          (["--backend", "uring", "--splice"], "io_uring splice (poll)"),
-                                         (["--backend", "uring", "--splice", "--splice-mode", "linked", "--pipe-size", "131072"],
-                                          "io_uring splice (linked) through 131072-byte pipes")] {
+                                         (["--backend", "uring", "--splice", "--splice-mode", "linked", "--pipe-size", "262144"],
+                                          "io_uring splice (linked) through 262144-byte pipes")] {
                 let result = try ChildProcess.runEcho(arguments + ["--check"])
                 #expect(result.status == .exited(0), "\(result.stderr)")
                 #expect(result.stdout.contains(summary), "\(result.stdout)")
