@@ -76,7 +76,8 @@ extension NamedConfiguration {
         all.first { $0.name == name }
     }
 
-    /// One JSON object, `{"variants": [{name, about, parent, flags}, …]}`, a variant a line.
+    /// One JSON object, `{"variants": [{name, about, parent, flags}, …], "scarcity": [flags]}`, a
+    /// variant a line; `scarcity` holds the flags of ``Scarcity``.
     public static func json() -> String {
         let rows = all.map { configuration in
             let parent = configuration.parent.map(JSONText.string) ?? "null"
@@ -84,7 +85,8 @@ extension NamedConfiguration {
             return "  {\"name\": \(JSONText.string(configuration.name)), \"about\": \(JSONText.string(configuration.about)), "
                 + "\"parent\": \(parent), \"flags\": [\(flags)]}"
         }
-        return "{\"variants\": [\n" + rows.joined(separator: ",\n") + "\n]}\n"
+        let scarcity = Scarcity.arguments.map(JSONText.string).joined(separator: ", ")
+        return "{\"variants\": [\n" + rows.joined(separator: ",\n") + "\n],\n\"scarcity\": [\(scarcity)]}\n"
     }
 
     /// One line per configuration: its name and its flags.

@@ -4,6 +4,7 @@ import Glibc
 import Testing
 import Backend
 import URingBackend
+import EchoCLI
 
 extension EchoSuite {
     /// Injected scarcity in the io_uring backend: a completion queue of 8 entries, a submission queue
@@ -28,11 +29,7 @@ extension EchoSuite {
             guard case .uring(var options) = backend.setup else {
                 throw TestFailure("\(backend) is not an io_uring configuration")
             }
-            options.ringEntries = 8
-            // The smallest the kernel accepts: the CQ may not be smaller than the SQ.
-            options.completionQueueEntries = 8
-            options.bufferCount = 8
-            options.bufferSize = 512
+            Scarcity.squeeze(&options)
             return options
         }
 

@@ -26,9 +26,10 @@ AVAILABLE_61 = ["fast-poll", "provide-buffers", "submit-all", "coop-taskrun", "b
                 "direct-descriptors", "single-issuer", "multishot-receive", "zero-copy-send", "defer-taskrun"]
 MISSING_61 = ["receive-bundles", "incremental-buffers"]
 
-# The scarcity the Swift suite's scarcity case injects: 8 SQ and CQ entries, eight 512-byte buffers.
-# Added to a variant's flags; it sizes the server's resources and leaves its design as it is.
-SCARCE = ["--ring-entries", "8", "--cq-entries", "8", "--buffer-count", "8", "--buffer-size", "512"]
+# The scarcity the Swift suite's scarcity case injects (8 SQ and CQ entries, eight 512-byte buffers),
+# as echo writes its flags. Added to a variant's flags; it sizes the server's resources and leaves its
+# design as it is.
+SCARCE = variants.SCARCITY_FLAGS
 # Cases left out for a server, said so in the output. Multishot with eight 512-byte whole buffers: a
 # client that never reads can hold the whole pool, and another client then waits until it reads (about
 # 1 run in 10, on 6.18 as on 6.1; legacy passes). The Swift suite's scarcity case streams through tiny

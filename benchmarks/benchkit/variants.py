@@ -69,7 +69,15 @@ def load_echo_variants(path=VARIANTS_FILE):
     return [Variant(row["name"], row["flags"], row["about"], row.get("parent")) for row in rows]
 
 
+def load_scarcity(path=VARIANTS_FILE):
+    """The flags that squeeze an io_uring server to the tests' scarcity (8 SQ and CQ entries, eight
+    512-byte buffers; Scarcity in Sources/EchoCLI), added to a variant's own flags."""
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)["scarcity"]
+
+
 ECHO_VARIANTS = load_echo_variants()
+SCARCITY_FLAGS = load_scarcity()
 BUILTIN_VARIANTS = ECHO_VARIANTS + [Variant(p.name, [], p.about) for p in peers.TABLE]
 BUILTIN = {v.name: v for v in BUILTIN_VARIANTS}
 # Other names for built-in variants (the soak's older names). Not offered by the runner, whose

@@ -17,6 +17,12 @@ def requires_after_61(flags):
 
 
 class KernelChecks(unittest.TestCase):
+    def test_the_scarcity_is_echos_sizes_only(self):
+        # echo writes the flags (Scarcity in Sources/EchoCLI); they size rings and buffers, nothing else.
+        flags = dict(zip(kernel_checks.SCARCE[::2], kernel_checks.SCARCE[1::2]))
+        self.assertEqual(flags, {"--ring-entries": "8", "--cq-entries": "8", "--buffer-count": "8",
+                                 "--buffer-size": "512"})
+
     def test_every_server_is_a_variant_with_its_flags(self):
         for name, variant, extra in kernel_checks.SERVERS:
             flags = kernel_checks.server_flags(variant, extra)
