@@ -80,9 +80,28 @@ let package = Package(
             name: "EchoBenchTests",
             dependencies: ["EchoBenchCore", "EchoSupport", "Backend", "CLinux", "URingBackend", "EpollBackend", "BlockingBackend"]
         ),
+        /// What the server tests share: clients, scenarios, the configurations under test, the
+        /// `echo` child process, and `EchoSuite`, the serialized suite they all run under.
+        .target(
+            name: "EchoTestSupport",
+            dependencies: ["EchoSupport", "Backend", "URingBackend", "CLibUring", "EpollBackend", "BlockingBackend", "EchoCLI"],
+            path: "Tests/EchoTestSupport"
+        ),
+        /// Each module's own tests, beside it: state machines, arithmetic, and what one module does
+        /// against a real kernel.
+        .testTarget(name: "BackendTests", dependencies: ["Backend", "EchoSupport", "EchoTestSupport"]),
+        .testTarget(
+            name: "URingBackendTests",
+            dependencies: ["URingBackend", "Backend", "EchoSupport", "CLibUring", "EchoCLI", "EchoTestSupport"]
+        ),
+        .testTarget(name: "EchoCLITests", dependencies: ["EchoCLI", "Backend", "EchoSupport", "URingBackend",
+                                                         "EpollBackend", "BlockingBackend", "EchoTestSupport"]),
+        /// The end-to-end suites, run over every backend and mode: conformance, limits, hostile
+        /// clients, scale, soak, splice.
         .testTarget(
             name: "EchoServerTests",
-            dependencies: ["EchoSupport", "Backend", "URingBackend", "CLibUring", "EpollBackend", "BlockingBackend", "EchoCLI"]
+            dependencies: ["EchoSupport", "Backend", "URingBackend", "CLibUring", "EpollBackend", "BlockingBackend",
+                           "EchoCLI", "EchoTestSupport"]
         ),
     ]
 )

@@ -6,6 +6,7 @@ import Backend
 import URingBackend
 import EpollBackend
 import BlockingBackend
+@testable import EchoTestSupport
 
 extension EchoSuite {
     /// One suite, every backend: what an echo server must do, checked through real sockets on 127.0.0.1.

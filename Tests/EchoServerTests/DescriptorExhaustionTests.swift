@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Testing
 import Backend
+@testable import EchoTestSupport
 
 extension EchoSuite {
     /// Accept failing with `EMFILE`: the server keeps serving the connections it has, does not spin

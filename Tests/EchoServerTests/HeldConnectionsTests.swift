@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Foundation
 import Testing
+@testable import EchoTestSupport
 
 extension EchoSuite {
     /// `benchmarks/hold` against the `echo` executable: tens of thousands of idle connections from

@@ -5,6 +5,7 @@ import Synchronization
 import Testing
 import Backend
 import EchoSupport
+@testable import EchoTestSupport
 
 extension EchoSuite {
     /// Hostile clients against the `echo` executable in a child process: slowloris, idle (half-open)

@@ -6,6 +6,7 @@ import Synchronization
 import Testing
 import Backend
 import EchoSupport
+@testable import EchoTestSupport
 
 extension EchoSuite {
     /// `--idle-timeout` and `--max-connections` against the `echo` executable, on every loop.

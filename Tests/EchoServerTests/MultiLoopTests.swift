@@ -1,5 +1,6 @@
 import Testing
 import Backend
+@testable import EchoTestSupport
 
 extension EchoSuite {
     /// `--threads N`: N loops, each with its own `SO_REUSEPORT` listener and its own ring or epoll

@@ -4,6 +4,7 @@ import Glibc
 import Testing
 import Backend
 import EchoSupport
+@testable import EchoTestSupport
 
 extension EchoSuite {
     /// The echo property: whatever messages a client sends, however its writes are chunked and paced,

@@ -5,6 +5,7 @@ import Foundation
 import Testing
 import Backend
 import EchoSupport
+@testable import EchoTestSupport
 
 extension EchoSuite {
     /// 10,000 connections at once. RLIMIT_NOFILE's hard limit (20,000 here) cannot hold 10,000 client

@@ -4,6 +4,7 @@ import Glibc
 import Foundation
 import Testing
 import Backend
+@testable import EchoTestSupport
 
 extension EchoSuite {
     /// SIGTERM or SIGINT while 2000 clients are busy: the process exits 0 with its statistics

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Foundation
 import Testing
+@testable import EchoTestSupport
 
 extension EchoSuite {
     /// `benchmarks/soak` for 30 seconds against the `echo` executable: a mixed workload (message sizes

@@ -5,6 +5,7 @@ import Testing
 import Backend
 import EpollBackend
 import URingBackend
+@testable import EchoTestSupport
 
 extension EchoSuite {
     /// What `--splice` promises beyond echoing, on every splicing configuration (the conformance

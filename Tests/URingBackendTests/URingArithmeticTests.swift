@@ -4,6 +4,7 @@ import Glibc
 import Testing
 import CLibUring
 @testable import URingBackend
+@testable import EchoTestSupport
 
 extension EchoSuite {
     /// The io_uring backend's bit and index arithmetic: `user_data` packing, buffer-ring positions,

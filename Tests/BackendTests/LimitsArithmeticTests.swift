@@ -4,6 +4,7 @@ import Glibc
 import Testing
 @testable import Backend
 import EchoSupport
+@testable import EchoTestSupport
 
 @Suite("Limits arithmetic")
 struct LimitsArithmeticTests {

@@ -5,6 +5,7 @@ import Testing
 import Backend
 import URingBackend
 import EchoCLI
+@testable import EchoTestSupport
 
 extension EchoSuite {
     /// Injected scarcity in the io_uring backend: a completion queue of 8 entries, a submission queue

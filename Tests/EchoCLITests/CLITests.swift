@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Testing
+@testable import EchoTestSupport
 
 extension EchoSuite {
     /// The `echo` executable, run as a child process (started with posix_spawn, stopped by PID).

@@ -2,6 +2,7 @@ import Testing
 import Backend
 @testable import URingBackend
 import EchoSupport
+@testable import EchoTestSupport
 
 extension EchoSuite {
     /// The negotiated default for kernels this machine cannot boot: each kernel's io_uring
@@ -9,48 +10,8 @@ extension EchoSuite {
     /// from ``URingFeature/since``), and the design, start line and errors that must follow.
     @Suite("io_uring negotiation per kernel")
     struct Negotiation {
-        /// A kernel as the probe would find it.
-        struct Kernel: Sendable, CustomTestStringConvertible {
-            let release: String
-            let features: Set<URingFeature>
-            /// The design the negotiation must pick, and the features it must name as left out.
-            let design: String
-            let leftOut: [URingFeature]
-            var testDescription: String { release }
-            var probed: URingFeatures { URingFeatures(release: release, available: features) }
-        }
-
-        /// 5.10 (Debian 11, Amazon Linux 2's 5.10): fast poll and provided buffers; SQPOLL still
-        /// needs CAP_SYS_ADMIN there.
-        static let linux5_10: Set<URingFeature> = [.fastPoll, .provideBuffers]
-        /// 5.15 (Ubuntu 22.04): unprivileged SQPOLL came in 5.13.
-        static let linux5_15 = linux5_10.union([.sqpoll])
-        /// 5.19: SUBMIT_ALL (5.18), COOP_TASKRUN, buffer rings, multishot accept, sparse file tables.
-        static let linux5_19 = linux5_15.union([.submitAll, .coopTaskrun, .bufferRing, .multishotAccept,
-                                                .directDescriptors])
-        /// 6.0: SINGLE_ISSUER, multishot receive, zero-copy send.
-        static let linux6_0 = linux5_19.union([.singleIssuer, .multishotReceive, .zeroCopySend])
-        /// 6.1 (Debian 12, Amazon Linux 2023), and unchanged for us up to 6.9 (6.8: Ubuntu 24.04).
-        static let linux6_1 = linux6_0.union([.deferTaskrun])
-        /// 6.10 brought bundles, 6.12 (Debian 13) incremental buffer consumption.
-        static let linux6_12 = linux6_1.union([.receiveBundles, .incrementalBuffers])
-
-        static let kernels: [Kernel] = [
-            Kernel(release: "5.10.0-30-amd64", features: linux5_10, design: "legacy",
-                   leftOut: [.multishotReceive, .deferTaskrun, .incrementalBuffers]),
-            Kernel(release: "5.15.0-126-generic", features: linux5_15, design: "legacy",
-                   leftOut: [.multishotReceive, .deferTaskrun, .incrementalBuffers]),
-            Kernel(release: "5.19.0-50-generic", features: linux5_19, design: "legacy",
-                   leftOut: [.multishotReceive, .deferTaskrun, .incrementalBuffers]),
-            Kernel(release: "6.0.19", features: linux6_0, design: "multishot, coop-taskrun, whole buffers",
-                   leftOut: [.deferTaskrun, .incrementalBuffers]),
-            Kernel(release: "6.1.0-28-amd64", features: linux6_1, design: "multishot, defer-taskrun, whole buffers",
-                   leftOut: [.incrementalBuffers]),
-            Kernel(release: "6.8.0-49-generic", features: linux6_1, design: "multishot, defer-taskrun, whole buffers",
-                   leftOut: [.incrementalBuffers]),
-            Kernel(release: "6.12.9-amd64", features: linux6_12, design: "multishot, defer-taskrun, incremental buffers",
-                   leftOut: []),
-        ]
+        typealias Kernel = KernelHistory.Kernel
+        static let kernels = KernelHistory.kernels
 
         @Test("the default: the best design the kernel offers, and what it leaves out", arguments: kernels)
         func negotiatedDefault(_ kernel: Kernel) throws {
@@ -67,24 +28,24 @@ extension EchoSuite {
 
         @Test("the start line names the design and each feature left out with the release it needs")
         func startLine() {
-            let onDebian12 = URingFeatures(release: "6.1.0-28-amd64", available: Self.linux6_1)
+            let onDebian12 = URingFeatures(release: "6.1.0-28-amd64", available: KernelHistory.linux6_1)
             #expect(URingBackend.Options.negotiated(on: onDebian12).line(on: onDebian12)
                 == "io_uring on Linux 6.1.0-28-amd64: multishot, defer-taskrun, whole buffers; "
                 + "left out: incremental buffer consumption (needs Linux 6.12, this kernel is 6.1)")
-            let onUbuntu22 = URingFeatures(release: "5.15.0-126-generic", available: Self.linux5_15)
+            let onUbuntu22 = URingFeatures(release: "5.15.0-126-generic", available: KernelHistory.linux5_15)
             #expect(URingBackend.Options.negotiated(on: onUbuntu22).line(on: onUbuntu22)
                 == "io_uring on Linux 5.15.0-126-generic: legacy; left out: "
                 + "multishot receive (needs Linux 6.0, this kernel is 5.15), "
                 + "deferred task running (needs Linux 6.1, this kernel is 5.15), "
                 + "incremental buffer consumption (needs Linux 6.12, this kernel is 5.15)")
-            let onDebian13 = URingFeatures(release: "6.12.9-amd64", available: Self.linux6_12)
+            let onDebian13 = URingFeatures(release: "6.12.9-amd64", available: KernelHistory.linux6_12)
             #expect(URingBackend.Options.negotiated(on: onDebian13).line(on: onDebian13)
                 == "io_uring on Linux 6.12.9-amd64: multishot, defer-taskrun, incremental buffers; nothing left out")
         }
 
         @Test("whole buffers where incremental consumption is missing: the same pool of 64 KiB buffers")
         func wholeBufferPool() {
-            let options = URingBackend.Options.negotiated(on: URingFeatures(release: "6.1.0", available: Self.linux6_1)).options
+            let options = URingBackend.Options.negotiated(on: URingFeatures(release: "6.1.0", available: KernelHistory.linux6_1)).options
             #expect(!options.incrementalBuffers)
             let full = URingBackend.Options()
             #expect(options.bufferSize == full.bufferSize && options.bufferCount == full.bufferCount)
@@ -92,7 +53,7 @@ extension EchoSuite {
 
         @Test("a mode the user names stays, with that mode's features negotiated")
         func namedMode() throws {
-            let debian12 = URingFeatures(release: "6.1.0", available: Self.linux6_1)
+            let debian12 = URingFeatures(release: "6.1.0", available: KernelHistory.linux6_1)
             let legacy = URingBackend.Options.negotiated(mode: .legacy, on: debian12)
             #expect(legacy.options.mode == .legacy && legacy.leftOut.isEmpty)
             let multishot = URingBackend.Options.negotiated(mode: .multishot, on: debian12)
@@ -103,7 +64,7 @@ extension EchoSuite {
             #expect(throws: EchoError.missingKernelFeature("receive bundles (IORING_FEAT_RECVSEND_BUNDLE, Linux 6.10)")) {
                 try KernelSupport.requireFeatures(bundle.options, on: debian12)
             }
-            let ubuntu22 = URingFeatures(release: "5.15.0", available: Self.linux5_15)
+            let ubuntu22 = URingFeatures(release: "5.15.0", available: KernelHistory.linux5_15)
             #expect(throws: EchoError.missingKernelFeature(
                 "provided-buffer rings (IORING_REGISTER_PBUF_RING, Linux 5.19); --uring-mode legacy runs without it")) {
                 try KernelSupport.requireFeatures(URingBackend.Options.negotiated(mode: .multishot, on: ubuntu22).options,
@@ -113,14 +74,14 @@ extension EchoSuite {
 
         @Test("a feature the user asks for is a requirement: the kernel check names it and its release")
         func requestedFeatures() {
-            let debian12 = URingFeatures(release: "6.1.0", available: Self.linux6_1)
+            let debian12 = URingFeatures(release: "6.1.0", available: KernelHistory.linux6_1)
             var options = URingBackend.Options.negotiated(on: debian12).options
             options.incrementalBuffers = true
             #expect(throws: EchoError.missingKernelFeature(
                 "incremental buffer consumption (IOU_PBUF_RING_INC, Linux 6.12); --no-incremental-buffers runs without it")) {
                 try KernelSupport.requireFeatures(options, on: debian12)
             }
-            let linux6_0 = URingFeatures(release: "6.0.19", available: Self.linux6_0)
+            let linux6_0 = URingFeatures(release: "6.0.19", available: KernelHistory.linux6_0)
             options = URingBackend.Options.negotiated(on: linux6_0).options
             options.deferTaskrun = true
             #expect(throws: EchoError.missingKernelFeature(
@@ -153,9 +114,9 @@ extension EchoSuite {
 
         @Test("the table's releases: a feature's kernel is the one the negotiation names")
         func reasons() {
-            let linux5_15 = URingFeatures(release: "5.15.0", available: Self.linux5_15)
+            let linux5_15 = URingFeatures(release: "5.15.0", available: KernelHistory.linux5_15)
             #expect(linux5_15.reasonMissing(.multishotReceive) == "needs Linux 6.0, this kernel is 5.15")
-            let backported = URingFeatures(release: "5.14.0-503.el9", available: Self.linux6_1)
+            let backported = URingFeatures(release: "5.14.0-503.el9", available: KernelHistory.linux6_1)
             #expect(backported.reasonMissing(.incrementalBuffers) == "needs Linux 6.12, this kernel is 5.14")
             #expect(URingFeatures(release: "6.18.0", available: []).reasonMissing(.deferTaskrun)
                 == "this kernel (6.18) does not offer it, though Linux 6.1 brought it")

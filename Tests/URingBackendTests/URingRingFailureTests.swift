@@ -5,6 +5,7 @@ import Testing
 import Backend
 @testable import URingBackend
 import EchoSupport
+@testable import EchoTestSupport
 
 extension EchoSuite {
     /// `io_uring_submit_and_wait` failing under live connections, through the test hook

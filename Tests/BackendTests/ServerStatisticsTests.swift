@@ -1,5 +1,6 @@
 import Testing
 @testable import Backend
+@testable import EchoTestSupport
 
 @Suite("Server statistics")
 struct ServerStatisticsTests {

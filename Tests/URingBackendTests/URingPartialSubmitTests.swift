@@ -4,6 +4,7 @@ import Glibc
 import Testing
 import Backend
 @testable import URingBackend
+@testable import EchoTestSupport
 
 extension EchoSuite {
     /// Without `IORING_SETUP_SUBMIT_ALL` (kernels before 5.18) the kernel stops taking submissions

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Foundation
 import Testing
+@testable import EchoTestSupport
 
 /// `benchmarks/no-uring`: runs a command under a seccomp filter that makes io_uring_setup, io_uring_enter
 /// and io_uring_register fail with EPERM, as Docker Engine 25+'s default profile does. The filter is
@@ -24,7 +25,7 @@ enum NoURing {
     }
 
     /// Runs `echo arguments` under the filter to its end (at most `timeout` seconds).
-    static func run(_ arguments: [String], timeout: Double = 20) throws -> (status: ExitStatus, stdout: String, stderr: String) {
+    static func run(_ arguments: [String], timeout: Double = 20) throws -> (status: EchoTestSupport.ExitStatus, stdout: String, stderr: String) {
         let child = try start(arguments)
         guard let status = child.waitForExit(timeout: timeout) else {
             child.killAndReap()

@@ -6,6 +6,7 @@ import Backend
 import CLibUring
 @testable import URingBackend
 import EchoSupport
+@testable import EchoTestSupport
 
 extension EchoSuite {
     /// The one system-call helper, typed descriptors, and the teardown and failure paths that rely

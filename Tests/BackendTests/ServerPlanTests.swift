@@ -5,6 +5,7 @@ import Synchronization
 import Testing
 import Backend
 import EchoSupport
+@testable import EchoTestSupport
 
 extension EchoSuite {
     /// A start checks its backend once, whatever the number of loops: the loops run what the plan

@@ -4,6 +4,7 @@ import BlockingBackend
 import EchoCLI
 import EpollBackend
 @testable import URingBackend
+@testable import EchoTestSupport
 
 extension EchoSuite {
     /// Every configuration is written once, as options, and its `echo` flags rendered from them:
@@ -33,7 +34,7 @@ extension EchoSuite {
         /// A kernel with every io_uring feature this project knows.
         static let everyFeature = URingFeatures(release: "6.18.0", available: Set(URingFeature.allCases))
         /// Kernels that lack some: the negotiation's own table.
-        static let olderKernels = Negotiation.kernels.map(\.probed)
+        static let olderKernels = KernelHistory.kernels.map(\.probed)
 
         /// The flags of `echo` that choose a backend's options. The others choose how the server
         /// runs around the backend, or what `echo` prints instead of serving; a new flag must be

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Testing
 @testable import URingBackend
+@testable import EchoTestSupport
 
 extension EchoSuite {
     /// The transitions of the multishot and bundle connections' state: what each completion does to
