@@ -315,7 +315,9 @@ public struct EchoCommand: ParsableCommand {
             }
             let given: Set<URingFeature> = Set([deferTaskrun.map { _ in .deferTaskrun },
                                                 incrementalBuffers.map { _ in .incrementalBuffers }].compactMap { $0 })
-            negotiation.leftOut.removeAll { given.contains($0.feature) }
+            // The splice loop has no receive mode and no buffers: of what the kernel may lack, only
+            // DEFER_TASKRUN would change it.
+            negotiation.leftOut.removeAll { given.contains($0.feature) || (splice && $0.feature != .deferTaskrun) }
             negotiation.options = options
             return (.uring(options), negotiation)
         case .epoll:

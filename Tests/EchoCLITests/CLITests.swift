@@ -8,16 +8,24 @@ extension EchoSuite {
     /// The `echo` executable, run as a child process (started with posix_spawn, stopped by PID).
     @Suite("echo CLI", .timeLimit(.minutes(1)))
     struct CLI {
-        /// Bad input: non-zero exit (not a crash), and an error message first on stderr.
-        private func expectUsageError(_ arguments: [String], mentioning words: [String] = [],
-                                      sourceLocation: SourceLocation = #_sourceLocation) throws {
+        /// Runs `echo arguments` and expects it to exit with a non-zero status: its result and a
+        /// description for messages, or nil (recorded) when it crashed instead.
+        private func runFailing(_ arguments: [String], sourceLocation: SourceLocation)
+            throws -> ((status: EchoTestSupport.ExitStatus, stdout: String, stderr: String), String)? {
             let result = try ChildProcess.runEcho(arguments)
             let shown = "echo \(arguments.joined(separator: " ")) → \(result.status); stderr: \(result.stderr)"
             guard case .exited(let code) = result.status else {
                 Issue.record("crashed: \(shown)", sourceLocation: sourceLocation)
-                return
+                return nil
             }
             #expect(code != 0, "\(shown)", sourceLocation: sourceLocation)
+            return (result, shown)
+        }
+
+        /// Bad input: non-zero exit (not a crash), and an error message first on stderr.
+        private func expectUsageError(_ arguments: [String], mentioning words: [String] = [],
+                                      sourceLocation: SourceLocation = #_sourceLocation) throws {
+            guard let (result, shown) = try runFailing(arguments, sourceLocation: sourceLocation) else { return }
             let first = nonEmptyLines(result.stderr).first.map(String.init) ?? ""
             #expect(first.hasPrefix("echo: error:") || first.hasPrefix("Error:"),
                     "first stderr line should be the error: \(shown)", sourceLocation: sourceLocation)
@@ -30,13 +38,7 @@ extension EchoSuite {
         /// A runtime error: non-zero exit and exactly one line, "echo: error: …", on stderr.
         private func expectRuntimeError(_ arguments: [String], containing text: String,
                                         sourceLocation: SourceLocation = #_sourceLocation) throws {
-            let result = try ChildProcess.runEcho(arguments)
-            let shown = "echo \(arguments.joined(separator: " ")) → \(result.status); stderr: \(result.stderr)"
-            guard case .exited(let code) = result.status else {
-                Issue.record("crashed: \(shown)", sourceLocation: sourceLocation)
-                return
-            }
-            #expect(code != 0, "\(shown)", sourceLocation: sourceLocation)
+            guard let (result, shown) = try runFailing(arguments, sourceLocation: sourceLocation) else { return }
             let lines = nonEmptyLines(result.stderr)
             #expect(lines.count == 1, "stderr should be one line: \(shown)", sourceLocation: sourceLocation)
             #expect(lines.first?.hasPrefix("echo: error:") == true, "\(shown)", sourceLocation: sourceLocation)

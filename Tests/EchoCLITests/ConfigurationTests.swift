@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 import BlockingBackend
-import EchoCLI
+@testable import EchoCLI
 import EpollBackend
 @testable import URingBackend
 @testable import EchoTestSupport
@@ -123,6 +123,19 @@ extension EchoSuite {
                 }
             }
             #expect(NamedConfiguration.all.filter(\.negotiated).map(\.name) == ["uring"])
+        }
+
+        @Test("--splice is negotiated for what the splice loop uses: older kernels leave out no buffer feature")
+        func spliceNegotiation() throws {
+            let debian12 = URingFeatures(release: "6.1.0-28-amd64", available: KernelHistory.linux6_1)
+            let made = try EchoCommand.parse(["--backend", "uring", "--splice"]).setup(on: debian12)
+            let negotiation = try #require(made.negotiation)
+            #expect(negotiation.line(on: debian12)
+                    == "io_uring on Linux 6.1.0-28-amd64: splice (poll), defer-taskrun; nothing left out")
+            let linux6_0 = URingFeatures(release: "6.0.19", available: KernelHistory.linux6_0)
+            let older = try #require(try EchoCommand.parse(["--backend", "uring", "--splice"]).setup(on: linux6_0).negotiation)
+            #expect(older.leftOut.map(\.feature) == [.deferTaskrun], "\(older.leftOutText)")
+            #expect(older.options.design == "splice (poll), coop-taskrun")
         }
 
         @Test("--backend takes each backend's own name")

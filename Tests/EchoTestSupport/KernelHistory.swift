@@ -1,5 +1,5 @@
 import Testing
-@testable import URingBackend
+import URingBackend
 
 /// The kernels this machine cannot boot, as the io_uring probe would find them: each kernel's
 /// features, written out from the kernel's history and liburing's man pages (not derived from
