@@ -149,27 +149,6 @@ struct RandomStreamPlan: Sendable {
 
     /// Reads `data.count` bytes with recv() calls of the plan's sizes, in turn.
     private func receive(from connection: TestClient) throws -> [UInt8] {
-        let count = data.count
-        var received = 0
-        var reads = 0
-        var failure: TestFailure?
-        var lastProgress = monotonicNow()
-        let bytes = [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
-            while received < count {
-                let want = min(readSizes[reads % readSizes.count], count - received)
-                let receiving = SystemCall.outcome { recv(connection.fileDescriptor, buffer.baseAddress! + received, want, 0) }
-                if receiving.value > 0 { received += receiving.value; reads += 1; lastProgress = monotonicNow(); continue }
-                if receiving.value == 0 { failure = TestFailure("EOF after \(received) of \(count) bytes"); break }
-                let code = receiving.error
-                if code == EINTR && monotonicNow() - lastProgress < connection.ioTimeout { continue }
-                failure = TestFailure(code == EAGAIN
-                    ? "timed out waiting for the echo: \(received) of \(count) bytes arrived"
-                    : "recv failed after \(received) of \(count) bytes: \(describeErrno(code))")
-                break
-            }
-            initialized = received
-        }
-        if let failure { throw failure }
-        return bytes
+        try connection.receiveExactly(data.count, readSizes: readSizes)
     }
 }

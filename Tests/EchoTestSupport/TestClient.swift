@@ -80,14 +80,17 @@ final class TestClient: Sendable {
     }
 
     /// Receives exactly `count` bytes, or throws on EOF, error or timeout, saying how many arrived.
-    func receiveExactly(_ count: Int) throws -> [UInt8] {
+    /// With `readSizes`, each `recv` asks for the next of those sizes in turn (at most what is left).
+    func receiveExactly(_ count: Int, readSizes: [Int] = []) throws -> [UInt8] {
         var received = 0
+        var reads = 0
         var failure: TestFailure?
         var lastProgress = monotonicNow()
         let bytes = [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
             while received < count {
-                let receiving = SystemCall.outcome { recv(fileDescriptor, buffer.baseAddress! + received, count - received, 0) }
-                if receiving.value > 0 { received += receiving.value; lastProgress = monotonicNow(); continue }
+                let want = readSizes.isEmpty ? count - received : min(readSizes[reads % readSizes.count], count - received)
+                let receiving = SystemCall.outcome { recv(fileDescriptor, buffer.baseAddress! + received, want, 0) }
+                if receiving.value > 0 { received += receiving.value; reads += 1; lastProgress = monotonicNow(); continue }
                 if receiving.value == 0 {
                     failure = TestFailure("connection closed by the server after \(received) of \(count) bytes")
                     break
