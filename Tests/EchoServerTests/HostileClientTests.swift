@@ -219,15 +219,10 @@ extension EchoSuite {
             let opened = SystemCall.outcome { socket(AF_INET, flags, 0) }
             guard !opened.failed else { return .failure(TestFailure(SystemCall.failure("socket()", code: opened.error).description)) }
             let fd = opened.value
-            var address = loopbackAddress(port: port)
-            let connecting = SystemCall.outcome {
-                withUnsafePointer(to: &address) {
-                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-                }
-            }
-            if !connecting.failed || (!blocking && connecting.error == EINPROGRESS) { return .success(fd) }
+            let code = connectLoopback(fd, port: port, timeout: 10)
+            if code == 0 || (!blocking && code == EINPROGRESS) { return .success(fd) }
             close(fd)
-            return .failure(TestFailure(SystemCall.failure("connect", code: connecting.error).description))
+            return .failure(TestFailure(SystemCall.failure("connect", code: code).description))
         }
     }
 }

@@ -27,16 +27,8 @@ final class TestClient: Sendable {
         fileDescriptor = fd
         do {
             try Self.setTimeout(fd, SO_SNDTIMEO, connectTimeout)
-            var address = loopbackAddress(port: port)
-            let connecting = SystemCall.outcome {
-                withUnsafePointer(to: &address) {
-                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                        connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-                    }
-                }
-            }
-            if connecting.failed {
-                let code = connecting.error
+            let code = connectLoopback(fd, port: port, timeout: connectTimeout)
+            if code != 0 {
                 if code == EINPROGRESS || code == EAGAIN {
                     throw TestFailure("connect to 127.0.0.1:\(port) timed out after \(connectTimeout) s")
                 }
@@ -250,4 +242,31 @@ func boundPort(_ fd: Int32) throws -> Int {
         }
     }
     return Int(UInt16(bigEndian: address.sin_port))
+}
+
+/// Connects socket `fd` to 127.0.0.1:`port`: 0, or the error number. A blocking connect that a
+/// signal interrupts (EINTR) goes on in the kernel, so it is waited for (at most `timeout` seconds)
+/// and its result read from `SO_ERROR`, never started again.
+func connectLoopback(_ fd: Int32, port: Int, timeout: Double) -> Int32 {
+    var address = loopbackAddress(port: port)
+    let connecting = SystemCall.outcome {
+        withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+    }
+    guard connecting.failed else { return 0 }
+    guard connecting.error == EINTR else { return connecting.error }
+    let deadline = monotonicNow() + timeout
+    while true {
+        var entry = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+        let left = Int32(max(0, (deadline - monotonicNow()) * 1000))
+        let ready = SystemCall.outcome { poll(&entry, 1, left) }
+        if ready.failed && ready.error == EINTR { continue }
+        if ready.failed { return ready.error }
+        if ready.value == 0 { return EINPROGRESS }
+        var error: Int32 = 0
+        var length = socklen_t(MemoryLayout<Int32>.size)
+        let asked = SystemCall.outcome { getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length) }
+        return asked.failed ? asked.error : error
+    }
 }
