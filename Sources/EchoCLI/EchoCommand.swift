@@ -158,7 +158,7 @@ public struct EchoCommand: ParsableCommand {
     @Option(help: "epoll: level- or edge-triggered readiness.")
     var epollMode: EpollBackend.Trigger = EpollBackend.Options().trigger
 
-    @Flag(help: "epoll and uring: echo through a pipe with splice(2), copying nothing into user space. For streams: a small message pays two system calls per direction either way, so it gains nothing. Connections hold a pipe only while bytes are in it; with none free, a connection is served by copying.")
+    @Flag(help: "epoll and uring: echo through a pipe with splice(2), copying nothing into user space. For streams: a small message pays two system calls per direction either way, so it gains nothing. Connections hold a pipe only while bytes are in it. Each pipe takes two descriptors, which --max-connections does not count: a loop's pipes have a bound of their own, and with none free a connection is served by copying.")
     var splice = false
 
     @Option(help: "uring with --splice: 'poll' (a multishot poll through the ring, splice(2) from the loop) or 'linked' (hard-linked IORING_OP_SPLICE pairs, run by the kernel in io-wq threads). Default: poll.")

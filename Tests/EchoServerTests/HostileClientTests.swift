@@ -312,29 +312,24 @@ struct ProcessInspector: Sendable {
         return result
     }
 
-    /// How many descriptors the process has open (a listing, without reading where they point).
+    /// How many descriptors the process held at one instant, never more: those listed with the same
+    /// target by two listings in a row.
+    ///
+    /// One listing is not a snapshot: it walks the table while descriptors come and go, so a socket
+    /// counted at a low number, closed, and followed by one the kernel numbers past the walk (its
+    /// low number taken meanwhile by a pipe) is counted twice. A descriptor listed by both walks,
+    /// pointing at the same socket, pipe or file, was open from the first to the second: at the
+    /// instant between them, all of these were open at once.
     ///
     /// With `excludingPipes`, the splice paths' pipes are left out: their pool is bounded by its own
     /// limit (`pipeLimit`), not by the connection cap.
-    func descriptorCount(excludingPipes: Bool = false) throws -> Int {
-        guard let dir = opendir("/proc/\(pid)/fd") else { throw TestFailure("cannot list /proc/\(pid)/fd") }
-        defer { closedir(dir) }
-        var count = 0
-        while let entry = readdir(dir) {
-            guard entry.pointee.d_name.0 != UInt8(ascii: ".") else { continue }
-            if excludingPipes {
-                let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-                var buffer = [CChar](repeating: 0, count: 256)
-                let n = readlink("/proc/\(pid)/fd/\(name)", &buffer, buffer.count - 1)
-                // Closed since the listing (pipes come and go): not held.
-                guard n > 0 else { continue }
-                if String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self).hasPrefix("pipe:") {
-                    continue
-                }
-            }
-            count += 1
-        }
-        return count
+    func descriptorsHeldThroughout(excludingPipes: Bool = false) throws -> Int {
+        guard kill(pid, 0) == 0 else { throw TestFailure("process \(pid) is gone") }
+        let first = descriptors()
+        let second = descriptors()
+        return first.filter { number, target in
+            second[number] == target && !(excludingPipes && target.hasPrefix("pipe:"))
+        }.count
     }
 
     /// How many of the process's descriptors are the server's side of a connection on `port`: sockets

@@ -249,7 +249,7 @@ private struct LimitedServer {
     /// Descriptors the server holds now, its pipes (`--splice`) left out: the cap bounds
     /// connections, and the pipe pool has a bound of its own.
     func descriptors() throws -> Int {
-        try ProcessInspector(pid: process.child.pid).descriptorCount(excludingPipes: true)
+        try ProcessInspector(pid: process.child.pid).descriptorsHeldThroughout(excludingPipes: true)
     }
 
     /// Stops the server (SIGTERM) and returns its final counters by key.
