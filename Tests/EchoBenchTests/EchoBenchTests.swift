@@ -21,7 +21,9 @@ enum BenchedBackend: String, CaseIterable, CustomTestStringConvertible, Sendable
     func start() throws -> EchoServer {
         switch self {
         case .uring:
-            return try EchoServer.start(URingBackend(), host: "127.0.0.1", port: 0)
+            // The default as `echo --backend uring` runs it here: negotiated with the kernel.
+            let options = URingBackend.Options.negotiated(on: .running).options
+            return try EchoServer.start(URingBackend(options: options), host: "127.0.0.1", port: 0)
         case .epoll:
             return try EchoServer.start(EpollBackend(), host: "127.0.0.1", port: 0)
         case .blockingThreaded:

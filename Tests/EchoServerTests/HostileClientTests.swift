@@ -22,7 +22,7 @@ extension EchoSuite {
         /// splice path, the threaded blocking backend: the naive blocking mode cannot), and the
         /// io_uring legacy and bundle loops.
         static let backends: [BackendUnderTest] = BackendUnderTest.everyDataPath.filter(\.servesConcurrentClients)
-            + [.uringLegacy, .uringBundle]
+            + [BackendUnderTest.uringLegacy, .uringBundle].filter(BackendUnderTest.runnable.contains)
 
         // MARK: Slowloris
 

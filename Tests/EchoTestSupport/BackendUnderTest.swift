@@ -56,7 +56,7 @@ enum BackendUnderTest: String, CaseIterable, CustomTestStringConvertible, Sendab
         /// The loop the family's backend runs with its default options.
         var defaultLoop: LoopMode {
             switch self {
-            case .uring: LoopMode(.uring(URingBackend.Options()))
+            case .uring: LoopMode(.uring(URingBackend.Options.negotiated(on: .running).options))
             case .epoll: LoopMode(.epoll(EpollBackend.Options()))
             case .blocking: LoopMode(.blocking(BlockingBackend.Options()))
             }
@@ -123,10 +123,11 @@ enum BackendUnderTest: String, CaseIterable, CustomTestStringConvertible, Sendab
         case .uringLegacy:
             return .uring(.legacy)
         case .uringMultishotWithoutDeferTaskrun:
-            // COOP_TASKRUN in its place: the design the negotiation gives Linux 6.0.
+            // COOP_TASKRUN in its place, and whole buffers: the design the negotiation gives Linux 6.0.
             var options = URingBackend.Options()
             options.deferTaskrun = false
             options.coopTaskrun = true
+            options.incrementalBuffers = false
             return .uring(options)
         case .uringMultishotFixedFilesZeroCopy:
             var options = URingBackend.Options()
@@ -200,10 +201,27 @@ enum BackendUnderTest: String, CaseIterable, CustomTestStringConvertible, Sendab
         }
     }
 
-    /// The backend this case runs.
-    var backend: any EventBackend { setup.backend }
+    /// What `echo` runs for ``cliArguments`` on the running kernel, and so what the in-process
+    /// servers run: ``setup`` where the case states its design, and where it leaves the design open
+    /// (`uring`, and the ring under a splice loop), what this kernel negotiates. On a kernel with
+    /// every feature the two are the same (`ConfigurationTests`).
+    var setupHere: Setup { Self.setupsHere[self] ?? setup }
 
-    var loopMode: LoopMode { LoopMode(setup) }
+    private static let setupsHere: [BackendUnderTest: Setup] = Dictionary(uniqueKeysWithValues: allCases.compactMap { backend in
+        (try? ServerSetup(parsing: backend.cliArguments, on: .running)).map { (backend, $0) }
+    })
+
+    /// The backend this case runs here.
+    var backend: any EventBackend { setupHere.backend }
+
+    /// The cases the running kernel can serve, in the order declared: every suite runs these. Each
+    /// case left out is said once, with why, on standard output.
+    static let runnable: [BackendUnderTest] = RunningKernel.serving(allCases, named: { "test case \($0)" }) { backend in
+        guard case .uring(let options) = backend.setupHere else { return nil }
+        return options
+    }
+
+    var loopMode: LoopMode { LoopMode(setupHere) }
 
     var family: Family { loopMode.family }
 
@@ -235,15 +253,15 @@ enum BackendUnderTest: String, CaseIterable, CustomTestStringConvertible, Sendab
     /// cover every loop without repeating each io_uring switch.
     static let everyLoop: [BackendUnderTest] = {
         var seen: Set<LoopMode> = []
-        return allCases.filter { seen.insert($0.loopMode).inserted }
+        return runnable.filter { seen.insert($0.loopMode).inserted }
     }()
     /// One case per data path (the first declared): each family's copy path and splice path.
     static let everyDataPath: [BackendUnderTest] = {
         var seen: Set<DataPath> = []
-        return allCases.filter { seen.insert($0.loopMode.dataPath).inserted }
+        return runnable.filter { seen.insert($0.loopMode.dataPath).inserted }
     }()
     /// Every case that serves several clients at once.
-    static let concurrent: [BackendUnderTest] = allCases.filter(\.servesConcurrentClients)
+    static let concurrent: [BackendUnderTest] = runnable.filter(\.servesConcurrentClients)
     /// One case per loop mode that serves several clients at once.
     static let concurrentLoops: [BackendUnderTest] = everyLoop.filter(\.servesConcurrentClients)
     /// The configurations the CLI tests run through the `echo` executable: every loop.

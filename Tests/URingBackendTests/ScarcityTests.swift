@@ -23,11 +23,11 @@ extension EchoSuite {
         /// are posted from task work at any time, not only while the loop waits, a different race
         /// with the overflow list.
         static let configurations = BackendUnderTest.everyLoop.filter { $0.family == .uring }
-            + [BackendUnderTest.uringMultishotWithoutDeferTaskrun]
+            + [BackendUnderTest.uringMultishotWithoutDeferTaskrun].filter(BackendUnderTest.runnable.contains)
 
         /// The options of `backend` (an io_uring case), squeezed.
         static func squeezed(_ backend: BackendUnderTest) throws -> URingBackend.Options {
-            guard case .uring(var options) = backend.setup else {
+            guard case .uring(var options) = backend.setupHere else {
                 throw TestFailure("\(backend) is not an io_uring configuration")
             }
             Scarcity.squeeze(&options)
