@@ -16,7 +16,7 @@ extension EchoSuite {
     /// plain io_uring connection needs a descriptor in the one process, so those hold the limit minus
     /// a few. With `--fixed-files` a connection is a direct descriptor in a ring's registered file
     /// table instead, and each loop's table may be as large as the limit: four loops hold 50,000.
-    @Suite("Held connections", .serialized, .timeLimit(.minutes(2)))
+    @Suite("Held connections", .serialized, .timeLimit(.minutes(3)))
     struct HeldConnections {
         /// …/benchmarks/hold; #filePath is …/Tests/EchoServerTests/HeldConnectionsTests.swift.
         static let script = URL(fileURLWithPath: #filePath)
@@ -64,9 +64,10 @@ extension EchoSuite {
                 "python3", Self.script, "--connections", String(connections), "--idle", "1", "--json",
                 "--echo", echo, "--",
             ] + configuration.serverArguments)
-            guard let status = child.waitForExit(timeout: 100) else {
+            // Hangs, not speed: natively a few seconds a case, under an emulated kernel about 90 s.
+            guard let status = child.waitForExit(timeout: 170) else {
                 child.killAndReap()  // the script's server and client processes die with it
-                Issue.record("hold did not finish within 100 s; stderr: \(child.standardError.suffix(2000))")
+                Issue.record("hold did not finish within 170 s; stderr: \(child.standardError.suffix(2000))")
                 return
             }
             let stdout = child.standardOutput

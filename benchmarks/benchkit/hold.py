@@ -25,7 +25,7 @@ about 28,000 ephemeral ports towards one server port). The steps, each timed:
      the machine's Slab (kernel memory, both ends of every connection) is sampled too;
   5. echo round 2 on every connection, as in 3;
   6. close: every client closes; the server's connections_open and descriptors must return to
-     their baseline within --settle seconds.
+     their baseline, with never --settle seconds between one close and the next.
 
 Exit status 0 when every connection was held and echoed both rounds with no byte wrong and the
 server went back to its baseline and exited 0 on SIGTERM; 1 otherwise (one line starting with
@@ -256,8 +256,8 @@ def parse(argv):
     p.add_argument("--window", type=int, default=256, help="connects in flight per process (default 256)")
     p.add_argument("--idle", type=float, default=2.0, help="seconds idle before sampling (default 2)")
     p.add_argument("--settle", type=float, default=15.0,
-                   help="seconds allowed for the server to get back to its baseline after the "
-                        "clients close (default 15)")
+                   help="once the clients close, the longest the server may go on without closing a "
+                        "connection before it is back at its baseline (default 15)")
     p.add_argument("--timeout", type=float, default=60.0,
                    help="seconds allowed for each phase of each process (default 60)")
     p.add_argument("--echo", default=default_echo(), help="the echo executable")
@@ -360,12 +360,17 @@ def run(o, say):
             for process, _ in workers:
                 process.join(10)
             workers = []
-            started = time.monotonic()
+            # Waits while the server is still closing: --settle bounds a stall, not the whole wait,
+            # so a slow machine (an emulated kernel closes 50,000 connections in about 20 s) is no
+            # failure and a server that stopped closing is one.
+            started = progressed = time.monotonic()
             after = sample(server)
             while (after["connections_open"] != baseline["connections_open"] or after["fds"] > baseline["fds"]) \
-                    and time.monotonic() - started < o.settle:
+                    and time.monotonic() - progressed < o.settle:
                 time.sleep(0.2)
-                after = sample(server)
+                before, after = after, sample(server)
+                if after["connections_open"] < before["connections_open"] or after["fds"] < before["fds"]:
+                    progressed = time.monotonic()
             result["after"] = dict(after, seconds=round(time.monotonic() - started, 3))
             say(f"closed: server connections_open {after['connections_open']}, {after['fds']} descriptors, "
                 f"RSS {after['rss_kib']} KiB after {result['after']['seconds']} s")
