@@ -86,61 +86,49 @@ extension EpollLoop {
     /// and waits to write, or was closed on an error (and its pipe, not empty, closed with it).
     @inline(__always)
     private mutating func drain(_ descriptor: Int32, _ connection: UnsafeMutablePointer<Connection>) -> Bool {
-        let readEnd = pipes.readEnd(connection.pointee.pipe)
-        while true {
-            let count = connection.pointee.pendingCount
-            let outcome = SystemCall.outcome { clinux_splice(readEnd, descriptor, count) }
-            let sent = outcome.value
-            statistics[.splice] &+= 1
-            if sent == count {
-                statistics[.bytesSent] &+= UInt64(truncatingIfNeeded: count)
-                connection.pointee.pendingEnd = 0
-                return true
-            }
-            if sent >= 0 {
-                // The socket's send buffer is full: a second try now would only see EAGAIN.
-                statistics[.bytesSent] &+= UInt64(truncatingIfNeeded: sent)
-                connection.pointee.pendingEnd -= Int32(truncatingIfNeeded: sent)
-                waitToWrite(descriptor, connection)
-                return false
-            }
-            switch outcome.error {
-            case EINTR:
-                continue
-            case EAGAIN:
-                waitToWrite(descriptor, connection)
-            default:  // EPIPE, ECONNRESET, …
-                closeConnection(descriptor, connection)
-            }
-            return false
+        let (_, error) = spliceOut(descriptor, connection)
+        if error == 0 && connection.pointee.pendingCount == 0 { return true }
+        if error == 0 || error == EAGAIN {
+            // A short splice means the socket's send buffer is full: a second try now would only
+            // see EAGAIN.
+            waitToWrite(descriptor, connection)
+        } else {  // EPIPE, ECONNRESET, …
+            closeConnection(descriptor, connection)
         }
+        return false
     }
 
     /// Splices what a writing connection holds in its pipe to the peer; once the pipe is empty,
     /// gives it back and reads again.
     mutating func flushPipe(_ descriptor: Int32, _ connection: UnsafeMutablePointer<Connection>, events: UInt32) {
+        let (sent, error) = spliceOut(descriptor, connection)
+        guard error == 0 else {
+            _ = retriesFailedFlush(error, descriptor, connection, events: events)
+            return
+        }
+        if sent > 0 { idle.touch(descriptor) }  // the peer takes its bytes: not idle
+        if connection.pointee.pendingCount == 0 {
+            releasePipe(connection)
+            resumeReading(descriptor, connection, events: events)
+        }
+    }
+
+    /// One splice of what the connection's pipe holds to the peer, tried again when a signal
+    /// interrupts it: counts it and the bytes sent, and takes them off ``Connection/pendingCount``.
+    /// Returns the bytes sent and 0, or 0 and the splice's `errno`.
+    @inline(__always)
+    private mutating func spliceOut(_ descriptor: Int32, _ connection: UnsafeMutablePointer<Connection>) -> (sent: Int, error: Int32) {
         let readEnd = pipes.readEnd(connection.pointee.pipe)
         while true {
-            let remaining = connection.pointee.pendingCount
-            let outcome = SystemCall.outcome { clinux_splice(readEnd, descriptor, remaining) }
-            let sent = outcome.value
+            let outcome = SystemCall.outcome { clinux_splice(readEnd, descriptor, connection.pointee.pendingCount) }
             statistics[.splice] &+= 1
-            if sent == remaining {
-                statistics[.bytesSent] &+= UInt64(truncatingIfNeeded: sent)
-                connection.pointee.pendingEnd = 0
-                idle.touch(descriptor)
-                releasePipe(connection)
-                resumeReading(descriptor, connection, events: events)
-                return
-            }
+            let sent = outcome.value
             if sent >= 0 {
                 statistics[.bytesSent] &+= UInt64(truncatingIfNeeded: sent)
-                connection.pointee.pendingEnd -= Int32(truncatingIfNeeded: sent)
-                if sent > 0 { idle.touch(descriptor) }  // the peer takes its bytes: not idle
-                return
+                connection.pointee.pendingEnd &-= Int32(truncatingIfNeeded: sent)
+                return (sent, 0)
             }
-            if retriesFailedFlush(outcome.error, descriptor, connection, events: events) { continue }
-            return
+            if outcome.error != EINTR { return (0, outcome.error) }
         }
     }
 
