@@ -54,7 +54,7 @@ enum KernelSupport {
     ///   naming the oldest feature that is missing and the flag that runs without it.
     static func requireFeatures(_ options: URingBackend.Options, on kernel: URingFeatures) throws(EchoError) {
         if let unavailable = kernel.unavailable { throw unavailable }
-        if let missing = options.featuresUsed.sorted().first(where: { !kernel.has($0) }) {
+        if let missing = kernel.lacking(options).first {
             throw .missingKernelFeature(missing.requirement + (missing.hint.map { "; \($0)" } ?? ""))
         }
     }

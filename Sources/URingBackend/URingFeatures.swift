@@ -36,6 +36,12 @@ public struct URingFeatures: Sendable, Equatable {
 
     public func has(_ feature: URingFeature) -> Bool { available.contains(feature) }
 
+    /// The features `options` use that this kernel lacks, oldest first: what
+    /// ``URingBackend/validate()`` refuses them for.
+    public func lacking(_ options: URingBackend.Options) -> [URingFeature] {
+        options.featuresUsed.sorted().filter { !has($0) }
+    }
+
     /// The running kernel's features, probed the first time they are asked for.
     public static let running = probe()
 

@@ -5,6 +5,7 @@ import Testing
 import Backend
 import EpollBackend
 import URingBackend
+import EchoSupport
 @testable import EchoTestSupport
 
 extension EchoSuite {
@@ -100,8 +101,10 @@ extension EchoSuite {
             stuck.setNonBlocking()
             let pattern = randomBytes(1 << 20, seed: 9)
             let held = waitFor(timeout: 10, { () -> (statistics: ServerStatistics, refused: Bool) in
-                let sent = pattern.withUnsafeBytes { Glibc.send(stuck.fileDescriptor, $0.baseAddress!, $0.count, Int32(MSG_NOSIGNAL)) }
-                let refused = sent < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)
+                let sending = pattern.withUnsafeBytes { bytes in
+                    SystemCall.outcome { Glibc.send(stuck.fileDescriptor, bytes.baseAddress!, bytes.count, Int32(MSG_NOSIGNAL)) }
+                }
+                let refused = sending.failed && sending.error == EAGAIN
                 sleep(seconds: 0.01)
                 return (server.statistics.snapshot(), refused)
             }, until: { $0.refused && $0.statistics[.pipesTaken] > $0.statistics[.pipesReturned] })

@@ -12,7 +12,7 @@ enum RunningKernel {
     /// or the options use features it lacks ("receive bundles (needs Linux 6.10, this kernel is 6.1)").
     static func lacks(_ options: URingBackend.Options) -> String? {
         if let unavailable = features.unavailable { return "\(unavailable)" }
-        let missing = options.featuresUsed.sorted().filter { !features.has($0) }
+        let missing = features.lacking(options)
         guard !missing.isEmpty else { return nil }
         return missing.map { "\($0.title) (\(features.reasonMissing($0)))" }.joined(separator: ", ")
     }
