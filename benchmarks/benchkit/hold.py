@@ -24,8 +24,12 @@ about 28,000 ephemeral ports towards one server port). The steps, each timed:
      connections_open are sampled: memory per idle connection = (RSS held - RSS baseline) / held;
      the machine's Slab (kernel memory, both ends of every connection) is sampled too;
   5. echo round 2 on every connection, as in 3;
-  6. close: every client closes; the server's connections_open and descriptors must return to
-     their baseline, with never --settle seconds between one close and the next.
+  6. close: every client half-closes (shutdown SHUT_WR, at most --window at a time per worker)
+     and must then see the server close its end within --timeout; the server's connections_open
+     and descriptors must return to their baseline, with never --settle seconds between one close
+     and the next. The kernel's TCP aborts for lack of memory and the loopback queue's drops over
+     the run are reported: a client closed outright past tcp_max_orphans is reset, and a dropped
+     reset leaves the server's end established for good (see Worker.close_all).
 
 Exit status 0 when every connection was held and echoed both rounds with no byte wrong and the
 server went back to its baseline and exited 0 on SIGTERM; 1 otherwise (one line starting with
@@ -170,11 +174,50 @@ class Worker:
         return {"echoed": echoed, "mismatched": mismatched, "broken": broken, "stalled": stalled}
 
     def close_all(self):
-        for s in self.sockets:
+        """Half-closes every connection (at most --window at a time) and closes each once the
+        server has closed its end. A client socket closed outright becomes an orphan, and past
+        net.ipv4.tcp_max_orphans the kernel resets it instead of sending its FIN; a reset is sent
+        once, and a full loopback queue (net.core.netdev_max_backlog) can drop it, so the server's
+        end stays established for good. A half-closed socket is still its process's, so its FIN is
+        retransmitted until the server has it."""
+        pending = {}
+        answered = unanswered = 0
+        next_index = 0
+        deadline = time.monotonic() + self.timeout
+        while (next_index < len(self.sockets) or pending) and time.monotonic() < deadline:
+            while next_index < len(self.sockets) and len(pending) < self.window:
+                s = self.sockets[next_index]
+                next_index += 1
+                try:
+                    s.shutdown(socket.SHUT_WR)
+                except OSError:  # already reset: the server has let go of it
+                    s.close()
+                    answered += 1
+                    continue
+                pending[s.fileno()] = s
+                self.epoll.register(s.fileno(), select.EPOLLIN)
+            for fd, _ in self.epoll.poll(0.5):
+                s = pending[fd]
+                try:
+                    if s.recv(MESSAGE):
+                        continue  # nothing is due after round 2; the end of stream is what counts
+                except BlockingIOError:
+                    continue
+                except OSError:
+                    pass  # reset: the server's end is gone too
+                self.epoll.unregister(fd)
+                del pending[fd]
+                s.close()
+                answered += 1
+        for s in pending.values():
+            self.epoll.unregister(s.fileno())
+            s.close()
+        unanswered = len(pending) + len(self.sockets) - next_index
+        for s in self.sockets[next_index:]:
             s.close()
         count = len(self.sockets)
         self.sockets = []
-        return {"closed": count}
+        return {"closed": count, "answered": answered, "unanswered": unanswered}
 
 
 def worker_main(connection, port, source, first, count, window, timeout):
@@ -297,6 +340,7 @@ def run(o, say):
         workers = []
         try:
             probe(server)
+            tcp_before = procfs.tcp_losses()
             time.sleep(0.5)
             baseline = sample(server)
             result["baseline"] = baseline
@@ -356,7 +400,11 @@ def run(o, say):
             say(f"echo round 2: {second_round['echoed']} echoed, {second_round['mismatched']} wrong, "
                 f"{second_round['broken']} broken, {second_round['stalled']} stalled in {result['round2']['seconds']} s")
 
-            everyone("close")
+            started = time.monotonic()
+            closed = everyone("close")
+            result["close"] = dict(closed, seconds=round(time.monotonic() - started, 3))
+            say(f"close: {closed['answered']} of {closed['closed']} half-closed connections closed by the server "
+                f"in {result['close']['seconds']} s" + (f", {closed['unanswered']} not" if closed["unanswered"] else ""))
             for process, _ in workers:
                 process.join(10)
             workers = []
@@ -372,6 +420,7 @@ def run(o, say):
                 if after["connections_open"] < before["connections_open"] or after["fds"] < before["fds"]:
                     progressed = time.monotonic()
             result["after"] = dict(after, seconds=round(time.monotonic() - started, 3))
+            result["tcp_losses"] = {key: value - tcp_before[key] for key, value in procfs.tcp_losses().items()}
             say(f"closed: server connections_open {after['connections_open']}, {after['fds']} descriptors, "
                 f"RSS {after['rss_kib']} KiB after {result['after']['seconds']} s")
         finally:
@@ -398,10 +447,15 @@ def run(o, say):
         if r["echoed"] != o.connections or r["mismatched"] or r["broken"] or r["stalled"]:
             problems.append(f"{name}: {r['echoed']} of {o.connections} echoed, {r['mismatched']} wrong, "
                             f"{r['broken']} broken, {r['stalled']} stalled")
+    if result["close"]["unanswered"]:
+        problems.append(f"{result['close']['unanswered']} of {result['close']['closed']} half-closed connections "
+                        f"were not closed by the server within {o.timeout} s")
     if result["after"]["connections_open"] != baseline["connections_open"] or result["after"]["fds"] > baseline["fds"]:
+        losses = result["tcp_losses"]
         problems.append(f"after the clients closed: {result['after']['connections_open']} connections open "
                         f"and {result['after']['fds']} descriptors (baseline {baseline['connections_open']} "
-                        f"and {baseline['fds']})")
+                        f"and {baseline['fds']}); the kernel's TCP aborts for lack of memory over the run: "
+                        f"{losses['aborts_on_memory']}, packets its input queues dropped: {losses['backlog_drops']}")
     result["ok"] = not problems
     result["problems"] = problems
     return result

@@ -1,5 +1,5 @@
 """Readers of /proc: a process's CPU time, context switches, syscall counts, sockets,
-descriptors and memory; the machine's Slab and CPU model."""
+descriptors and memory; the machine's Slab, TCP losses and CPU model."""
 
 import os
 import platform
@@ -127,6 +127,21 @@ def slab_kib():
             if line.startswith("Slab:"):
                 return int(line.split()[1])
     return 0
+
+
+def tcp_losses():
+    """Machine-wide counters of what TCP lost: connections the kernel aborted for lack of memory
+    (TcpExt TCPAbortOnMemory: too many orphans, each reset instead of closed) and packets dropped
+    from the CPUs' input queues (/proc/net/softnet_stat, second column), where loopback delivers."""
+    aborts = 0
+    with open("/proc/net/netstat") as f:
+        lines = f.read().splitlines()
+    for names, values in zip(lines[::2], lines[1::2]):
+        if names.startswith("TcpExt:"):
+            aborts = dict(zip(names.split()[1:], values.split()[1:])).get("TCPAbortOnMemory", "0")
+    with open("/proc/net/softnet_stat") as f:
+        drops = sum(int(line.split()[1], 16) for line in f if line.strip())
+    return {"aborts_on_memory": int(aborts), "backlog_drops": drops}
 
 
 def cpu_model():
