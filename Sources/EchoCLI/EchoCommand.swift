@@ -143,7 +143,7 @@ public struct EchoCommand: ParsableCommand {
     @Flag(help: "uring: IORING_SETUP_SQPOLL: a kernel thread polls the submission queue.")
     var sqpoll = false
 
-    @Flag(help: "uring multishot: accept into direct descriptors (a sparse registered file table).")
+    @Flag(help: "uring multishot: accept into direct descriptors (a sparse registered file table). Needs Linux 6.13, which lets go of a closed one at once.")
     var fixedFiles = false
 
     @Option(parsing: .unconditional, help: ArgumentHelp("uring multishot: send messages of at least this many bytes with IORING_OP_SEND_ZC (0: never).", valueName: "bytes"))

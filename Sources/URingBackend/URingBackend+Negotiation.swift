@@ -85,7 +85,7 @@ extension URingBackend.Options {
         if sqpoll { used.insert(.sqpoll) }
         guard splice == nil else { return used }
         if incrementalBuffers { used.insert(.incrementalBuffers) }
-        if fixedFiles { used.insert(.directDescriptors) }
+        if fixedFiles { used.formUnion([.directDescriptors, .directDescriptorRelease]) }
         if zeroCopyThreshold > 0 { used.insert(.zeroCopySend) }
         return used
     }

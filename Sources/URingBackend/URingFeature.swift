@@ -18,6 +18,11 @@ public enum URingFeature: String, CaseIterable, Sendable, Comparable {
     case deferTaskrun = "defer-taskrun"
     case receiveBundles = "receive-bundles"
     case incrementalBuffers = "incremental-buffers"
+    /// A direct descriptor's file is let go of when it is closed. Before, the kernel lets go of
+    /// closed ones in the order they were closed, each only after every request that was issued on
+    /// any direct descriptor before it has completed: one idle connection's receive then keeps
+    /// every connection closed after it open (no FIN reaches its peer) for as long as it lasts.
+    case directDescriptorRelease = "direct-descriptor-release"
 
     /// The stable name, as in `echo --features --json`.
     public var name: String { rawValue }
@@ -33,6 +38,7 @@ public enum URingFeature: String, CaseIterable, Sendable, Comparable {
         case .deferTaskrun: KernelVersion(6, 1)
         case .receiveBundles: KernelVersion(6, 10)
         case .incrementalBuffers: KernelVersion(6, 12)
+        case .directDescriptorRelease: KernelVersion(6, 13)
         }
     }
 
@@ -47,6 +53,7 @@ public enum URingFeature: String, CaseIterable, Sendable, Comparable {
         case .bufferRing: "provided-buffer rings"
         case .multishotAccept: "multishot accept"
         case .directDescriptors: "direct descriptors"
+        case .directDescriptorRelease: "release of closed direct descriptors at once"
         case .singleIssuer: "single issuer"
         case .multishotReceive: "multishot receive"
         case .zeroCopySend: "zero-copy send"
@@ -67,6 +74,7 @@ public enum URingFeature: String, CaseIterable, Sendable, Comparable {
         case .bufferRing: "IORING_REGISTER_PBUF_RING"
         case .multishotAccept: "IORING_ACCEPT_MULTISHOT"
         case .directDescriptors: "IORING_RSRC_REGISTER_SPARSE"
+        case .directDescriptorRelease: "per-file io_rsrc_node"
         case .singleIssuer: "IORING_SETUP_SINGLE_ISSUER"
         case .multishotReceive: "IORING_RECV_MULTISHOT"
         case .zeroCopySend: "IORING_OP_SEND_ZC"
@@ -87,6 +95,7 @@ public enum URingFeature: String, CaseIterable, Sendable, Comparable {
         case .incrementalBuffers: "--no-incremental-buffers runs without it"
         case .deferTaskrun, .singleIssuer: "--no-defer-taskrun runs without it"
         case .multishotReceive, .multishotAccept, .bufferRing: "--uring-mode legacy runs without it"
+        case .directDescriptors, .directDescriptorRelease: "without --fixed-files, connections use ordinary descriptors"
         default: nil
         }
     }

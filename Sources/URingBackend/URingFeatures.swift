@@ -94,8 +94,50 @@ public struct URingFeatures: Sendable, Equatable {
             found.formUnion([.bufferRing, .multishotAccept])
             if canRegisterBufferRing(on: ring, group: 2, incremental: true) { found.insert(.incrementalBuffers) }
         }
-        if io_uring_register_files_sparse(ring.raw, 1) == 0 { found.insert(.directDescriptors) }
+        if io_uring_register_files_sparse(ring.raw, 1) == 0 {
+            found.insert(.directDescriptors)
+            if releasesClosedDirectDescriptors() { found.insert(.directDescriptorRelease) }
+        }
         return found
+    }
+
+    /// Whether closing a direct descriptor lets go of its file at once while a request on another
+    /// direct descriptor is still in flight: two socket pairs, one end of each in a two-slot file
+    /// table, a poll that stays pending on the first, then the second slot emptied. The second
+    /// pair's other end sees the hang-up at once where the kernel lets go of the file; older
+    /// kernels hold it until the poll ends (here, when the ring goes).
+    private static func releasesClosedDirectDescriptors() -> Bool {
+        let ring: Ring
+        do {
+            ring = try Ring(entries: 2, parameters: io_uring_params())
+        } catch {
+            return false
+        }
+        guard io_uring_register_files_sparse(ring.raw, 2) == 0 else { return false }
+        var pending: [Int32] = [-1, -1]
+        var released: [Int32] = [-1, -1]
+        guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pending) == 0 else {
+            return false
+        }
+        defer { close(pending[1]) }
+        guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &released) == 0 else {
+            close(pending[0])
+            return false
+        }
+        defer { close(released[1]) }
+        var installed = [pending[0], released[0]]
+        let count = io_uring_register_files_update(ring.raw, 0, &installed, 2)
+        close(pending[0])
+        close(released[0])
+        guard count == 2, let sqe = io_uring_get_sqe(ring.raw) else { return false }
+        io_uring_prep_poll_add(sqe, 0, UInt32(POLLIN))
+        sqe.pointee.flags |= UInt8(1 << IOSQE_FIXED_FILE_BIT)
+        guard io_uring_submit(ring.raw) == 1 else { return false }
+        var empty: Int32 = -1
+        guard io_uring_register_files_update(ring.raw, 1, &empty, 1) == 1 else { return false }
+        // The kernel lets go at once or holds on for at least a second (Linux 6.1) or for good.
+        var peer = pollfd(fd: released[1], events: Int16(POLLIN), revents: 0)
+        return poll(&peer, 1, 50) == 1 && peer.revents & Int16(POLLHUP) != 0
     }
 
     /// Whether a one-entry provided-buffer ring registers on `ring` (it is unregistered again).

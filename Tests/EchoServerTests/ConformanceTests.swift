@@ -116,6 +116,31 @@ extension EchoSuite {
             }
         }
 
+        /// Linux 6.1–6.12 let go of a closed direct descriptor's socket only after every older request
+        /// on the file table has ended, so with `--fixed-files` an idle connection kept the server's
+        /// closes from reaching their clients (echo refuses `--fixed-files` there).
+        @Test("half-close beside an idle older connection: the server's close still reaches the client",
+              arguments: BackendUnderTest.concurrent)
+        func halfCloseBesideIdleConnection(_ backend: BackendUnderTest) throws {
+            try withServer(backend) { server in
+                let older = try TestClient(port: server.port)
+                let greeting = Array("older".utf8)
+                try older.sendAll(greeting)
+                #expect(try older.receiveExactly(greeting.count) == greeting)
+                for round in 0..<3 {
+                    let client = try TestClient(port: server.port)
+                    let data = randomBytes(64, seed: UInt64(round))
+                    try client.sendAll(data)
+                    try client.shutdownWrite()
+                    let echoed = try client.receiveUntilEOF(limit: data.count)
+                    #expect(echoed == data, "round \(round)")
+                    client.close()
+                }
+                #expect(older.readableWithin(0) == nil, "the idle connection was closed or sent bytes")
+                older.close()
+            }
+        }
+
         // MARK: 6. Resets mid-stream
 
         @Test("300 clients reset mid-stream, then a fresh client is served", arguments: BackendUnderTest.runnable)

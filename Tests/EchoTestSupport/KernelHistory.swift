@@ -31,6 +31,9 @@ enum KernelHistory {
     static let linux6_1 = linux6_0.union([.deferTaskrun])
     /// 6.10 brought bundles, 6.12 (Debian 13) incremental buffer consumption.
     static let linux6_12 = linux6_1.union([.receiveBundles, .incrementalBuffers])
+    /// 6.13 gave each registered file its own resource node: a closed direct descriptor's file is
+    /// let go of at once, not after every older request on the table (io_uring/rsrc.c).
+    static let linux6_13 = linux6_12.union([.directDescriptorRelease])
 
     static let kernels: [Kernel] = [
         Kernel(release: "5.10.0-30-amd64", features: linux5_10, design: "legacy",
@@ -46,6 +49,8 @@ enum KernelHistory {
         Kernel(release: "6.8.0-49-generic", features: linux6_1, design: "multishot, defer-taskrun, whole buffers",
                leftOut: [.incrementalBuffers]),
         Kernel(release: "6.12.9-amd64", features: linux6_12, design: "multishot, defer-taskrun, incremental buffers",
+               leftOut: []),
+        Kernel(release: "6.13.2", features: linux6_13, design: "multishot, defer-taskrun, incremental buffers",
                leftOut: []),
     ]
 }

@@ -90,6 +90,24 @@ extension EchoSuite {
             }
         }
 
+        @Test("--fixed-files needs closed direct descriptors let go of at once (6.13), not only sparse tables (5.19)")
+        func fixedFiles() throws {
+            for features in [KernelHistory.linux6_1, KernelHistory.linux6_12] {
+                let kernel = URingFeatures(release: "6.1.0", available: features)
+                var options = URingBackend.Options.negotiated(on: kernel).options
+                options.fixedFiles = true
+                #expect(throws: EchoError.missingKernelFeature(
+                    "release of closed direct descriptors at once (per-file io_rsrc_node, Linux 6.13); "
+                    + "without --fixed-files, connections use ordinary descriptors")) {
+                    try KernelSupport.requireFeatures(options, on: kernel)
+                }
+            }
+            let linux6_13 = URingFeatures(release: "6.13.2", available: KernelHistory.linux6_13)
+            var options = URingBackend.Options.negotiated(on: linux6_13).options
+            options.fixedFiles = true
+            try KernelSupport.requireFeatures(options, on: linux6_13)
+        }
+
         @Test("COOP_TASKRUN is a switch for loops without DEFER_TASKRUN: refused beside it, a feature used with it")
         func coopTaskrun() throws {
             var options = URingBackend.Options()

@@ -24,7 +24,7 @@ from benchkit.server import Server, ServerFailed, free_port
 DESIGN_61 = "multishot, defer-taskrun, whole buffers"
 AVAILABLE_61 = ["fast-poll", "provide-buffers", "submit-all", "coop-taskrun", "buffer-ring", "multishot-accept",
                 "direct-descriptors", "single-issuer", "multishot-receive", "zero-copy-send", "defer-taskrun"]
-MISSING_61 = ["receive-bundles", "incremental-buffers"]
+MISSING_61 = ["receive-bundles", "incremental-buffers", "direct-descriptor-release"]
 
 # The scarcity the Swift suite's scarcity case injects (8 SQ and CQ entries, eight 512-byte buffers),
 # as echo writes its flags. Added to a variant's flags; it sizes the server's resources and leaves its
@@ -51,6 +51,7 @@ SERVERS = [
 REFUSED = [
     ("uring-multishot-defer-bundle", ["receive bundles", "6.10"]),
     ("uring-multishot-defer-inc", ["incremental buffer", "6.12"]),
+    ("uring-multishot-defer-fixed", ["release of closed direct descriptors", "6.13"]),
 ]
 # A row of benchmarks/run that 6.1 cannot run (incremental buffers, 6.12): the runner must skip it with
 # one line and run the rest.
