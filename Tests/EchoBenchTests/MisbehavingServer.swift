@@ -91,8 +91,12 @@ final class MisbehavingServer: Sendable {
         defer { buffer.deallocate(); first.deallocate() }
         var firstCount = 0
         var reads = 0
+        // Flipping counts reads: small ones, so a connection meets a flip after a few KiB however
+        // the client's bytes are batched (a slow machine hands a stream over in large reads).
+        var readSize = capacity
+        if case .flipByte = behaviour { readSize = 256 }
         while true {
-            let count = SystemCall.outcome(retryingInterrupts: true) { read(descriptor, buffer, capacity) }.value
+            let count = SystemCall.outcome(retryingInterrupts: true) { read(descriptor, buffer, readSize) }.value
             if count <= 0 { return }
             reads += 1
             switch behaviour {
