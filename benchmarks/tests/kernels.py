@@ -12,7 +12,7 @@ FEATURES = [("fast-poll", "5.7"), ("provide-buffers", "5.7"), ("sqpoll", "5.13")
             ("coop-taskrun", "5.19"), ("buffer-ring", "5.19"), ("multishot-accept", "5.19"),
             ("direct-descriptors", "5.19"), ("single-issuer", "6.0"), ("multishot-receive", "6.0"),
             ("zero-copy-send", "6.0"), ("defer-taskrun", "6.1"), ("receive-bundles", "6.10"),
-            ("incremental-buffers", "6.12")]
+            ("incremental-buffers", "6.12"), ("direct-descriptor-release", "6.13")]
 DESIGNS = [((6, 12), "multishot, defer-taskrun, incremental buffers"), ((6, 1), "multishot, defer-taskrun, whole buffers"),
            ((6, 0), "multishot, whole buffers"), ((0, 0), "legacy")]
 # The reason as echo gives it where io_uring_setup is refused (its one-line error without "echo: error: ").
@@ -28,7 +28,7 @@ def table(kernel, available=True):
     """The table echo prints on Linux `kernel` ("6.1"), or where io_uring cannot be set up."""
     have = version(kernel)
     features = [{"name": name, "since": since, "available": available and version(since) <= have,
-                 "used_by_default": available and version(since) <= have and name not in ("sqpoll", "zero-copy-send")}
+                 "used_by_default": available and version(since) <= have and name not in ("sqpoll", "zero-copy-send", "direct-descriptor-release")}
                 for name, since in FEATURES]
     if not available:
         return {"kernel_release": f"{kernel}.0-test", "uring_available": False, "reason": UNAVAILABLE,

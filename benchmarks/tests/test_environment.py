@@ -83,14 +83,14 @@ class RenderTests(unittest.TestCase):
         self.assertIn("1 vulnerable (tsa), 1 mitigated", text)
         self.assertIn("io_uring: echo's negotiated default here is multishot, defer-taskrun, whole buffers; "
                       "left out: incremental-buffers (needs Linux 6.12, this kernel is 6.1)", text)
-        self.assertIn("io_uring features missing (2 of 14): receive-bundles (Linux 6.10), incremental-buffers "
-                      "(Linux 6.12)", text)
+        self.assertIn("io_uring features missing (3 of 15): receive-bundles (Linux 6.10), incremental-buffers "
+                      "(Linux 6.12), direct-descriptor-release (Linux 6.13)", text)
         self.assertEqual(environment.design_text(self.where("6.1")), "multishot, defer-taskrun, whole buffers")
 
     def test_everything_here_and_io_uring_blocked(self):
         text = "\n".join(environment.lines(self.where("6.18")))
         self.assertIn("incremental buffers; nothing left out", text)
-        self.assertIn("all 14 that echo knows are available", text)
+        self.assertIn("all 15 that echo knows are available", text)
         blocked = self.where("6.18", available=False)
         text = "\n".join(environment.lines(blocked))
         self.assertIn("io_uring: unavailable here: io_uring_setup was refused (Operation not permitted)", text)

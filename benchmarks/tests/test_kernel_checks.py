@@ -13,6 +13,8 @@ def requires_after_61(flags):
         needed.append("incremental buffer")
     if variants.Variant("flags", flags, "").option("--uring-mode", None) == "bundle":
         needed.append("receive bundles")
+    if "--fixed-files" in flags:
+        needed.append("release of closed direct descriptors")
     return needed
 
 
