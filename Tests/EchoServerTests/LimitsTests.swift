@@ -180,8 +180,11 @@ extension EchoSuite {
 
             // The army: 1000 connections over 2 s; each stays 1–4 s (the ones idle for 2 s are
             // closed by the server first), then leaves; the odd ones trickle a byte every 0.5 s.
-            var army: [(client: TestClient, leaves: Double, trickles: Bool)] = []
+            var army: [(client: TestClient, opened: Double, leaves: Double, trickles: Bool)] = []
             var maxDescriptors = base
+            // Connections the server had to hold or queue at once: the busy ones, and the army's that
+            // trickle or are younger than the idle timeout (older idle ones it may have closed).
+            var mostOffered = busyClients.count
             let started = monotonicNow()
             var opened = 0
             var lastTrickle = started
@@ -189,7 +192,7 @@ extension EchoSuite {
                 let now = monotonicNow()
                 while opened < 1000 && Double(opened) < (now - started) / 2 * 1000 {
                     let client = try TestClient(port: server.port, ioTimeout: 1)
-                    army.append((client, now + 1 + Double(opened % 4), opened % 2 == 1))
+                    army.append((client, now, now + 1 + Double(opened % 4), opened % 2 == 1))
                     opened += 1
                 }
                 if now - lastTrickle >= 0.5 {
@@ -203,6 +206,8 @@ extension EchoSuite {
                     member.client.close()
                     return true
                 }
+                let live = army.lazy.filter { $0.trickles || now - $0.opened < idleTimeout }.count
+                mostOffered = max(mostOffered, busyClients.count + live)
                 maxDescriptors = max(maxDescriptors, try server.descriptors())
                 sleep(seconds: 0.01)
             }
@@ -215,7 +220,8 @@ extension EchoSuite {
             let besieged = Double(counts[1]) / armyPhase
             print("slowloris army, \(backend): busy rounds/s \(Int(alone)) alone, \(Int(besieged)) with the army "
                 + "(\(Int((besieged / max(alone, 1) * 100).rounded())) %), the longest round \(Int(longest * 1000)) ms; "
-                + "descriptors \(base) at rest, \(maxDescriptors) at most (cap \(cap))")
+                + "descriptors \(base) at rest, \(maxDescriptors) at most (cap \(cap)); "
+                + "up to \(mostOffered) connections to hold or queue at once")
             #expect(counts[1] > 0 && longest < idleTimeout,
                     "the busy clients made \(counts[1]) rounds with the army, the longest took \(longest) s")
             #expect(maxDescriptors <= base + cap, "the server held \(maxDescriptors) descriptors, \(base) at rest, cap \(cap)")
@@ -225,7 +231,11 @@ extension EchoSuite {
             #expect(settled.ok, "the server holds \(settled.last) descriptors after everyone left, \(base) at rest")
             let statistics = try server.stop()
             #expect(statistics["closed_idle"] ?? 0 > 0, "\(statistics)")
-            #expect(statistics["accept_pauses"] ?? 0 > 0, "\(statistics)")
+            // A slow machine may open the army too slowly to pass the cap; where it passed, the
+            // server must have paused (the connect storm above checks the pause on its own).
+            if mostOffered > cap {
+                #expect(statistics["accept_pauses"] ?? 0 > 0, "\(mostOffered) connections to hold or queue at once: \(statistics)")
+            }
         }
     }
 }

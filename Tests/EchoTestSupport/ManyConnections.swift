@@ -45,8 +45,10 @@ enum ManyConnections {
     ///
     /// Slow connects (a SYN dropped by a full accept queue is retried by the kernel after 1 s, 3 s…) are
     /// tolerated until `timeout` seconds have passed in all. Connects that fail with a transient error
-    /// are retried up to 3 times.
-    static func run(port: Int, count: Int, window: Int = 128, timeout: Double,
+    /// are retried up to 3 times. With `stallTimeout`, the echo phase is bounded by a stall instead:
+    /// it fails once no byte has moved for that long, however long it takes in all (a slow machine
+    /// is no failure; the caller's time limit catches a crawl).
+    static func run(port: Int, count: Int, window: Int = 128, timeout: Double, stallTimeout: Double? = nil,
                     payload: (Int) -> [UInt8]) -> ManyConnectionsOutcome {
         TestEnvironment.prepare()
         var outcome = ManyConnectionsOutcome()
@@ -125,7 +127,8 @@ enum ManyConnections {
         var received = [Int](repeating: 0, count: count)
         var buffers = expected.map { [UInt8](repeating: 0, count: $0.count + 64) }
         var active = Array(0..<count)
-        while !active.isEmpty && monotonicNow() < deadline {
+        var lastProgress = monotonicNow()
+        while !active.isEmpty && monotonicNow() < (stallTimeout.map { lastProgress + $0 } ?? deadline) {
             entries.removeAll(keepingCapacity: true)
             for index in active {
                 let wantWrite = sent[index] < expected[index].count
@@ -148,6 +151,7 @@ enum ManyConnections {
                     }
                     if sending.value > 0 {
                         sent[index] += sending.value
+                        lastProgress = monotonicNow()
                     } else if sending.failed && sending.error != EAGAIN {
                         outcome.fail(index, "send failed after \(sent[index]) of \(length) bytes: \(describeErrno(sending.error))")
                         continue
@@ -171,6 +175,7 @@ enum ManyConnections {
                         }
                     } else {
                         received[index] += receiving.value
+                        lastProgress = monotonicNow()
                     }
                 }
                 if received[index] >= length {
@@ -187,7 +192,8 @@ enum ManyConnections {
             active = stillActive
         }
         for index in active {
-            outcome.fail(index, "timed out: sent \(sent[index]) of \(expected[index].count) bytes, \(received[index]) echoed")
+            outcome.fail(index, (stallTimeout.map { "no byte moved for \($0) s" } ?? "timed out")
+                + ": sent \(sent[index]) of \(expected[index].count) bytes, \(received[index]) echoed")
         }
         outcome.echoSeconds = monotonicNow() - echoStart
         return outcome
