@@ -181,7 +181,7 @@ class Worker:
         end stays established for good. A half-closed socket is still its process's, so its FIN is
         retransmitted until the server has it."""
         pending = {}
-        answered = unanswered = 0
+        answered = 0
         next_index = 0
         deadline = time.monotonic() + self.timeout
         while (next_index < len(self.sockets) or pending) and time.monotonic() < deadline:
@@ -296,7 +296,8 @@ def parse(argv):
     p.add_argument("--processes", type=int, default=0,
                    help="client processes, one source address each (default: enough for 15,000 "
                         "clients each, and at most the descriptor limit allows)")
-    p.add_argument("--window", type=int, default=256, help="connects in flight per process (default 256)")
+    p.add_argument("--window", type=int, default=256, help="connects, and half-closes awaiting the server's close, in flight per process "
+                        "(default 256)")
     p.add_argument("--idle", type=float, default=2.0, help="seconds idle before sampling (default 2)")
     p.add_argument("--settle", type=float, default=15.0,
                    help="once the clients close, the longest the server may go on without closing a "
